@@ -1,0 +1,1 @@
+"""Platform adapters: the only place that imports Slack, Discord or terminal I/O."""

@@ -1,0 +1,119 @@
+"""The console adapter: chat with the bot in a terminal, or through a pipe.
+
+Interactive use reads lines on a daemon thread so `/stop` works while a reply streams (and
+`/exit` never waits for a blocked read). Piped input is answered line by line, in order: a
+script that pipes two questions gets two answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import threading
+import uuid
+from typing import TextIO
+
+from bot.engine import Engine
+from bot.types import Command, CommandName, ThreadKey, Turn
+
+PROMPT = "you> "
+BOT = "bot> "
+
+
+def console_key(thread: str) -> ThreadKey:
+    return ThreadKey("console", "", "", thread)
+
+
+class ConsoleSink:
+    """Writes the reply as it streams; ``finish`` only completes what was not streamed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._streamed = False
+
+    async def start(self) -> None:
+        return None
+
+    async def append(self, delta: str) -> None:
+        if not self._streamed:
+            self._out.write(BOT)
+            self._streamed = True
+        self._out.write(delta)
+        self._out.flush()
+
+    async def finish(self, text: str) -> None:
+        if not self._streamed:
+            self._out.write(BOT + text)
+        elif text.endswith("_(stopped)_"):
+            self._out.write(" (stopped)")
+        self._out.write("\n")
+        self._out.flush()
+
+    async def fail(self, message: str) -> None:
+        self._out.write(("\n" if self._streamed else "") + f"{BOT}[{message}]\n")
+        self._out.flush()
+
+
+async def run_console(
+    engine: Engine, *, thread: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+) -> None:
+    key = console_key(thread)
+    interactive = stdin.isatty()
+    author = getpass.getuser() or "you"
+    lines = _read_lines(stdin)
+    replies: set[asyncio.Task[None]] = set()
+
+    def prompt(_: object = None) -> None:
+        if interactive and not replies:
+            stdout.write(PROMPT)
+            stdout.flush()
+
+    if interactive:
+        stdout.write(f"threadbot console — thread '{thread}'. /help for commands, /exit to quit.\n")
+    prompt()
+    while (line := await lines.get()) is not None:
+        text = line.strip()
+        if not text:
+            prompt()
+            continue
+        if text.startswith("/"):
+            name = text[1:].split()[0].lower() if text[1:].split() else ""
+            if name in ("exit", "quit"):
+                break
+            if name in {c.value for c in CommandName}:
+                await engine.command(Command(key=key, name=CommandName(name)), ConsoleSink(stdout))
+            else:
+                stdout.write(f"{BOT}Unknown command /{name}. Try /help.\n")
+            prompt()
+            continue
+        turn = Turn(
+            key=key, message_id=uuid.uuid4().hex, author_id=f"console:{author}",
+            author_name=author, text=text,
+        )
+        task = asyncio.create_task(engine.handle(turn, ConsoleSink(stdout)))
+        if not interactive:
+            await task
+            continue
+        replies.add(task)
+        task.add_done_callback(replies.discard)
+        task.add_done_callback(prompt)
+    if replies:
+        await asyncio.gather(*replies)
+
+
+def _read_lines(stdin: TextIO) -> asyncio.Queue[str | None]:
+    """Lines from ``stdin`` as they arrive; None at end of input."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        try:
+            for line in iter(stdin.readline, ""):
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+        except RuntimeError:  # the loop closed (/exit) while we waited for input
+            return
+
+    threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+    return queue

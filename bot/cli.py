@@ -1,0 +1,190 @@
+"""`threadbot run | console | export | stats | discord-invite`.
+
+Configuration problems end in one line on stderr saying what to set (exit status 2), never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError
+from bot.types import ThreadKey
+
+log = logging.getLogger("threadbot")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        _configure_logging(settings.log_level)
+        return asyncio.run(_COMMANDS[args.command](settings, args))
+    except ConfigError as exc:
+        print(f"threadbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="threadbot", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start every configured adapter (the console if none)")
+    console = sub.add_parser("console", help="chat in the terminal")
+    console.add_argument("--thread", default="default", help="conversation name (persisted)")
+    export = sub.add_parser("export", help="print a thread's stored history")
+    export.add_argument("--thread", required=True, help="thread key (see `stats`) or console name")
+    export.add_argument("--format", choices=("json", "markdown"), default="markdown")
+    sub.add_parser("stats", help="threads, messages and tokens per platform")
+    sub.add_parser("discord-invite", help="print the URL that adds the bot to a Discord server")
+    return parser
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_engine
+
+    async with open_engine(settings) as engine:
+        jobs: list[Coroutine[Any, Any, None]] = []
+        if settings.slack_enabled:
+            from adapters.slack_adapter import run_slack
+
+            jobs.append(run_slack(settings, engine))
+        if settings.discord_enabled:
+            from adapters.discord_adapter import run_discord
+
+            jobs.append(run_discord(settings, engine))
+        if not jobs:
+            from adapters.console import run_console
+
+            print(
+                "No chat platform configured (set SLACK_BOT_TOKEN with SLACK_APP_TOKEN or "
+                "SLACK_SIGNING_SECRET, or DISCORD_BOT_TOKEN); starting the console chat.",
+                file=sys.stderr,
+            )
+            await run_console(engine, thread="default")
+            return 0
+        await _until_signalled(jobs)
+    return 0
+
+
+async def _until_signalled(jobs: list[Coroutine[Any, Any, None]]) -> None:
+    """Run the adapters side by side; SIGTERM/SIGINT or one adapter failing stops them all."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, main.cancel)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    except asyncio.CancelledError:
+        log.info("shutting down")
+    except* ConfigError as group_error:
+        raise group_error.exceptions[0] from None
+
+
+async def _console(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import run_console
+    from bot.app import open_engine
+
+    async with open_engine(settings) as engine:
+        await run_console(engine, thread=args.thread)
+    return 0
+
+
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import console_key
+    from storage.sqlite import SqliteStore
+
+    try:
+        key = ThreadKey.parse(args.thread) if ":" in args.thread else console_key(args.thread)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    store = await SqliteStore.open(settings.db)
+    try:
+        rows = await store.history(key)
+    finally:
+        await store.close()
+    if not rows:
+        raise ConfigError(f"no stored thread {key} in {settings.db} (see `threadbot stats`)")
+    if args.format == "json":
+        out = [
+            {
+                "epoch": epoch, "role": m.role, "author_id": m.author_id,
+                "author_name": m.author_name, "content": m.content, "tokens": m.tokens,
+                "platform_message_id": m.platform_message_id, "response_id": m.response_id,
+                "stopped": m.stopped, "created_at": m.created_at.isoformat(),
+            }
+            for epoch, m in rows
+        ]
+        print(json.dumps({"thread": str(key), "messages": out}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"# Thread {key}\n")
+    current = None
+    for epoch, m in rows:
+        if epoch != current:
+            print(f"## Conversation {epoch + 1}\n")
+            current = epoch
+        who = {"assistant": "Assistant", "summary": "Summary"}.get(m.role, m.author_name or "User")
+        mark = " _(stopped)_" if m.stopped else ""
+        print(f"**{who}** ({m.created_at:%Y-%m-%d %H:%M}){mark}:\n\n{m.content}\n")
+    return 0
+
+
+async def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.sqlite import SqliteStore
+
+    store = await SqliteStore.open(settings.db)
+    try:
+        per_platform = await store.stats()
+        threads = await store.list_threads()
+    finally:
+        await store.close()
+    print(f"{'platform':<10} {'threads':>8} {'messages':>9} {'tokens':>10}")
+    for row in per_platform:
+        print(f"{row.platform:<10} {row.threads:>8} {row.messages:>9} {row.tokens:>10}")
+    if threads:
+        print("\nRecent threads (use with `threadbot export --thread KEY`):")
+        for key, count, updated in threads[:20]:
+            print(f"  {key}  ({count} messages, last {updated[:16].replace('T', ' ')})")
+    return 0
+
+
+async def _discord_invite(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.discord_adapter import print_invite
+
+    await print_invite(settings)
+    return 0
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # SDK request logs name URLs (and, at DEBUG, headers): keep them quiet unless asked.
+    if level.upper() != "DEBUG":
+        for noisy in ("httpx", "httpx2", "openai", "anthropic", "discord", "slack_bolt", "aiohttp"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+_COMMANDS = {
+    "run": _run,
+    "console": _console,
+    "export": _export,
+    "stats": _stats,
+    "discord-invite": _discord_invite,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""The engine: turns in order per thread, concurrent across threads.
+
+A turn is stored before the model is called, so a crash or a provider error never loses what
+the user said, and the store's unique platform id turns a redelivery into a no-op. While a
+thread is answering, new messages are stored at once and answered together in the next reply.
+Per-thread state exists only while a reply runs, so idle threads cost no memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from adapters.base import ReplySink
+from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
+from bot.history import History
+from bot.providers.base import Provider
+from bot.types import Command, CommandName, Completion, Request, ThreadKey, ThreadState, Turn
+from storage.sqlite import NewMessage, SqliteStore
+
+log = logging.getLogger(__name__)
+
+HELP_TEXT = (
+    "I answer in this thread and remember the conversation.\n"
+    "• reset: forget this conversation and start over\n"
+    "• summarize: summarise this conversation\n"
+    "• stop: stop the reply I'm writing\n"
+    "• help: show this message"
+)
+EMPTY_TEXT = "Send me a message with some text and I'll answer. (Type help to see commands.)"
+
+
+@dataclass(slots=True)
+class _Active:
+    """A thread with a reply in progress: the reply task and the sink waiting for the next."""
+
+    next_sink: ReplySink | None
+    reply_row: int | None = None  # the running reply's reserved row (message order)
+    task: asyncio.Task[Completion] | None = None
+    parts: list[str] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(
+        self, store: SqliteStore, provider: Provider, history: History, *, strategy: str
+    ) -> None:
+        self._store = store
+        self._provider = provider
+        self._history = history
+        self._strategy = strategy if provider.supports_chain else "replay"
+        self._model = history.model
+        self._active: dict[ThreadKey, _Active] = {}
+
+    # --- turns ---
+    async def handle(self, turn: Turn, sink: ReplySink) -> None:
+        """Store ``turn`` and answer it (see the module docstring for coalescing)."""
+        if not turn.addressed:
+            await self.remember([turn])
+            return
+        if not turn.text.strip():
+            await sink.finish(EMPTY_TEXT)
+            return
+        thread = await self._store.ensure_thread(turn.key, self._strategy)
+        row = await self._store.add(thread, self._stored(turn))
+        if row is None:
+            log.info("duplicate delivery of %s in %s ignored", turn.message_id, turn.key)
+            return
+        active = self._active.get(turn.key)
+        if active is not None:
+            # Stored after the running reply reserved its row: answer in the next round.
+            # Otherwise it was stored before that reply read its context: already covered.
+            if active.reply_row is not None and row > active.reply_row:
+                active.next_sink = sink
+            return
+        active = self._active[turn.key] = _Active(next_sink=sink)
+        try:
+            while active.next_sink is not None:
+                sink, active.next_sink = active.next_sink, None
+                if thread is None:  # a later round: reset may have changed the epoch
+                    thread = await self._store.get_thread(turn.key)
+                    assert thread is not None
+                await self._reply(thread, active, sink)
+                thread = None
+        finally:
+            del self._active[turn.key]
+
+    async def remember(self, turns: Sequence[Turn], *, bot_user_id: str = "") -> None:
+        """Store turns as context without answering (duplicates ignored)."""
+        by_key: dict[ThreadKey, list[NewMessage]] = {}
+        for turn in turns:
+            if not turn.text.strip():
+                continue
+            role: Literal["user", "assistant"] = "assistant" if bot_user_id and turn.author_id == bot_user_id else "user"
+            by_key.setdefault(turn.key, []).append(self._stored(turn, role))
+        for key, messages in by_key.items():
+            thread = await self._store.ensure_thread(key, self._strategy)
+            await self._store.add_many(thread, messages)
+
+    async def follows(self, key: ThreadKey) -> bool:
+        """Whether the bot has a conversation in this thread (survives restarts)."""
+        return await self._store.get_thread(key) is not None
+
+    # --- commands ---
+    async def command(self, command: Command, sink: ReplySink) -> None:
+        name = command.name
+        if name is CommandName.HELP:
+            await sink.finish(HELP_TEXT)
+        elif name is CommandName.STOP:
+            await sink.finish("Stopped." if self.stop(command.key) else "Nothing to stop.")
+        elif name is CommandName.RESET:
+            thread = await self._store.get_thread(command.key)
+            if thread is not None:
+                await self._store.reset(thread.id)
+            await sink.finish("Conversation reset: I've forgotten everything said here before.")
+        elif name is CommandName.SUMMARIZE:
+            thread = await self._store.get_thread(command.key)
+            window = await self._store.context(thread, self._history.budget) if thread else []
+            if not window:
+                await sink.finish("There's nothing to summarize yet.")
+                return
+            lines = [(_speaker(m.role, m.author_name), m.content) for m in window]
+            text = await self._one_shot(self._history.summary(lines), sink)
+            if text is not None and thread is not None:
+                await self._store.add(
+                    thread, NewMessage(role="summary", content=text, tokens=0, model=self._model)
+                )
+
+    def stop(self, key: ThreadKey) -> bool:
+        """Cancel the reply being generated in ``key``; messages waiting for the next reply
+        are left unanswered too (stop means quiet). True if something was stopped."""
+        active = self._active.get(key)
+        if active is None or active.task is None or active.task.done():
+            return False
+        active.next_sink = None
+        active.task.cancel()
+        return True
+
+    async def summarize_transcript(self, turns: Sequence[Turn], sink: ReplySink) -> None:
+        """Summarise messages that are not in the store (e.g. a Slack channel catch-up)."""
+        lines = [(t.author_name, t.text) for t in turns if t.text.strip()]
+        if not lines:
+            await sink.finish("There's nothing to summarize yet.")
+            return
+        await self._one_shot(self._history.summary(lines), sink)
+
+    # --- internals ---
+    async def _reply(self, thread: ThreadState, active: _Active, sink: ReplySink) -> None:
+        active.reply_row = None
+        row = active.reply_row = await self._store.begin_reply(thread)
+        active.parts = []
+        active.task = asyncio.create_task(self._generate(thread, sink, active.parts))
+        try:
+            await _safely(sink.start())
+            completion = await active.task
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being shut down, not stopped
+            await self._stopped(thread, row, sink, "".join(active.parts))
+            return
+        except ProviderError as exc:
+            log.warning("provider error in %s: %s", thread.key, exc)
+            await self._abandon(thread, row)
+            await _safely(sink.fail(exc.user_message))
+            return
+        except Exception:
+            log.exception("reply failed in %s", thread.key)
+            await self._abandon(thread, row)
+            await _safely(sink.fail(USER_MESSAGES[ErrorKind.OTHER]))
+            return
+        finally:
+            active.task = None
+        await self._store.finish_reply(
+            thread,
+            row,
+            NewMessage(
+                role="assistant", content=completion.text, tokens=self._history.count(completion.text),
+                response_id=completion.response_id, model=completion.model, usage=completion.usage,
+            ),
+        )
+        if thread.strategy == "chain":
+            await self._store.set_anchor(thread, completion.response_id, self._model)
+        await _safely(sink.finish(completion.text))
+
+    async def _generate(self, thread: ThreadState, sink: ReplySink, parts: list[str]) -> Completion:
+        request = await self._history.request(thread)
+        try:
+            return await self._stream(request, sink, parts)
+        except ProviderError as exc:
+            expired = exc.kind is ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
+            if not (expired and request.previous_response_id and not parts):
+                raise
+        log.info("chain anchor expired in %s; replaying from the local history", thread.key)
+        return await self._stream(await self._history.replay(thread, store=True), sink, parts)
+
+    async def _stream(self, request: Request, sink: ReplySink, parts: list[str]) -> Completion:
+        async for item in self._provider.stream(request):
+            if isinstance(item, Completion):
+                return item
+            parts.append(item)
+            await sink.append(item)
+        raise ProviderError(ErrorKind.OTHER, "stream ended without a completion")
+
+    async def _one_shot(self, request: Request, sink: ReplySink) -> str | None:
+        """Stream a request that is not part of the conversation (summaries)."""
+        try:
+            await _safely(sink.start())
+            completion = await self._stream(request, sink, [])
+        except ProviderError as exc:
+            log.warning("provider error while summarising: %s", exc)
+            await _safely(sink.fail(exc.user_message))
+            return None
+        except Exception:
+            log.exception("summary failed")
+            await _safely(sink.fail(USER_MESSAGES[ErrorKind.OTHER]))
+            return None
+        await _safely(sink.finish(completion.text))
+        return completion.text
+
+    async def _stopped(self, thread: ThreadState, row: int, sink: ReplySink, partial: str) -> None:
+        """Keep what was generated before a stop, marked as stopped."""
+        if partial.strip():
+            reply = NewMessage(
+                role="assistant", content=partial, tokens=self._history.count(partial),
+                model=self._model, stopped=True,
+            )
+            await self._store.finish_reply(thread, row, reply)
+            await self._forget_anchor(thread)
+        else:
+            await self._abandon(thread, row)
+        shown = f"{partial.rstrip()}\n\n_(stopped)_" if partial.strip() else "_(stopped)_"
+        await _safely(sink.finish(shown))
+
+    async def _abandon(self, thread: ThreadState, row: int) -> None:
+        """A reply that produced nothing: drop its reserved row. After a failed chained
+        call the provider's view is uncertain, so the next turn replays and re-anchors."""
+        await self._store.discard_reply(row)
+        await self._forget_anchor(thread)
+
+    async def _forget_anchor(self, thread: ThreadState) -> None:
+        if thread.strategy == "chain" and thread.last_response_id:
+            await self._store.set_anchor(thread, None, self._model)
+
+    def _stored(self, turn: Turn, role: Literal["user", "assistant"] = "user") -> NewMessage:
+        return NewMessage(
+            role=role,
+            content=turn.text,
+            tokens=self._history.count(turn.text),
+            author_id=turn.author_id,
+            author_name=turn.author_name,
+            platform_message_id=turn.message_id,
+            at=turn.at,
+        )
+
+
+def _speaker(role: str, author_name: str) -> str:
+    return "Assistant" if role == "assistant" else (author_name or "User")
+
+
+async def _safely(call: object) -> None:
+    """Await a sink call; a platform failure while showing a reply is logged, not raised,
+    so one broken message never stops the thread's next turn."""
+    try:
+        await call  # type: ignore[misc]
+    except Exception:
+        log.exception("could not deliver a reply to the platform")

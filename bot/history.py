@@ -1,0 +1,135 @@
+"""How a thread's stored history becomes a provider Request: replay or chain.
+
+- replay: the system prompt plus the newest messages that fit the token budget, normalised to
+  what the Chat/Messages APIs accept (user first, strict alternation, authors named when
+  several people talk).
+- chain (OpenAI Responses): only the messages since the last answered response, sent with
+  ``previous_response_id`` — the provider holds the rest. Every message is still stored
+  locally, so replay can rebuild the context whenever the chain breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.config import Settings
+from bot.tokens import TokenCounter
+from bot.types import ChatMessage, Request, StoredMessage, ThreadState
+from storage.sqlite import SqliteStore
+
+# Per-message framing the APIs add around content (role markers etc.); counted at insert so
+# the budget holds for many short messages, not just for long ones.
+MESSAGE_OVERHEAD_TOKENS = 4
+TRUNCATION_NOTE = "\n\n[…message truncated: it was longer than the bot's context budget]"
+SUMMARY_SYSTEM = (
+    "You summarise chat conversations for someone catching up. Give the key points, decisions "
+    "and open questions as a short bulleted list. Name people where it matters."
+)
+
+
+class History:
+    def __init__(
+        self, store: SqliteStore, counter: TokenCounter, settings: Settings, *, chain_capable: bool
+    ) -> None:
+        self._store = store
+        self._counter = counter
+        self.model = settings.model_name
+        self._system = settings.system_prompt
+        self._max_output = settings.max_output_tokens
+        self._chain_capable = chain_capable
+        self.budget = max(64, settings.context_tokens - counter.count(settings.system_prompt))
+
+    def count(self, text: str) -> int:
+        """Tokens a message costs in the context (what the store records at insert)."""
+        return self._counter.count(text) + MESSAGE_OVERHEAD_TOKENS
+
+    async def request(self, thread: ThreadState) -> Request:
+        """The request for the thread's next reply, by its strategy."""
+        if thread.strategy != "chain" or not self._chain_capable:
+            return await self.replay(thread, store=False)
+        if thread.last_response_id and thread.model == self.model:
+            new = await self._store.since_response(thread, thread.last_response_id)
+            if new:
+                return self._request(
+                    _normalise(self._fit(new), attribute=True),
+                    previous_response_id=thread.last_response_id,
+                    store=True,
+                )
+        # No anchor yet, a changed model, or an anchor from before a reset: rebuild.
+        return await self.replay(thread, store=True)
+
+    async def replay(self, thread: ThreadState, *, store: bool) -> Request:
+        """Rebuild the context from the local store (also the chain's fallback)."""
+        window = self._fit(await self._store.context(thread, self.budget))
+        authors = {m.author_id for m in window if m.role == "user"}
+        return self._request(_normalise(window, attribute=len(authors) > 1), store=store)
+
+    def summary(self, lines: Sequence[tuple[str, str]]) -> Request:
+        """A one-shot request summarising (speaker, text) lines, newest kept within budget."""
+        kept: list[str] = []
+        used = 0
+        for speaker, text in reversed(lines):
+            line = f"{speaker}: {text}" if speaker else text
+            used += self.count(line)
+            if used > self.budget and kept:
+                break
+            kept.append(line)
+        transcript = "\n".join(reversed(kept))
+        prompt = f"Summarize this conversation:\n\n{transcript}"
+        return Request(
+            model=self.model,
+            system=SUMMARY_SYSTEM,
+            messages=(ChatMessage("user", self._counter.truncate(prompt, self.budget)),),
+            max_output_tokens=self._max_output,
+        )
+
+    def _request(
+        self,
+        messages: tuple[ChatMessage, ...],
+        *,
+        store: bool,
+        previous_response_id: str | None = None,
+    ) -> Request:
+        return Request(
+            model=self.model,
+            system=self._system,
+            messages=messages,
+            max_output_tokens=self._max_output,
+            previous_response_id=previous_response_id,
+            store=store,
+        )
+
+    def _fit(self, messages: list[StoredMessage]) -> list[StoredMessage]:
+        """The newest messages within budget; the newest is kept (truncated) even if alone
+        it is too long, so a huge paste gets an answer instead of an error."""
+        kept: list[StoredMessage] = []
+        used = 0
+        for message in reversed(messages):
+            used += message.tokens
+            if used > self.budget:
+                if not kept:
+                    room = max(1, self.budget - self.count(TRUNCATION_NOTE))
+                    content = self._counter.truncate(message.content, room) + TRUNCATION_NOTE
+                    kept.append(replace(message, content=content))
+                break
+            kept.append(message)
+        return kept[::-1]
+
+
+def _normalise(messages: Sequence[StoredMessage], *, attribute: bool) -> tuple[ChatMessage, ...]:
+    """User first, strict user/assistant alternation (same-role neighbours merged), and each
+    user message prefixed with its author's name when ``attribute``."""
+    out: list[ChatMessage] = []
+    for m in messages:
+        role = "user" if m.role == "user" else "assistant"
+        text = m.content.strip()
+        if not text:
+            continue
+        if attribute and role == "user" and m.author_name:
+            text = f"{m.author_name}: {text}"
+        if out and out[-1].role == role:
+            out[-1] = ChatMessage(role, f"{out[-1].content}\n\n{text}")
+        elif out or role == "user":
+            out.append(ChatMessage(role, text))
+    return tuple(out)

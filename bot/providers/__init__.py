@@ -1,0 +1,1 @@
+"""LLM providers: the only package that imports the openai and anthropic SDKs."""

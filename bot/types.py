@@ -1,0 +1,134 @@
+"""Values that cross a boundary (adapter ↔ engine ↔ provider ↔ store).
+
+They are frozen so that no layer can change what another layer was handed: an adapter's
+Turn is exactly what gets stored, a Request is exactly what gets sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Literal
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadKey:
+    """Where a conversation lives.
+
+    Absent parts are "" rather than None because SQLite's UNIQUE treats NULLs as distinct,
+    which would let one conversation split into many rows.
+    """
+
+    platform: str  # "slack" | "discord" | "console"
+    scope: str = ""  # Slack team / Discord guild; "" for DMs and the console
+    channel: str = ""
+    thread: str = ""  # thread ts / thread channel id; "" for "no thread"
+
+    def __str__(self) -> str:
+        return ":".join((self.platform, self.scope, self.channel, self.thread))
+
+    @classmethod
+    def parse(cls, text: str) -> ThreadKey:
+        """Inverse of ``str()``; the form users pass to ``threadbot export --thread``."""
+        parts = text.split(":")
+        if len(parts) > 4 or not parts[0]:
+            raise ValueError(f"not a thread key: {text!r} (platform:scope:channel:thread)")
+        return cls(*parts)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Turn:
+    """One incoming platform message, already translated by an adapter."""
+
+    key: ThreadKey
+    message_id: str  # the platform's id: the unit of de-duplication
+    author_id: str
+    author_name: str
+    text: str
+    addressed: bool = True  # mentioned, a DM, or a thread the bot follows
+    at: datetime = field(default_factory=utcnow)
+
+
+class CommandName(StrEnum):
+    RESET = "reset"
+    SUMMARIZE = "summarize"
+    STOP = "stop"
+    HELP = "help"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    key: ThreadKey
+    name: CommandName
+    author_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """A message as a provider sees it, after history normalisation."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """Everything a provider needs for one call, and nothing platform-specific."""
+
+    model: str
+    system: str
+    messages: tuple[ChatMessage, ...]
+    max_output_tokens: int
+    previous_response_id: str | None = None  # chain: the provider holds the earlier context
+    store: bool = False  # Responses API: keep the response so a later call can chain on it
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Completion:
+    """The last item of a provider stream: the whole text plus what the store records."""
+
+    text: str
+    model: str
+    response_id: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredMessage:
+    """A row of the conversation as the store returns it (context, export)."""
+
+    id: int
+    role: Literal["user", "assistant", "summary"]
+    author_id: str
+    author_name: str
+    content: str
+    tokens: int
+    platform_message_id: str | None
+    response_id: str | None
+    created_at: datetime
+    stopped: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadState:
+    """The per-thread row: what a history strategy needs to build the next request."""
+
+    id: int
+    key: ThreadKey
+    strategy: Literal["replay", "chain"]
+    epoch: int
+    last_response_id: str | None
+    model: str | None

@@ -1,0 +1,1 @@
+"""The conversation store: the only package that contains SQL."""

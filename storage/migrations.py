@@ -1,0 +1,89 @@
+"""Ordered, named schema migrations, recorded in the database they were applied to.
+
+A later release appends to MIGRATIONS; opening an older file applies only what it lacks, in
+order, each in its own transaction (the simonw/llm approach). Never edit an applied entry.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_threads_and_messages",
+        """
+        CREATE TABLE threads (
+            id               INTEGER PRIMARY KEY,
+            platform         TEXT NOT NULL,
+            scope            TEXT NOT NULL DEFAULT '',
+            channel          TEXT NOT NULL DEFAULT '',
+            thread           TEXT NOT NULL DEFAULT '',
+            strategy         TEXT NOT NULL CHECK (strategy IN ('replay', 'chain')),
+            epoch            INTEGER NOT NULL DEFAULT 0,
+            last_response_id TEXT,
+            model            TEXT,
+            created_at       TEXT NOT NULL,
+            updated_at       TEXT NOT NULL,
+            UNIQUE (platform, scope, channel, thread)
+        );
+        CREATE TABLE messages (
+            id              INTEGER PRIMARY KEY,
+            thread_id       INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+            epoch           INTEGER NOT NULL,
+            role            TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'summary')),
+            author_id       TEXT NOT NULL DEFAULT '',
+            author_name     TEXT NOT NULL DEFAULT '',
+            content         TEXT NOT NULL,
+            tokens          INTEGER NOT NULL,
+            -- tokens of this and every earlier context message of the same thread and epoch:
+            -- "newest messages within N tokens" becomes one index range scan.
+            running_tokens  INTEGER NOT NULL,
+            platform_msg_id TEXT,
+            response_id     TEXT,
+            model           TEXT,
+            input_tokens    INTEGER,
+            output_tokens   INTEGER,
+            stopped         INTEGER NOT NULL DEFAULT 0,
+            created_at      TEXT NOT NULL,
+            UNIQUE (thread_id, platform_msg_id)
+        );
+        CREATE INDEX messages_budget ON messages (thread_id, epoch, running_tokens);
+        CREATE INDEX messages_response ON messages (thread_id, response_id)
+            WHERE response_id IS NOT NULL;
+        """,
+    ),
+]
+
+
+async def migrate(db: aiosqlite.Connection) -> list[str]:
+    """Apply the migrations this database lacks; returns their names."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    async with db.execute("SELECT name FROM _migrations") as cursor:
+        done = {row[0] for row in await cursor.fetchall()}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        # executescript would COMMIT first and run each statement on its own; an explicit
+        # transaction keeps a migration all-or-nothing.
+        await db.execute("BEGIN")
+        try:
+            for statement in _statements(sql):
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", (name,)
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration on ';' at line ends (migrations contain no string literals with ';')."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";")]
