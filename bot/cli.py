@@ -90,8 +90,12 @@ async def _until_signalled(jobs: list[Coroutine[Any, Any, None]]) -> None:
                 group.create_task(job)
     except asyncio.CancelledError:
         log.info("shutting down")
-    except* ConfigError as group_error:
-        raise group_error.exceptions[0] from None
+    except BaseExceptionGroup as failed:
+        # An adapter that cannot start for a configuration reason says so in one line.
+        config = [e for e in failed.exceptions if isinstance(e, ConfigError)]
+        if config:
+            raise config[0] from None
+        raise
 
 
 async def _console(settings: Settings, args: argparse.Namespace) -> int:

@@ -23,7 +23,11 @@ def _env(name: str, *more: str) -> AliasChoices:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `FOO=` in .env means "not set"
+        extra="ignore",
+        populate_by_name=True,
     )
 
     # --- LLM provider ---
@@ -79,20 +83,19 @@ class Settings(BaseSettings):
     discord_allow_bots: bool = Field(False, validation_alias=_env("THREADBOT_DISCORD_ALLOW_BOTS"))
     discord_guild_id: int | None = Field(None, validation_alias=_env("THREADBOT_DISCORD_GUILD_ID"))
 
-    @field_validator(
-        "openai_base_url", "anthropic_base_url", "slack_api_url", mode="before"
-    )
+    @field_validator("log_level")
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        """`FOO=` in a .env file means "not set", not "set to the empty string"."""
-        return None if value == "" else value
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
 
     @property
     def model_name(self) -> str:
         """The configured model, or a sensible default for the provider."""
         if self.model:
             return self.model
-        return "claude-sonnet-4-5" if self.provider == "anthropic" else "gpt-4o-mini"
+        return "claude-sonnet-4-6" if self.provider == "anthropic" else "gpt-4.1-mini"
 
     def llm_problem(self) -> str | None:
         """One line saying what to set when no LLM can be reached, else None."""

@@ -1,0 +1,199 @@
+"""Discord message → Turn, and the decision whether a message is for the bot.
+
+Everything here is pure except ``incoming()``, which reads a discord.py Message once into an
+``Incoming`` so the rules below can be tested without a gateway:
+
+- its own messages, other bots and webhooks (unless allowed), and system messages: ignored;
+  edits never reach ``on_message``;
+- DMs: every message is a turn, the DM channel is the conversation;
+- threads: a mention, or any message in a thread the bot opened or already follows;
+- text channels: a mention opens a thread (``auto``) or is answered by a reply (``never``);
+  replying to one of the bot's messages continues that reply chain in either mode.
+
+A reply chain's conversation is keyed by its first message (the root); ``ReplyChains``
+remembers which root each message of a chain belongs to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import discord
+
+from bot.types import ThreadKey, Turn
+
+PLATFORM = "discord"
+Place = Literal["dm", "thread", "channel"]
+Action = Literal["answer", "answer_if_following", "open_thread", "continue_chain"]
+_MENTION = re.compile(r"<(@[!&]?|#)(\d+)>")
+THREAD_NAME_LIMIT = 80  # Discord allows 100; shorter names read better in the channel list
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incoming:
+    """What the bot needs to know about one Discord message."""
+
+    id: int
+    channel_id: int
+    guild_id: int | None
+    place: Place
+    author_id: int
+    author_name: str
+    author_is_bot: bool = False  # bots and webhooks
+    system: bool = False
+    text: str = ""  # content with mentions made readable and the bot's own mention removed
+    mentions_bot: bool = False
+    thread_owner_id: int | None = None
+    reply_to: int | None = None  # id of the message this one replies to
+    reply_to_bot: bool = False
+    attachments: tuple[str, ...] = ()
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What to do with a message: ``key`` is its conversation (for ``continue_chain`` the
+    thread part is filled in once the chain's root is known)."""
+
+    action: Action
+    key: ThreadKey
+    reply_to: int | None = None  # answer as a Discord reply to this message (channels)
+
+
+def route(msg: Incoming, *, bot_id: int, threads: str = "auto",
+          allow_bots: bool = False) -> Route | None:
+    """The bot's decision for ``msg``; None means ignore it."""
+    if msg.author_id == bot_id or msg.system or (msg.author_is_bot and not allow_bots):
+        return None
+    if msg.place == "dm":
+        return Route("answer", ThreadKey(PLATFORM, "", str(msg.channel_id), ""))
+    scope = str(msg.guild_id or "")
+    if msg.place == "thread":
+        key = ThreadKey(PLATFORM, scope, str(msg.channel_id), "")
+        if msg.mentions_bot or msg.thread_owner_id == bot_id:
+            return Route("answer", key)
+        return Route("answer_if_following", key)
+    if msg.reply_to is not None and msg.reply_to_bot:
+        return Route("continue_chain", ThreadKey(PLATFORM, scope, str(msg.channel_id), ""),
+                     reply_to=msg.id)
+    if not msg.mentions_bot:
+        return None
+    if threads == "auto":
+        # A thread started from a message has the message's id.
+        return Route("open_thread", ThreadKey(PLATFORM, scope, str(msg.id), ""))
+    return chain_route(msg)
+
+
+def chain_route(msg: Incoming) -> Route:
+    """Answer ``msg`` by a reply in its channel, as the root of a new reply chain."""
+    key = ThreadKey(PLATFORM, str(msg.guild_id or ""), str(msg.channel_id), str(msg.id))
+    return Route("answer", key, reply_to=msg.id)
+
+
+def to_turn(msg: Incoming, key: ThreadKey, *, addressed: bool = True) -> Turn:
+    text = msg.text
+    if msg.attachments:
+        names = "\n".join(f"[attachment: {name}]" for name in msg.attachments)
+        text = f"{text}\n{names}" if text else names
+    extra = {"at": msg.at} if msg.at is not None else {}
+    return Turn(key=key, message_id=str(msg.id), author_id=str(msg.author_id),
+                author_name=msg.author_name, text=text, addressed=addressed, **extra)
+
+
+def clean_text(content: str, *, bot_id: int, users: Mapping[int, str] | None = None,
+               roles: Mapping[int, str] | None = None,
+               channels: Mapping[int, str] | None = None) -> str:
+    """Discord markup → what a reader sees: ``<@id>`` → ``@Name``, ``<#id>`` → ``#name``;
+    the bot's own mention is dropped (it only says who is addressed)."""
+
+    def readable(match: re.Match[str]) -> str:
+        kind, ident = match.group(1), int(match.group(2))
+        if kind in ("@", "@!"):
+            return "" if ident == bot_id else "@" + (users or {}).get(ident, "someone")
+        if kind == "@&":
+            return "@" + (roles or {}).get(ident, "role")
+        return "#" + (channels or {}).get(ident, "channel")
+
+    text = _MENTION.sub(readable, content)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def thread_name(text: str, author_name: str) -> str:
+    """A thread title from the prompt's first line, trimmed at a word boundary."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    line = re.sub(r"\s+", " ", re.sub(r"[*_~`>#|]+", "", line)).strip()
+    if not line:
+        return f"Chat with {author_name}"[:THREAD_NAME_LIMIT]
+    if len(line) <= THREAD_NAME_LIMIT:
+        return line
+    cut = line[: THREAD_NAME_LIMIT - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > THREAD_NAME_LIMIT // 2 else cut).rstrip(" ,.;:") + "…"
+
+
+@dataclass
+class ReplyChains:
+    """Which reply chain (root message id) a message belongs to; bounded, newest kept.
+
+    Filled as the bot answers. After a restart it is empty and the adapter walks the chain
+    through the API instead.
+    """
+
+    size: int = 10_000
+    _roots: OrderedDict[int, int] = field(default_factory=OrderedDict)
+
+    def add(self, message_id: int, root: int) -> None:
+        self._roots[message_id] = root
+        self._roots.move_to_end(message_id)
+        while len(self._roots) > self.size:
+            self._roots.popitem(last=False)
+
+    def root_of(self, message_id: int) -> int | None:
+        return self._roots.get(message_id)
+
+
+_CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+def place_of(channel: object) -> Place:
+    if isinstance(channel, discord.Thread):
+        return "thread"
+    if isinstance(channel, discord.DMChannel | discord.GroupChannel):
+        return "dm"
+    return "channel"
+
+
+def incoming(message: discord.Message, bot_id: int, *, channel: object | None = None) -> Incoming:
+    """Read what the rules need from a discord.py message (``channel`` overrides a partial
+    ``message.channel`` the adapter had to fetch)."""
+    channel = channel if channel is not None else message.channel
+    ref = message.reference
+    resolved = ref.resolved if ref is not None else None
+    guild = message.guild
+    roles = {r.id: r.name for r in message.role_mentions}
+    chans = {c: getattr(guild.get_channel_or_thread(c), "name", "channel")
+             for c in message.raw_channel_mentions} if guild else {}
+    return Incoming(
+        id=message.id,
+        channel_id=message.channel.id,
+        guild_id=guild.id if guild else None,
+        place=place_of(channel),
+        author_id=message.author.id,
+        author_name=message.author.display_name,
+        author_is_bot=message.author.bot or message.webhook_id is not None,
+        system=message.type not in _CHAT_TYPES,
+        text=clean_text(message.content, bot_id=bot_id,
+                        users={u.id: u.display_name for u in message.mentions},
+                        roles=roles, channels=chans),
+        mentions_bot=any(u.id == bot_id for u in message.mentions),
+        thread_owner_id=getattr(channel, "owner_id", None),
+        reply_to=ref.message_id if ref is not None else None,
+        reply_to_bot=isinstance(resolved, discord.Message) and resolved.author.id == bot_id,
+        attachments=tuple(a.filename for a in message.attachments),
+        at=message.created_at,
+    )

@@ -1,0 +1,148 @@
+"""Showing a reply on Discord: post, then edit as text arrives.
+
+``DiscordSink`` answers a message: typing indicator until the first text, then one message
+edited at most once per ``interval`` (per message, see EditingSink), continued in further
+messages past 2,000 characters. ``InteractionSink`` answers an app command: the first message
+is the interaction's own response (sent, or edited after a defer), overflow goes to
+follow-ups. Every send and edit passes ``AllowedMentions.none()``, so model output can never
+ping @everyone, @here, a role or a user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import discord
+
+from adapters.streaming import EditingSink
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+TYPING_REFRESH = 8.0  # Discord shows "typing…" for ~10 s per trigger
+
+
+class DiscordSink(EditingSink[discord.Message]):
+    limit = 2000
+
+    def __init__(self, channel: discord.abc.Messageable, *,
+                 reply_to: discord.Message | discord.PartialMessage | None = None,
+                 interval: float = 1.0,
+                 on_post: Callable[[discord.Message], None] | None = None) -> None:
+        super().__init__()
+        self.interval = interval
+        self._channel = channel
+        self._reply_to = reply_to
+        self._on_post = on_post
+        self._typer: asyncio.Task[None] | None = None
+
+    async def _typing(self) -> None:
+        if self._typer is None and not self._posted:
+            self._typer = asyncio.create_task(self._keep_typing())
+
+    async def _keep_typing(self) -> None:
+        while True:
+            try:
+                await self._channel.typing()
+            except discord.HTTPException as exc:  # no permission to type: not worth a reply
+                log.debug("typing indicator failed: %s", exc)
+                return
+            await asyncio.sleep(TYPING_REFRESH)
+
+    async def _post(self, text: str) -> discord.Message:
+        await self.close()  # the first text replaces the typing indicator
+        reference = None
+        if self._reply_to is not None and not self._posted:
+            reference = self._reply_to.to_reference(fail_if_not_exists=False)
+        message = await self._channel.send(text, reference=reference,  # type: ignore[arg-type]
+                                           allowed_mentions=NO_MENTIONS)
+        if self._on_post is not None:
+            self._on_post(message)
+        return message
+
+    async def _edit(self, handle: discord.Message, text: str) -> None:
+        await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
+
+    async def finish(self, text: str) -> None:
+        try:
+            await super().finish(text)
+        finally:
+            await self.close()
+
+    async def fail(self, message: str) -> None:
+        try:
+            await super().fail(message)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop the typing indicator (idempotent; the adapter calls it after every turn)."""
+        typer, self._typer = self._typer, None
+        if typer is not None:
+            typer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await typer
+
+
+class InteractionSink(EditingSink[discord.WebhookMessage | None]):
+    """The reply to an app command. ``None`` as a handle means the original response.
+
+    Discord drops an interaction not acknowledged within 3 s: call ``defer()`` before slow
+    work (the model), or ``guard(after)`` to defer only if the answer is not ready in time.
+    """
+
+    limit = 2000
+
+    def __init__(self, interaction: discord.Interaction, *, interval: float = 1.0,
+                 ephemeral: bool = False) -> None:
+        super().__init__()
+        self.interval = interval
+        self._interaction = interaction
+        self._ephemeral = ephemeral
+        self._lock = asyncio.Lock()  # the first acknowledgement must happen exactly once
+        self._guard: asyncio.Task[None] | None = None
+
+    async def defer(self) -> None:
+        async with self._lock:
+            if not self._interaction.response.is_done():
+                await self._interaction.response.defer(thinking=True, ephemeral=self._ephemeral)
+
+    def guard(self, after: float = 2.0) -> None:
+        async def later() -> None:
+            await asyncio.sleep(after)
+            await self.defer()
+
+        self._guard = asyncio.create_task(later())
+
+    async def _post(self, text: str) -> discord.WebhookMessage | None:
+        if not self._posted:
+            async with self._lock:
+                self._cancel_guard()
+                response = self._interaction.response
+                if not response.is_done():
+                    await response.send_message(text, ephemeral=self._ephemeral,
+                                                allowed_mentions=NO_MENTIONS)
+                    return None
+            await self._interaction.edit_original_response(content=text,
+                                                           allowed_mentions=NO_MENTIONS)
+            return None
+        return await self._interaction.followup.send(text, wait=True, ephemeral=self._ephemeral,
+                                                     allowed_mentions=NO_MENTIONS)
+
+    async def _edit(self, handle: discord.WebhookMessage | None, text: str) -> None:
+        if handle is None:
+            await self._interaction.edit_original_response(content=text,
+                                                           allowed_mentions=NO_MENTIONS)
+        else:
+            await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
+
+    def _cancel_guard(self) -> None:
+        if self._guard is not None and asyncio.current_task() is not self._guard:
+            self._guard.cancel()
+        self._guard = None
+
+    async def close(self) -> None:
+        self._cancel_guard()

@@ -1,0 +1,226 @@
+"""Slack: slack-bolt's AsyncApp wired to the engine, served by Socket Mode or over HTTP.
+
+    await run_slack(settings, engine)       # until cancelled (threadbot run)
+    bot = build_slack_app(settings, engine)  # tests: bot.web_app() / bot.socket_handler()
+
+Bolt acknowledges events before our listeners run; commands and shortcuts ack first thing.
+The work itself runs in tasks this module tracks, so shutdown (and tests) can wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_events import Identity, shortcut_target, slash_target
+from adapters.slack_handlers import SlackHandlers
+from adapters.slack_sink import SlackCaps
+from bot.config import Settings
+from bot.engine import Engine
+from bot.errors import ConfigError
+from bot.types import CommandName
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+SHORTCUTS = {"threadbot_reset": CommandName.RESET, "threadbot_summarize": CommandName.SUMMARIZE}
+RESET_HINT = (
+    "Slack doesn't allow slash commands in threads. To reset a thread's conversation, type "
+    "`!reset` in the thread (or mention me with `reset`), or use the *Reset conversation* "
+    "shortcut on any message of the thread (⋮ → More message shortcuts)."
+)
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def make_client(token: str, api_url: str | None) -> AsyncWebClient:
+    """The Web API client: 429s retried after Retry-After, connection errors retried."""
+    kwargs: dict[str, Any] = {}
+    if api_url:
+        kwargs["base_url"] = api_url if api_url.endswith("/") else api_url + "/"
+    return AsyncWebClient(
+        token=token,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+        **kwargs,
+    )
+
+
+class SlackBot:
+    """The bolt app plus our handlers; one per process (or per test)."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, caps: SlackCaps | None = None):
+        token = _secret(settings.slack_bot_token)
+        if not token:
+            raise ConfigError("Slack needs SLACK_BOT_TOKEN (the xoxb- token from OAuth & Permissions).")
+        self.settings = settings
+        self.caps = caps or SlackCaps()
+        self.client = make_client(token, settings.slack_api_url)
+        self.signing_secret = _secret(settings.slack_signing_secret)
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=self.signing_secret,  # "" never validates: no secret, no HTTP
+            name="threadbot",
+            logger=logging.getLogger("threadbot.slack.bolt"),
+        )
+        self.handlers = SlackHandlers(settings, engine, self.client, self.caps)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._register()
+
+    # --- listeners (bolt injects arguments by name) ---
+    def _register(self) -> None:
+        app, handlers, settings = self.app, self.handlers, self.settings
+
+        async def on_message(body: dict, event: dict, context: AsyncBoltContext) -> None:
+            ident = _identity(body, context)
+            incoming = handlers.accept(event, ident)
+            if incoming is not None:
+                self.spawn(handlers.on_message(incoming, ident))
+
+        app.event("app_mention")(on_message)
+        app.event("message")(on_message)
+
+        async def on_thread_started(event: dict) -> None:
+            self.spawn(handlers.assistant_thread_started(event))
+
+        async def on_ignored() -> None:
+            pass
+
+        app.event("assistant_thread_started")(on_thread_started)
+        app.event("assistant_thread_context_changed")(on_ignored)
+
+        async def on_reset(ack: Any, command: dict) -> None:
+            target = slash_target(command)
+            if not target.direct:
+                await ack(text=RESET_HINT)
+                return
+            await ack()
+            self.spawn(handlers.command(CommandName.RESET, target))
+
+        async def on_summarize(ack: Any, command: dict, body: dict, context: AsyncBoltContext, respond: Any) -> None:
+            target = slash_target(command)
+            if target.direct:
+                await ack()
+                self.spawn(handlers.command(CommandName.SUMMARIZE, target))
+                return
+            await ack(text="Catching up on this channel for you…")
+            self.spawn(handlers.channel_summary(target, _identity(body, context), respond))
+
+        app.command(settings.slack_reset_command)(on_reset)
+        app.command(settings.slack_summarize_command)(on_summarize)
+
+        async def on_shortcut(ack: Any, shortcut: dict, body: dict, context: AsyncBoltContext) -> None:
+            await ack()
+            name = SHORTCUTS[shortcut.get("callback_id", "")]
+            self.spawn(handlers.shortcut(name, shortcut_target(shortcut), _identity(body, context)))
+
+        for callback_id in SHORTCUTS:
+            app.shortcut(callback_id)(on_shortcut)
+
+    # --- task tracking ---
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._guard(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never reaches a user; the engine already answered what it could
+            log.exception("Slack handler failed")
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for all work started so far (and any it starts) to finish."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks:
+            await asyncio.wait_for(
+                asyncio.gather(*list(self._tasks), return_exceptions=True),
+                max(0.01, deadline - loop.time()),
+            )
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- transports ---
+    def web_app(self) -> web.Application:
+        """HTTP mode: POST /slack/events (events, commands, shortcuts), GET /healthz."""
+        if not self.signing_secret:
+            raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (Basic Information → App Credentials).")
+        web_app = web.Application()
+
+        async def events(request: web.Request) -> web.Response:
+            response = await self.app.async_dispatch(await to_bolt_request(request))
+            return await to_aiohttp_response(response)
+
+        async def health(request: web.Request) -> web.Response:
+            return web.json_response({"ok": True, "platform": "slack", "mode": "http", "busy": len(self._tasks)})
+
+        web_app.router.add_post(EVENTS_PATH, events)
+        web_app.router.add_get("/healthz", health)
+        return web_app
+
+    def socket_handler(self) -> AsyncSocketModeHandler:
+        """Socket Mode (needs SLACK_APP_TOKEN, an xapp- token with connections:write)."""
+        app_token = _secret(self.settings.slack_app_token)
+        if not app_token:
+            raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token).")
+        return AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+
+
+def _identity(body: dict, context: AsyncBoltContext) -> Identity:
+    return Identity(
+        team_id=body.get("team_id") or context.team_id or "",
+        user_id=context.bot_user_id or "",
+        bot_id=context.bot_id or "",
+    )
+
+
+def build_slack_app(settings: Settings, engine: Engine, *, caps: SlackCaps | None = None) -> SlackBot:
+    return SlackBot(settings, engine, caps=caps)
+
+
+async def run_slack(settings: Settings, engine: Engine) -> None:
+    """Serve Slack until cancelled: Socket Mode when SLACK_APP_TOKEN is set, else HTTP."""
+    bot = build_slack_app(settings, engine)
+    try:
+        if settings.slack_app_token is not None:
+            handler = bot.socket_handler()
+            await handler.connect_async()
+            log.info("Slack: connected in Socket Mode")
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await handler.close_async()
+        else:
+            runner = web.AppRunner(bot.web_app(), access_log=None)
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+                log.info("Slack: HTTP mode on %s:%s%s", settings.http_host, settings.http_port, EVENTS_PATH)
+                await asyncio.Event().wait()
+            finally:
+                await runner.cleanup()
+    finally:
+        await bot.aclose()

@@ -1,0 +1,260 @@
+"""What the bot does with each Slack message, command and shortcut (after bolt has acked).
+
+Translation is in slack_events (pure); this module adds the I/O: the engine, user names,
+one conversations.replies read when joining a thread, and choosing the reply sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.base import ReplySink
+from adapters.slack_events import (
+    Action,
+    Identity,
+    Incoming,
+    Target,
+    decide,
+    history_turn,
+    mentioned_users,
+    parse_message,
+    prompts,
+    readable,
+    title_from,
+)
+from adapters.slack_sink import SLACK_ERRORS, EphemeralSink, SlackCaps, SlackEditingSink, error_code
+from adapters.slack_stream import SlackStreamSink
+from adapters.slack_users import NameCache
+from bot.config import Settings
+from bot.engine import Engine
+from bot.types import Command, CommandName, ThreadKey, Turn
+
+log = logging.getLogger(__name__)
+
+GREETING = "Hi! Ask me anything — I'll answer here, and remember this thread."
+
+
+def help_text(settings: Settings) -> str:
+    reset, summarize = settings.slack_reset_command, settings.slack_summarize_command
+    return (
+        "I answer when you mention me, and keep answering in threads where I've replied — "
+        "no need to mention me again. In a DM every message is for me.\n"
+        "• `!reset` — forget this thread's conversation (or the *Reset conversation* "
+        "message shortcut)\n"
+        "• `!summarize` — summarize this thread (or the *Summarize thread* shortcut)\n"
+        "• `!stop` — stop the reply I'm writing\n"
+        "• `!help` — this message\n"
+        f"`{reset}` and `{summarize}` work in a DM with me; in a channel, `{summarize}` gives "
+        "you a private catch-up of its recent messages."
+    )
+
+
+class SlackHandlers:
+    def __init__(
+        self, settings: Settings, engine: Engine, client: AsyncWebClient, caps: SlackCaps
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.client = client
+        self.caps = caps
+        self.names = NameCache(client)
+        self.read_limit = int(getattr(settings, "slack_context_messages", 100))
+        self.greeting = str(getattr(settings, "slack_greeting", GREETING))
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._assistant_threads: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._joining: dict[ThreadKey, asyncio.Lock] = {}
+
+    # --- messages ---
+    def accept(self, event: Mapping[str, Any], ident: Identity) -> Incoming | None:
+        """Synchronous first look (before any await): our own/bot/subtype messages and a
+        second delivery of the same message (retry, app_mention + message) end here."""
+        incoming = parse_message(
+            event, ident, team_id=ident.team_id, allow_bots=self.settings.slack_allow_bots
+        )
+        if incoming is None or not _first(self._seen, (incoming.channel, incoming.ts)):
+            return None
+        return incoming
+
+    async def on_message(self, incoming: Incoming, ident: Identity) -> None:
+        follows = await self.engine.follows(incoming.key)
+        action = decide(
+            incoming, follows=follows, follow_threads=self.settings.slack_follow_threads
+        )
+        if action is Action.IGNORE:
+            return
+        if action is Action.JOIN:
+            await self._join(incoming, ident)
+        if incoming.command is not None:
+            target = Target(
+                key=incoming.key,
+                channel=incoming.channel,
+                reply_thread_ts=incoming.reply_thread_ts,
+                user_id=incoming.author_id,
+                direct=incoming.direct,
+            )
+            await self.command(incoming.command, target)
+            return
+        if incoming.author_name:
+            self.names.put(incoming.author_id, incoming.author_name)
+        names = await self.names.many([incoming.author_id, *mentioned_users(incoming.text)])
+        turn = incoming.turn(
+            names.get(incoming.author_id, incoming.author_id),
+            readable(incoming.text, names),
+            addressed=action is not Action.CONTEXT,
+        )
+        if not turn.addressed:
+            await self.engine.remember([turn])
+            return
+        if not follows and (incoming.channel, incoming.key.thread) in self._assistant_threads:
+            await self._call(
+                self.client.assistant_threads_setTitle(
+                    channel_id=incoming.channel,
+                    thread_ts=incoming.key.thread,
+                    title=title_from(turn.text) or "Chat",
+                )
+            )
+        sink = self.reply_sink(
+            incoming.channel, incoming.reply_thread_ts, incoming.author_team, incoming.author_id
+        )
+        await self.engine.handle(turn, sink)
+
+    async def _join(self, incoming: Incoming, ident: Identity) -> None:
+        """First mention in a thread the bot is new to: store its earlier messages once."""
+        lock = self._joining.setdefault(incoming.key, asyncio.Lock())
+        try:
+            async with lock:
+                if await self.engine.follows(incoming.key):
+                    return
+                turns = await self.read_thread(incoming.key, before=incoming.ts, ident=ident)
+                await self.engine.remember(turns, bot_user_id=ident.user_id)
+        finally:
+            if not lock.locked():
+                self._joining.pop(incoming.key, None)
+
+    async def read_thread(self, key: ThreadKey, *, before: str, ident: Identity) -> list[Turn]:
+        """One bounded conversations.replies call → context turns older than ``before``."""
+        try:
+            response = await self.client.conversations_replies(
+                channel=key.channel, ts=key.thread, limit=self.read_limit
+            )
+        except SLACK_ERRORS as exc:
+            log.warning("could not read thread %s: %s", key, error_code(exc))
+            return []
+        messages = [m for m in response.get("messages") or [] if _older(m.get("ts"), before)]
+        return await self._turns(messages, key, ident)
+
+    async def _turns(self, messages: list[dict], key: ThreadKey, ident: Identity) -> list[Turn]:
+        ids = [m.get("user", "") for m in messages if not m.get("bot_id")]
+        for m in messages:
+            ids.extend(mentioned_users(m.get("text") or ""))
+        names = await self.names.many(ids)
+        turns = (history_turn(m, key, names, ident) for m in messages)
+        return [t for t in turns if t is not None]
+
+    # --- commands ---
+    async def command(self, name: CommandName, target: Target) -> None:
+        """A text command (!reset…) or a DM slash command: answered where it was given."""
+        sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope, target.user_id)
+        if name is CommandName.HELP:
+            await sink.finish(help_text(self.settings))
+            return
+        await self.engine.command(Command(key=target.key, name=name, author_id=target.user_id), sink)
+
+    async def shortcut(self, name: CommandName, target: Target, ident: Identity) -> None:
+        follows = await self.engine.follows(target.key)
+        if name is CommandName.RESET:
+            if not follows:
+                await self._ephemeral(target).finish("I'm not part of this thread: nothing to reset.")
+                return
+            sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope, target.user_id)
+            await self.engine.command(Command(key=target.key, name=name, author_id=target.user_id), sink)
+            return
+        private = self._ephemeral(target)
+        if follows:
+            await self.engine.command(Command(key=target.key, name=name, author_id=target.user_id), private)
+        else:  # a thread the bot has not joined: summarise what Slack has
+            turns = await self.read_thread(target.key, before="", ident=ident)
+            await self.engine.summarize_transcript(turns, private)
+
+    async def channel_summary(self, target: Target, ident: Identity, respond: Any) -> None:
+        """/summarize in a channel: a private catch-up on its recent messages."""
+        try:
+            response = await self.client.conversations_history(
+                channel=target.channel, limit=self.read_limit
+            )
+        except SLACK_ERRORS as exc:
+            log.info("cannot read %s for a summary: %s", target.channel, error_code(exc))
+            await respond(
+                "I can only summarize channels I'm a member of — add me with "
+                "`/invite @threadbot` and try again."
+            )
+            return
+        messages = list(reversed(response.get("messages") or []))
+        turns = await self._turns(messages, target.key, ident)
+        await self.engine.summarize_transcript(turns, self._ephemeral(target))
+
+    # --- AI-app threads ---
+    async def assistant_thread_started(self, event: Mapping[str, Any]) -> None:
+        thread = event.get("assistant_thread") or {}
+        channel, ts = thread.get("channel_id") or "", thread.get("thread_ts") or ""
+        if not channel or not ts:
+            return
+        _first(self._assistant_threads, (channel, ts))
+        await self._call(self.client.chat_postMessage(channel=channel, thread_ts=ts, text=self.greeting))
+        suggested = prompts(self.settings.slack_suggested_prompts)
+        if suggested:
+            await self._call(
+                self.client.assistant_threads_setSuggestedPrompts(
+                    channel_id=channel, thread_ts=ts, prompts=suggested
+                )
+            )
+
+    # --- sinks ---
+    def reply_sink(self, channel: str, thread_ts: str, team: str, user: str) -> ReplySink:
+        """Native streaming in threads where Slack allows it; post-then-update otherwise."""
+        if thread_ts and self.caps.native_stream:
+            return SlackStreamSink(
+                self.client,
+                self.caps,
+                channel,
+                thread_ts,
+                recipient_team_id=team,
+                recipient_user_id=user,
+            )
+        return SlackEditingSink(self.client, self.caps, channel, thread_ts)
+
+    def _ephemeral(self, target: Target) -> EphemeralSink:
+        return EphemeralSink(
+            self.client, self.caps, target.channel, target.user_id, target.reply_thread_ts
+        )
+
+    async def _call(self, call: Any) -> None:
+        try:
+            await call
+        except SLACK_ERRORS as exc:
+            log.info("Slack call failed: %s", error_code(exc))
+
+
+def _first(seen: OrderedDict[tuple[str, str], None], key: tuple[str, str], size: int = 4096) -> bool:
+    """Record ``key``; False if it was already there (bounded, oldest forgotten first)."""
+    if key in seen:
+        return False
+    seen[key] = None
+    while len(seen) > size:
+        seen.popitem(last=False)
+    return True
+
+
+def _older(ts: Any, before: str) -> bool:
+    if not before:
+        return True
+    try:
+        return float(ts) < float(before)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,200 @@
+"""A ReplySink on Slack's native chat streaming (chat.startStream / appendStream / stopStream
+through slack_sdk's ``chat_stream`` helper), used for replies in threads.
+
+Streamed text cannot be taken back, so the sink decides each message's end while streaming:
+text goes out at most once per ``caps.interval``; once a message is past 80 % of
+``caps.limit`` only whole lines are sent, and the message ends at the best boundary of the
+text not yet sent (paragraph > line > space), with an open code fence closed there and
+reopened in the next message. Anything Slack refuses falls back to SlackEditingSink: before
+any text was shown the whole reply moves there (and, for a missing feature, every later
+reply too); mid-reply the rest of the text continues there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from slack_sdk.web.async_chat_stream import AsyncChatStream
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.chunking import _fence_marker, _open_fence
+from adapters.slack_sink import (
+    SLACK_ERRORS,
+    SlackCaps,
+    SlackEditingSink,
+    error_code,
+    set_status,
+    unsupported,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SlackStreamSink:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        caps: SlackCaps,
+        channel: str,
+        thread_ts: str,
+        *,
+        recipient_team_id: str = "",
+        recipient_user_id: str = "",
+    ) -> None:
+        self._client = client
+        self._caps = caps
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self._recipient = {
+            "recipient_team_id": recipient_team_id or None,
+            "recipient_user_id": recipient_user_id or None,
+        }
+        self._text = ""  # the reply so far (Markdown)
+        self._pos = 0  # how much of _text has been sent
+        self._stream: AsyncChatStream | None = None
+        self._message = ""  # what the current streamed message shows
+        self._reopen = ""  # a code fence line the next message must start with
+        self._last = 0.0
+        self._fallback: SlackEditingSink | None = None
+        self._offset = 0  # where the fallback's part of the reply begins
+        self.messages: list[str] = []  # ts of every message this reply streamed
+
+    @property
+    def fallback(self) -> SlackEditingSink | None:
+        return self._fallback
+
+    # --- ReplySink ---
+    async def start(self) -> None:
+        if not await set_status(self._client, self._caps, self.channel, self.thread_ts):
+            # No status API: the post-then-update path can show a placeholder instead.
+            self._fallback = self._editing()
+            await self._fallback.start()
+
+    async def append(self, delta: str) -> None:
+        self._text += delta
+        if self._fallback is not None:
+            await self._fallback.append(delta)
+        elif time.monotonic() - self._last >= self._caps.interval:
+            await self._flush(final=False)
+
+    async def finish(self, text: str) -> None:
+        shown = self._text[: self._pos]
+        # The final text normally extends what was streamed (or adds a stop note); if it
+        # diverges, what is already on screen cannot change: keep it and add nothing.
+        if text.startswith(shown):
+            self._text = text
+        elif shown:
+            log.warning("final reply differs from the streamed text in %s", self.channel)
+        else:
+            self._text = text
+        if not self._text.strip():
+            self._text = "(no reply)"
+        await self._end()
+
+    async def fail(self, message: str) -> None:
+        note = f"_{message}_"
+        self._text = f"{self._text.rstrip()}\n\n{note}" if self._text.strip() else note
+        await self._end()
+
+    # --- internals ---
+    async def _end(self) -> None:
+        if self._fallback is None:
+            await self._flush(final=True)
+        if self._fallback is not None:
+            rest = self._text[self._offset :].strip("\n")
+            if rest or not self._offset:  # offset 0: the fallback holds the whole reply
+                await self._fallback.finish(rest)
+
+    async def _flush(self, *, final: bool) -> None:
+        try:
+            await self._send(final)
+        except SLACK_ERRORS as exc:
+            await self._degrade(exc)
+
+    async def _send(self, final: bool) -> None:
+        self._last = time.monotonic()
+        while True:
+            start = self._pos
+            pending = self._text[start:]
+            used = len(self._message) + len(self._reopen)
+            room = self._caps.limit - 4 - used  # 4: room for a closing fence
+            if len(pending) <= room:
+                part = pending if final else self._sendable(pending, used)
+                if part:
+                    await self._write(part)
+                    self._pos = start + len(part)
+                if final:
+                    await self._stop()
+                return
+            cut = _cut(pending, room, floor=max(1, self._caps.limit // 2 - used))
+            head = pending[:cut].rstrip()
+            fence = _open_fence(self._reopen + self._message + head)
+            closing = "\n" + _fence_marker(fence) if fence else ""
+            await self._write(head + closing)
+            await self._stop()
+            rest = pending[cut:]
+            self._pos = start + cut + len(rest) - len(rest.lstrip("\n"))
+            self._reopen = fence + "\n" if fence else ""
+
+    def _sendable(self, pending: str, used: int) -> str:
+        """What may go out before the reply is complete: never trailing whitespace (a stop
+        note must still join cleanly), and only whole lines near the end of a message."""
+        if used + len(pending) > self._caps.limit * 0.8:
+            pending = pending[: pending.rfind("\n") + 1]
+        return pending.rstrip()
+
+    async def _write(self, text: str) -> None:
+        if not self._message:  # a message never starts with blank lines
+            text = self._reopen + text.lstrip("\n")
+            self._reopen = ""
+        if not text:
+            return
+        if self._stream is None:
+            self._stream = await self._client.chat_stream(
+                channel=self.channel, thread_ts=self.thread_ts, buffer_size=1, **self._recipient
+            )
+        await self._stream.append(markdown_text=text)
+        if self._stream.ts and self._stream.ts not in self.messages:
+            self.messages.append(self._stream.ts)
+        self._message += text
+
+    async def _stop(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
+        self._message = ""
+
+    async def _degrade(self, exc: BaseException) -> None:
+        code = error_code(exc)
+        if not self.messages and unsupported(exc):
+            self._caps.native_stream = False
+            log.warning("Slack native streaming unavailable (%s); using chat.update", code)
+        else:
+            log.warning("Slack streaming failed mid-reply (%s); continuing with chat.update", code)
+        if self._stream is not None and self._stream.ts:
+            try:
+                await self._stream.stop()
+            except SLACK_ERRORS:
+                pass
+        self._stream = None
+        # Continue after the last character a user can see.
+        self._offset = self._pos if self.messages else 0
+        self._fallback = self._editing()
+        rest = self._text[self._offset :].strip("\n")
+        if rest:
+            await self._fallback.append(rest)
+
+    def _editing(self) -> SlackEditingSink:
+        return SlackEditingSink(self._client, self._caps, self.channel, self.thread_ts)
+
+
+def _cut(text: str, room: int, floor: int) -> int:
+    """Where to end a message with ``text[:cut]`` (≤ room): the last paragraph break, else
+    line break, else space at or after ``floor``; a hard cut when there is none."""
+    window = text[: room + 1]
+    for sep in ("\n\n", "\n", " "):
+        at = window.rfind(sep, min(floor, room))
+        if at > 0:
+            return at + len(sep) if sep == " " else at
+    return max(room, 1)

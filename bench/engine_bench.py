@@ -1,0 +1,170 @@
+"""Engine benchmark: per-turn overhead and throughput against the fake OpenAI server.
+
+    .venv/bin/python bench/engine_bench.py [--turns 200] [--concurrent 1000]
+
+The real engine, store (a SQLite file in a temp dir) and OpenAI SDK talk to the loopback fake
+(zero latency; run in a child process so it does not share this process's CPU). Overhead is
+a turn's wall time minus the time spent inside the provider's stream — i.e. what threadbot
+itself adds: storing, the budgeted context query, history building, the reply row.
+Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import open_engine  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.providers.base import Provider  # noqa: E402
+from bot.providers.factory import make_provider  # noqa: E402
+from bot.types import Completion, Request, ThreadKey, Turn  # noqa: E402
+from storage.sqlite import NewMessage, SqliteStore  # noqa: E402
+
+
+class TimedProvider:
+    """Wraps the real provider and adds up the time spent inside its stream."""
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.supports_chain = inner.supports_chain
+        self.seconds = 0.0
+
+    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+        started = time.perf_counter()
+        iterator = self.inner.stream(request).__aiter__()
+        while True:
+            try:
+                item = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            self.seconds += time.perf_counter() - started
+            yield item
+            started = time.perf_counter()
+        self.seconds += time.perf_counter() - started
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class NullSink:
+    async def start(self) -> None: ...
+    async def append(self, delta: str) -> None: ...
+    async def finish(self, text: str) -> None: ...
+    async def fail(self, message: str) -> None:
+        raise RuntimeError(f"turn failed: {message}")
+
+
+def serve_fake(port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    from tests.fakes.openai_server import FakeOpenAI
+
+    async def main() -> None:
+        async with FakeOpenAI() as fake:
+            fake.reply_with("Sure, here is a short answer.")
+            fake.chunk_size = 10
+            port_queue.put(fake.base_url)
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def prefill(db: Path, key: ThreadKey, count: int) -> None:
+    store = await SqliteStore.open(db)
+    thread = await store.ensure_thread(key, "replay")
+    batch = 5_000
+    for start in range(0, count, batch):
+        rows = [
+            NewMessage(
+                role="user" if i % 2 == 0 else "assistant",
+                content=f"stored message {i} with a few words of text in it",
+                tokens=16, platform_message_id=f"seed-{i}" if i % 2 == 0 else None,
+            )
+            for i in range(start, min(count, start + batch))
+        ]
+        await store.add_many(thread, rows)
+    await store.close()
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+async def overhead(settings: Settings, stored: int, turns: int) -> tuple[float, float]:
+    key = ThreadKey("bench", "", "", f"size-{stored}")
+    await prefill(settings.db, key, stored)
+    timed = TimedProvider(make_provider(settings))
+    samples = []
+    async with open_engine(settings, provider=timed) as engine:
+        for i in range(turns + 10):
+            timed.seconds = 0.0
+            started = time.perf_counter()
+            await engine.handle(
+                Turn(key=key, message_id=f"t{i}", author_id="u", author_name="U",
+                     text=f"question {i}: what do you think?"),
+                NullSink(),
+            )
+            if i >= 10:  # warm-up excluded
+                samples.append((time.perf_counter() - started - timed.seconds) * 1000)
+    return statistics.median(samples), pct(samples, 0.99)
+
+
+async def throughput(settings: Settings, threads: int) -> float:
+    async with open_engine(settings) as engine:
+        async def one(i: int) -> None:
+            await engine.handle(
+                Turn(key=ThreadKey("bench", "", "", f"c{i}"), message_id="m", author_id="u",
+                     author_name="U", text="hello"),
+                NullSink(),
+            )
+
+        await one(-1)  # warm-up: connection pool, encodings
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(threads)))
+        return threads / (time.perf_counter() - started)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--concurrent", type=int, default=1000)
+    args = parser.parse_args()
+
+    ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    server = multiprocessing.Process(target=serve_fake, args=(ports,), daemon=True)
+    server.start()
+    base_url = ports.get(timeout=30)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(
+                _env_file=None, openai_api_key="bench", openai_base_url=base_url,  # type: ignore[call-arg]
+                db=Path(tmp) / "bench.db", model="gpt-4o-mini", provider_retries=0,
+                context_tokens=4000,
+            )
+            print("| stored messages in thread | overhead p50 (ms) | overhead p99 (ms) |")
+            print("|---:|---:|---:|")
+            results = {}
+            for stored in (10, 10_000, 100_000):
+                p50, p99 = await overhead(settings, stored, args.turns)
+                results[stored] = p50
+                print(f"| {stored:,} | {p50:.2f} | {p99:.2f} |", flush=True)
+            ratio = results[100_000] / results[10]
+            print(f"\noverhead at 100,000 vs 10 messages: {ratio:.2f}x")
+            rate = await throughput(settings, args.concurrent)
+            print(f"throughput over {args.concurrent:,} concurrent threads: {rate:,.0f} turns/s")
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,104 @@
+"""Anthropic Messages API provider (``messages.stream``); history is replayed every call.
+
+Two SDK habits shape the error handling: an ``event: error`` inside a 200 stream raises
+``APIStatusError`` with status 200 (so the error *type* decides, not the status), and a
+connection dropped mid-stream escapes as the raw ``httpx2`` transport error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anthropic
+import httpx2
+from anthropic import AsyncAnthropic, omit
+from anthropic.types import Message, MessageParam
+
+from bot.errors import ErrorKind, ProviderError
+from bot.types import ChatMessage, Completion, Request, Usage
+
+_TYPE_KINDS = {
+    "rate_limit_error": ErrorKind.RATE_LIMITED,
+    "overloaded_error": ErrorKind.OVERLOADED,
+    "authentication_error": ErrorKind.AUTH,
+    "permission_error": ErrorKind.AUTH,
+    "timeout_error": ErrorKind.TIMEOUT,
+    "request_too_large": ErrorKind.CONTEXT_TOO_LONG,
+}
+_STATUS_KINDS = {
+    401: ErrorKind.AUTH,
+    403: ErrorKind.AUTH,
+    413: ErrorKind.CONTEXT_TOO_LONG,
+    429: ErrorKind.RATE_LIMITED,
+    503: ErrorKind.OVERLOADED,
+    529: ErrorKind.OVERLOADED,
+}
+
+
+def map_anthropic_error(exc: Exception) -> ProviderError:
+    """Translate anything the Anthropic SDK (or its transport) raised into a ProviderError.
+
+    ``detail`` has class, status, error type and request id, never the message text.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return ProviderError(ErrorKind.TIMEOUT, name)
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.RequestError):
+        return ProviderError(ErrorKind.UNAVAILABLE, name)
+    if isinstance(exc, anthropic.APIStatusError):
+        detail = f"{name} status={exc.status_code} type={exc.type} request_id={exc.request_id}"
+        kind = _TYPE_KINDS.get(exc.type or "") or _STATUS_KINDS.get(exc.status_code)
+        if kind is None and "prompt is too long" in (exc.api_message or "").lower():
+            kind = ErrorKind.CONTEXT_TOO_LONG
+        return ProviderError(kind or ErrorKind.OTHER, detail)
+    return ProviderError(ErrorKind.OTHER, name)
+
+
+class AnthropicProvider:
+    """Streams ``/v1/messages``; ``Request.system`` goes to ``system=``."""
+
+    name = "anthropic"
+    supports_chain = False
+
+    def __init__(self, client: AsyncAnthropic) -> None:
+        self._client = client
+
+    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+        parts: list[str] = []
+        messages = [_message(m) for m in request.messages]
+        try:
+            async with self._client.messages.stream(
+                model=request.model,
+                max_tokens=request.max_output_tokens,
+                system=request.system or omit,
+                messages=messages,
+            ) as stream:
+                async for text in stream.text_stream:
+                    if text:
+                        parts.append(text)
+                        yield text
+                final = await stream.get_final_message()
+        except Exception as exc:
+            cause = None if isinstance(exc, anthropic.APIStatusError) else exc
+            raise map_anthropic_error(exc) from cause
+        yield Completion(
+            text="".join(parts), model=final.model or request.model, usage=_usage(final)
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _message(message: ChatMessage) -> MessageParam:
+    if message.role == "user":
+        return {"role": "user", "content": message.content}
+    return {"role": "assistant", "content": message.content}
+
+
+def _usage(message: Message) -> Usage:
+    """Input counts every prompt token: uncached plus cache writes plus cache reads."""
+    u = message.usage
+    prompt = (
+        u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
+    )
+    return Usage(prompt, u.output_tokens)

@@ -1,0 +1,61 @@
+"""Build the configured provider with one SDK client, reused for every turn.
+
+Retries are the SDK's (``max_retries``: 408/409/429/5xx and connection errors, honouring
+``retry-after-ms`` / ``retry-after``); nothing here loops. Credentials and URLs come only
+from Settings and are passed explicitly, so the SDKs' own environment lookups (and
+Anthropic's profile files) never pick something else up.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from anthropic import AsyncAnthropic
+from openai import AsyncOpenAI
+
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.providers.anthropic import AnthropicProvider
+from bot.providers.base import Provider
+from bot.providers.openai_chat import OpenAIChatProvider, TokenParam
+from bot.providers.openai_responses import OpenAIResponsesProvider
+
+OPENAI_URL = "https://api.openai.com/v1"
+ANTHROPIC_URL = "https://api.anthropic.com"
+# Local OpenAI-compatible servers (Ollama, vLLM, llama.cpp) ignore the key, but the SDK
+# refuses to start without one.
+PLACEHOLDER_KEY = "no-key-needed"
+
+
+def make_provider(settings: Settings) -> Provider:
+    """The provider named by ``settings.provider``; ConfigError when credentials are missing."""
+    problem = settings.llm_problem()
+    if problem is not None:
+        raise ConfigError(problem)
+    if settings.provider == "anthropic":
+        assert settings.anthropic_api_key is not None  # llm_problem() checked it
+        return AnthropicProvider(
+            AsyncAnthropic(
+                api_key=settings.anthropic_api_key.get_secret_value(),
+                base_url=settings.anthropic_base_url or ANTHROPIC_URL,
+                timeout=settings.provider_timeout,
+                max_retries=settings.provider_retries,
+            )
+        )
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    client = AsyncOpenAI(
+        api_key=key or PLACEHOLDER_KEY,
+        base_url=settings.openai_base_url or OPENAI_URL,
+        timeout=settings.provider_timeout,
+        max_retries=settings.provider_retries,
+    )
+    if settings.provider == "openai-responses":
+        return OpenAIResponsesProvider(client)
+    return OpenAIChatProvider(client, token_param=token_param_for(settings.openai_base_url))
+
+
+def token_param_for(base_url: str | None) -> TokenParam:
+    """OpenAI itself wants ``max_completion_tokens``; compatible servers know ``max_tokens``."""
+    if base_url is None or urlparse(base_url).hostname == "api.openai.com":
+        return "max_completion_tokens"
+    return "max_tokens"

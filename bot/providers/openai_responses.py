@@ -1,0 +1,88 @@
+"""OpenAI Responses API: the one provider that can chain on ``previous_response_id``.
+
+With a chain the service holds the earlier turns, so the caller sends only the new ones.
+``instructions`` are not inherited through the chain and are therefore sent on every call.
+Failures inside the 200 stream arrive as events (``error``, ``response.failed``,
+``response.incomplete``), not exceptions, and are translated here like HTTP errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from openai import AsyncOpenAI, omit
+from openai.types.responses import Response
+
+from bot.errors import ErrorKind, ProviderError
+from bot.providers.openai_chat import code_kind, kept_cause, map_openai_error
+from bot.types import Completion, Request, Usage
+
+
+class OpenAIResponsesProvider:
+    """Streams ``/responses``; ``store=request.store`` keeps a response chainable."""
+
+    name = "openai-responses"
+    supports_chain = True
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+        chained = request.previous_response_id is not None
+        parts: list[str] = []
+        final: Response | None = None
+        try:
+            events = await self._client.responses.create(
+                model=request.model,
+                input=[{"role": m.role, "content": m.content} for m in request.messages],
+                instructions=request.system or omit,
+                previous_response_id=request.previous_response_id or omit,
+                store=request.store,
+                max_output_tokens=request.max_output_tokens,
+                stream=True,
+            )
+            async with events:
+                async for event in events:
+                    if event.type == "response.output_text.delta":
+                        if event.delta:
+                            parts.append(event.delta)
+                            yield event.delta
+                    elif event.type == "response.completed":
+                        final = event.response
+                    elif event.type == "error":
+                        kind = code_kind(event.code, chained=chained and not parts)
+                        raise ProviderError(kind, f"stream error event code={event.code}")
+                    elif event.type in ("response.failed", "response.incomplete"):
+                        raise _ended_badly(event.type, event.response)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise map_openai_error(exc, chained=chained) from kept_cause(exc)
+        if final is None:
+            raise ProviderError(ErrorKind.UNAVAILABLE, "stream ended before response.completed")
+        if not parts and final.output_text:  # a server that sends no deltas
+            parts.append(final.output_text)
+            yield final.output_text
+        usage = None
+        if final.usage is not None:
+            usage = Usage(final.usage.input_tokens, final.usage.output_tokens)
+        yield Completion(
+            text="".join(parts),
+            model=final.model or request.model,
+            response_id=final.id,
+            usage=usage,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _ended_badly(kind: str, response: Response) -> ProviderError:
+    """``response.failed`` carries ``error.code``; ``response.incomplete`` a reason
+    (``max_output_tokens``, ``content_filter``). Both end the reply as a failure."""
+    error: Any = response.error
+    code = error.code if error is not None else None
+    reason = response.incomplete_details.reason if response.incomplete_details else None
+    detail = f"{kind} id={response.id} code={code} reason={reason}"
+    return ProviderError(code_kind(code, chained=False), detail)

@@ -1,0 +1,68 @@
+"""Shared fixtures: loopback fakes, settings on a real SQLite file, an opened engine.
+
+Everything talks over 127.0.0.1; proxies are cleared because slack_sdk (and httpx2 with
+trust_env) would otherwise send loopback traffic to a proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import open_engine
+from bot.config import Settings
+from bot.engine import Engine
+
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+# Tests must not depend on the developer's environment or .env file.
+_APP_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _PROXY_VARS + _APP_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[Any]:
+    from tests.fakes.openai_server import FakeOpenAI
+
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_anthropic() -> AsyncIterator[Any]:
+    from tests.fakes.anthropic_server import FakeAnthropic
+
+    async with FakeAnthropic() as fake:
+        yield fake
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for tests: no .env, a fresh SQLite file, fast failure."""
+    values: dict[str, Any] = {
+        "provider": "openai",
+        "openai_api_key": "test-key",
+        "db": tmp_path / "threadbot.db",
+        "provider_retries": 0,
+        "provider_timeout": 5.0,
+        "model": "gpt-4o-mini",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_openai: Any) -> Settings:
+    return make_settings(tmp_path, openai_base_url=fake_openai.base_url)
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    async with open_engine(settings) as engine:
+        yield engine

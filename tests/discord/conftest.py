@@ -1,0 +1,133 @@
+"""Discord fixtures: a fake Discord on loopback and the real adapter connected to it.
+
+The adapter runs as in production (``serve()``: login, gateway, command sync) on the real
+engine, SQLite file and OpenAI SDK against FakeOpenAI. discord.py swallows exceptions from
+event handlers (``on_error``) and app commands (``tree.on_error``): the test client records
+them, and any ERROR log record fails the test, so nothing breaks silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import discord
+import pytest
+from pydantic import SecretStr
+
+from adapters.discord_adapter import ThreadbotClient, discord_endpoints, serve
+from bot.config import Settings
+from bot.engine import Engine
+from tests.fakes.discord_server import FakeDiscord
+
+EDIT_INTERVAL = 0.3  # production uses 1 s; shorter keeps the suite fast, same logic
+
+
+class RecordingClient(ThreadbotClient):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.errors: list[BaseException] = []
+
+        async def tree_error(interaction: discord.Interaction, error: Exception) -> None:
+            self.errors.append(error)
+
+        self.tree.on_error = tree_error  # type: ignore[method-assign]
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        self.errors.append(sys.exc_info()[1] or RuntimeError(event_method))
+
+
+class Bot:
+    """The running adapter plus helpers to wait for it."""
+
+    def __init__(self, client: RecordingClient, fake: FakeDiscord, task: asyncio.Task[None]):
+        self.client = client
+        self.fake = fake
+        self.task = task
+
+    @property
+    def id(self) -> int:
+        assert self.client.user is not None
+        return self.client.user.id
+
+    async def settle(self, within: float = 10.0) -> None:
+        """Wait until the bot received every event sent so far and finished handling them."""
+        async with asyncio.timeout(within):
+            calm = 0
+            while calm < 3:
+                ws = self.client.ws
+                caught_up = ws is not None and (ws.sequence or 0) >= self.fake.seq
+                calm = calm + 1 if caught_up and self.client.busy == 0 else 0
+                await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        yield fake
+
+
+@pytest.fixture
+def discord_settings(settings: Settings, fake_discord: FakeDiscord) -> Settings:
+    return settings.model_copy(update={
+        "discord_bot_token": SecretStr(fake_discord.token),
+        "discord_api_url": fake_discord.api_url,
+        "discord_gateway_url": fake_discord.gateway_url,
+    })
+
+
+StartBot = Callable[..., Awaitable[Bot]]
+
+
+@pytest.fixture
+async def start_bot(
+    discord_settings: Settings, engine: Engine, fake_discord: FakeDiscord
+) -> AsyncIterator[StartBot]:
+    """``await start_bot(**settings_overrides)`` → a connected, ready Bot."""
+    bots: list[Bot] = []
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(discord_endpoints(fake_discord.api_url, fake_discord.gateway_url))
+
+        async def start(*, engine_: Engine = engine, **overrides: Any) -> Bot:
+            settings = discord_settings.model_copy(update=overrides)
+            client = RecordingClient(settings, engine_, edit_interval=EDIT_INTERVAL,
+                                     guild_ready_timeout=0.05)
+            task = asyncio.create_task(serve(client, fake_discord.token))
+            ready = asyncio.create_task(client.ready_event.wait())
+            done, _ = await asyncio.wait({task, ready}, timeout=10,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if ready not in done:
+                ready.cancel()
+                if task in done:
+                    task.result()  # raise what stopped it
+                raise TimeoutError("the Discord client did not become ready")
+            bot = Bot(client, fake_discord, task)
+            bots.append(bot)
+            return bot
+
+        yield start
+        for bot in bots:
+            await bot.settle()
+            bot.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await bot.task
+            assert not bot.client.errors, f"handler errors: {bot.client.errors!r}"
+
+
+@pytest.fixture
+async def bot(start_bot: StartBot) -> Bot:
+    return await start_bot()
+
+
+@pytest.fixture(autouse=True)
+def _no_error_logs(caplog: pytest.LogCaptureFixture) -> Any:
+    """Exceptions the engine or discord.py catch and log must still fail the test."""
+    caplog.set_level(logging.INFO)
+    yield
+    errors = [r for when in ("setup", "call", "teardown") for r in caplog.get_records(when)
+              if r.levelno >= logging.ERROR]
+    assert not errors, "ERROR logged: " + "; ".join(r.getMessage() for r in errors)

@@ -1,0 +1,139 @@
+"""A fake Anthropic Messages API: POST /v1/messages, JSON and named-event SSE.
+
+``base_url`` has no ``/v1`` (the SDK adds it). Every SSE event carries an ``event:`` line:
+the SDK silently skips events without one. Errors use Anthropic's shape
+``{"type": "error", "error": {"type": ..., "message": ...}}``; ``fail_next``'s ``code`` is
+the error type (derived from the status when omitted), and ``code="context_length_exceeded"``
+produces Anthropic's real form of it: a 400 ``invalid_request_error`` "prompt is too long".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.brain import (
+    Fail,
+    FakeLLMServer,
+    Fault,
+    Frame,
+    Hang,
+    RecordedRequest,
+    StreamFail,
+    count_words,
+    new_id,
+    text_of,
+)
+
+__all__ = ["FakeAnthropic", "RecordedRequest"]
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_TOO_LONG = "prompt is too long: 250000 tokens > 200000 maximum"
+
+
+class FakeAnthropic(FakeLLMServer):
+    request_id_header = "request-id"
+
+    async def __aenter__(self) -> FakeAnthropic:
+        await super().__aenter__()
+        return self
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/messages", self._messages)
+
+    def _error_body(self, fail: Fail) -> dict[str, Any]:
+        kind, message = _error_type(fail.status, fail.code), fail.message
+        if fail.code == "context_length_exceeded":
+            kind = "invalid_request_error"
+            message = _TOO_LONG if message == "Injected failure." else message
+        return {
+            "type": "error",
+            "error": {"type": kind, "message": message},
+            "request_id": new_id("req_", 24),
+        }
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        body, fault = await self._begin(request)
+        if isinstance(fault, Fail):
+            return self._error(fault)
+        if isinstance(fault, Hang):
+            return await self._hang()
+        for required in ("model", "max_tokens", "messages"):
+            if required not in body:
+                return self._error(Fail(400, None, f"{required}: Field required", None))
+        system = text_of(body.get("system") or "")
+        messages = [{"role": "system", "content": system}] if system else []
+        messages += [
+            {"role": str(m.get("role")), "content": text_of(m.get("content"))}
+            for m in body["messages"]
+            if isinstance(m, dict)
+        ]
+        text = self._reply(messages)
+        usage = {
+            "input_tokens": count_words(messages),
+            "output_tokens": count_words([{"content": text}]),
+        }
+        message = {
+            "id": new_id("msg_01", 22),
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        if not body.get("stream"):
+            return web.json_response(message)
+        return await self._sse(request, self._frames(message, text, fault), fault)
+
+    def _frames(self, message: dict[str, Any], text: str, fault: Fault | None) -> Iterator[Frame]:
+        def event(kind: str, chars: int = 0, **fields: Any) -> Frame:
+            return Frame({"type": kind, **fields}, event=kind, text=chars)
+
+        usage = message["usage"]
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+        }
+        yield event("message_start", message=start)
+        yield event("content_block_start", index=0, content_block={"type": "text", "text": ""})
+        yield event("ping")
+        limit = fault.after_chars if isinstance(fault, StreamFail) else None
+        for piece in self._pieces(text, limit):
+            delta = {"type": "text_delta", "text": piece}
+            yield event("content_block_delta", len(piece), index=0, delta=delta)
+        if isinstance(fault, StreamFail):
+            kind = "api_error" if fault.code == "server_error" else fault.code
+            yield event("error", error={"type": kind, "message": fault.message})
+            return
+        yield event("content_block_stop", index=0)
+        yield event(
+            "message_delta",
+            delta={"stop_reason": "end_turn", "stop_sequence": None},
+            usage={"output_tokens": usage["output_tokens"]},
+        )
+        yield event("message_stop")
+
+
+def _error_type(status: int, code: str | None) -> str:
+    if code and code != "context_length_exceeded":
+        return code
+    if status in _TYPES:
+        return _TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"

@@ -1,0 +1,288 @@
+"""A fake OpenAI API: /v1/chat/completions and /v1/responses, JSON and SSE, as the SDK expects.
+
+Responses are stored (``store`` defaults to true, like the real service) so a later
+``previous_response_id`` resolves to the stored input + output; ``instructions`` are never
+inherited. ``expire_responses()`` forgets them all, which turns the next chained call into
+the real 400 ``previous_response_not_found``.
+
+Usage::
+
+    async with FakeOpenAI() as fake:
+        settings = Settings(_env_file=None, openai_api_key="k", openai_base_url=fake.base_url)
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.brain import (
+    Fail,
+    FakeLLMServer,
+    Fault,
+    Frame,
+    Hang,
+    Message,
+    RecordedRequest,
+    StreamFail,
+    count_words,
+    new_id,
+    text_of,
+)
+
+__all__ = ["FakeOpenAI", "RecordedRequest"]
+
+_TYPES = {401: "invalid_request_error", 429: "requests", 500: "server_error", 503: "server_error"}
+_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
+
+
+class FakeOpenAI(FakeLLMServer):
+    url_suffix = "/v1"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stored: dict[str, list[Message]] = {}
+
+    async def __aenter__(self) -> FakeOpenAI:
+        await super().__aenter__()
+        return self
+
+    def expire_responses(self) -> None:
+        """Forget every stored response (what the service does after its retention)."""
+        self._stored.clear()
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
+
+    def _error_body(self, fail: Fail) -> dict[str, Any]:
+        code = fail.code or _CODES.get(fail.status)
+        param = "previous_response_id" if code == "previous_response_not_found" else None
+        fallback = "invalid_request_error" if fail.status < 500 else "server_error"
+        kind = _TYPES.get(fail.status, fallback)
+        return {"error": {"message": fail.message, "type": kind, "param": param, "code": code}}
+
+    async def _early(self, fault: Fault | None) -> web.StreamResponse | None:
+        if isinstance(fault, Fail):
+            return self._error(fault)
+        if isinstance(fault, Hang):
+            return await self._hang()
+        return None
+
+    # --- Chat Completions ----------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, fault = await self._begin(request)
+        if (early := await self._early(fault)) is not None:
+            return early
+        if not body.get("model") or not isinstance(body.get("messages"), list):
+            return self._error(Fail(400, None, "'model' and 'messages' are required.", None))
+        messages = [
+            {
+                "role": "system" if m.get("role") == "developer" else str(m.get("role")),
+                "content": text_of(m.get("content")),
+            }
+            for m in body["messages"]
+            if isinstance(m, dict)
+        ]
+        text = self._reply(messages)
+        prompt, completion = count_words(messages), count_words([{"content": text}])
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        head = {"id": new_id("chatcmpl-", 24), "created": int(time.time()), "model": body["model"]}
+        if not body.get("stream"):
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+            return web.json_response(
+                {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
+            )
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        frames = self._chat_frames(head, text, usage if include_usage else None, fault)
+        return await self._sse(request, frames, fault)
+
+    def _chat_frames(
+        self, head: dict[str, Any], text: str, usage: dict[str, int] | None, fault: Fault | None
+    ) -> Iterator[Frame]:
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+            return {**head, "object": "chat.completion.chunk", "choices": choices, **extra}
+
+        def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+        yield Frame(chunk([choice({"role": "assistant", "content": ""})]))
+        limit = fault.after_chars if isinstance(fault, StreamFail) else None
+        for piece in self._pieces(text, limit):
+            yield Frame(chunk([choice({"content": piece})]), text=len(piece))
+        if isinstance(fault, StreamFail):
+            error = {
+                "message": fault.message,
+                "type": "server_error",
+                "param": None,
+                "code": fault.code,
+            }
+            yield Frame({"error": error})
+            return
+        yield Frame(chunk([choice({}, "stop")]))
+        if usage is not None:
+            yield Frame(chunk([], usage=usage))
+        yield Frame("[DONE]")
+
+    # --- Responses -----------------------------------------------------------------------
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        body, fault = await self._begin(request)
+        if (early := await self._early(fault)) is not None:
+            return early
+        if not body.get("model"):
+            return self._error(Fail(400, None, "'model' is required.", None))
+        previous = body.get("previous_response_id")
+        history: list[Message] = []
+        if previous:
+            if previous not in self._stored:
+                message = f"Previous response with id '{previous}' not found."
+                return self._error(Fail(400, "previous_response_not_found", message, None))
+            history = self._stored[previous]
+        conversation = history + _input_messages(body.get("input"))
+        instructions = body.get("instructions")
+        system = [{"role": "system", "content": instructions}] if instructions else []
+        seen = system + conversation
+        text = self._reply(seen)
+        rid = new_id("resp_", 48)
+        inp, out = count_words(seen), count_words([{"content": text}])
+        usage = {
+            "input_tokens": inp,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": out,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": inp + out,
+        }
+        if body.get("store", True) and not isinstance(fault, StreamFail):
+            self._stored[rid] = conversation + [{"role": "assistant", "content": text}]
+        if not body.get("stream"):
+            item = _message_item(new_id("msg_", 48), text, "completed")
+            return web.json_response(_response(rid, body, "completed", [item], usage))
+        return await self._sse(request, self._response_frames(rid, body, text, usage, fault), fault)
+
+    def _response_frames(
+        self,
+        rid: str,
+        body: dict[str, Any],
+        text: str,
+        usage: dict[str, Any],
+        fault: Fault | None,
+    ) -> Iterator[Frame]:
+        numbers = itertools.count()
+
+        def event(kind: str, chars: int = 0, **fields: Any) -> Frame:
+            data = {"type": kind, "sequence_number": next(numbers), **fields}
+            return Frame(data, event=kind, text=chars)
+
+        started = _response(rid, body, "in_progress", [], None)
+        yield event("response.created", response=started)
+        yield event("response.in_progress", response=started)
+        mid = new_id("msg_", 48)
+        at = {"item_id": mid, "output_index": 0, "content_index": 0}
+        yield event(
+            "response.output_item.added",
+            output_index=0,
+            item=_message_item(mid, None, "in_progress"),
+        )
+        yield event("response.content_part.added", **at, part=_text_part(""))
+        limit = fault.after_chars if isinstance(fault, StreamFail) else None
+        pieces = self._pieces(text, limit)
+        for piece in pieces:
+            yield event("response.output_text.delta", len(piece), **at, delta=piece, logprobs=[])
+        if isinstance(fault, StreamFail):
+            yield _stream_failure(event, fault, rid, body, mid, "".join(pieces), usage)
+            return
+        yield event("response.output_text.done", **at, text=text, logprobs=[])
+        yield event("response.content_part.done", **at, part=_text_part(text))
+        item = _message_item(mid, text, "completed")
+        yield event("response.output_item.done", output_index=0, item=item)
+        yield event("response.completed", response=_response(rid, body, "completed", [item], usage))
+
+
+def _stream_failure(
+    event: Callable[..., Frame],
+    fault: StreamFail,
+    rid: str,
+    body: dict[str, Any],
+    mid: str,
+    partial: str,
+    usage: dict[str, Any],
+) -> Frame:
+    kind = fault.event or "response.failed"
+    if kind == "error":
+        return event("error", code=fault.code, message=fault.message, param=None)
+    if kind == "response.incomplete":
+        item = _message_item(mid, partial, "incomplete")
+        response = _response(rid, body, "incomplete", [item], usage)
+        response["incomplete_details"] = {"reason": fault.code}
+        return event(kind, response=response)
+    response = _response(rid, body, "failed", [], None)
+    response["error"] = {"code": fault.code, "message": fault.message}
+    return event(kind, response=response)
+
+
+def _input_messages(raw: object) -> list[Message]:
+    if isinstance(raw, str):
+        return [{"role": "user", "content": raw}]
+    if not isinstance(raw, list):
+        return []
+    return [
+        {"role": str(item["role"]), "content": text_of(item.get("content"))}
+        for item in raw
+        if isinstance(item, dict) and "role" in item and item.get("type", "message") == "message"
+    ]
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _message_item(mid: str, text: str | None, status: str) -> dict[str, Any]:
+    content = [] if text is None else [_text_part(text)]
+    return {"id": mid, "type": "message", "status": status, "role": "assistant", "content": content}
+
+
+def _response(
+    rid: str,
+    body: dict[str, Any],
+    status: str,
+    output: list[dict[str, Any]],
+    usage: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": body.get("model"),
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": body.get("previous_response_id"),
+        "store": body.get("store", True),
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": usage,
+        "metadata": {},
+    }

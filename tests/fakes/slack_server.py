@@ -1,0 +1,420 @@
+"""A fake Slack Web API (+ Socket Mode endpoint) on 127.0.0.1 for driving the real SDKs.
+
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.base_url)
+
+- Records every call (``slack.calls``: method, merged query/form/JSON args, token).
+- Answers ``auth.test`` (with ``x-oauth-scopes``), chat.postMessage / update / postEphemeral /
+  startStream / appendStream / stopStream (with fresh ``ts`` values), conversations.replies /
+  .history (from ``slack.threads`` / ``slack.history``), users.info (``slack.add_user``),
+  assistant.threads.*, views.*, and anything else with ``{"ok": true}``.
+- ``slack.posts`` is what users would see: each bot message with its current text.
+- ``rate_limit(method, times, retry_after)`` → HTTP 429 with Retry-After; ``fail(method,
+  error, times)`` → ``{"ok": false, "error": ...}``.
+- ``apps.connections.open`` returns a loopback websocket; ``await slack.socket_send(type,
+  payload)`` delivers an envelope to the connected client and returns its ack.
+- Payload builders (``message_event``, ``event_callback``, ``slash_command``,
+  ``message_shortcut``) and ``signed_headers`` for HTTP mode live here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import WSMsgType, web
+from slack_sdk.signature import SignatureVerifier
+
+TEAM_ID = "T0TEAM"
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0BOT"
+SCOPES = (
+    "app_mentions:read,assistant:write,channels:history,chat:write,commands,groups:history,"
+    "im:history,im:read,im:write,mpim:history,users:read"
+)
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: str
+    json: bool
+
+    def __getitem__(self, name: str) -> Any:
+        return self.args[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.args.get(name, default)
+
+
+@dataclass
+class Post:
+    """A message the bot made, as a user sees it now."""
+
+    channel: str
+    ts: str
+    thread_ts: str
+    text: str
+    kind: str  # "message" | "stream" | "ephemeral"
+    user: str = ""  # ephemeral recipient
+    edits: int = 0
+    open: bool = False  # a stream not stopped yet
+
+
+@dataclass
+class FakeSlack:
+    bot_token: str = "xoxb-test-token"
+    app_token: str = "xapp-test-token"
+    team_id: str = TEAM_ID
+    bot_user_id: str = BOT_USER_ID
+    bot_id: str = BOT_ID
+    calls: list[Call] = field(default_factory=list)
+    posts: list[Post] = field(default_factory=list)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    limits: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._sockets: list[web.WebSocketResponse] = []
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._changed = asyncio.Event()
+        self.socket_connected = asyncio.Event()
+
+    # --- lifecycle ---
+    async def __aenter__(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/api/"
+
+    # --- test controls ---
+    def next_ts(self) -> str:
+        n = next(self._ts)
+        return f"{1_700_000_000 + n}.{n:06d}"
+
+    def add_user(self, user_id: str, display_name: str, real_name: str = "") -> None:
+        self.users[user_id] = {
+            "id": user_id,
+            "name": display_name.lower().replace(" ", "."),
+            "real_name": real_name or display_name,
+            "profile": {"display_name": display_name, "real_name": real_name or display_name},
+        }
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        self.errors.setdefault(method, []).extend([error] * times)
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 0) -> None:
+        self.limits.setdefault(method, []).extend([retry_after] * times)
+
+    def calls_to(self, *methods: str) -> list[Call]:
+        return [c for c in self.calls if c.method in methods]
+
+    def visible(self, channel: str | None = None, thread_ts: str | None = None) -> list[Post]:
+        """The bot's messages (optionally in one channel / thread), oldest first."""
+        return [
+            p
+            for p in self.posts
+            if (channel is None or p.channel == channel)
+            and (thread_ts is None or p.thread_ts == thread_ts)
+        ]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Wait until ``method`` has been called ``count`` times; returns those calls."""
+        deadline = time.monotonic() + timeout
+        while len(self.calls_to(method)) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [c.method for c in self.calls]
+                raise AssertionError(f"{method} x{count} not called within {timeout}s: {seen}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+        return self.calls_to(method)
+
+    # --- Web API ---
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        is_json = request.content_type == "application/json"
+        if request.can_read_body:
+            if is_json:
+                args.update(await request.json())
+            else:
+                args.update(dict(await request.post()))
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        token = token or str(args.pop("token", ""))
+        self.calls.append(Call(method, args, token, is_json))
+        self._changed.set()
+        if self.limits.get(method):
+            retry_after = self.limits[method].pop(0)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(retry_after)},
+            )
+        if token not in (self.bot_token, self.app_token):
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if self.errors.get(method):
+            return web.json_response({"ok": False, "error": self.errors[method].pop(0)})
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        body = handler(args) if handler else {}
+        headers = {"x-oauth-scopes": SCOPES} if method == "auth.test" else None
+        return web.json_response({"ok": "error" not in body, **body}, headers=headers)
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://test.slack.com/",
+            "team": "Test Team",
+            "user": "threadbot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _post(self, args: dict[str, Any], kind: str, text: str) -> Post:
+        post = Post(
+            channel=str(args.get("channel", "")),
+            ts=self.next_ts(),
+            thread_ts=str(args.get("thread_ts") or ""),
+            text=text,
+            kind=kind,
+            user=str(args.get("user", "")),
+        )
+        self.posts.append(post)
+        return post
+
+    def _find(self, channel: str, ts: str) -> Post | None:
+        return next((p for p in self.posts if p.channel == channel and p.ts == ts), None)
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        text = args.get("markdown_text") or args.get("text") or ""
+        post = self._post(args, "message", str(text))
+        return {"channel": post.channel, "ts": post.ts, "message": {"text": post.text}}
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        post = self._post(args, "ephemeral", str(args.get("markdown_text") or args.get("text")))
+        return {"message_ts": post.ts}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        post = self._find(str(args.get("channel")), str(args.get("ts")))
+        if post is not None:
+            post.text = str(args.get("markdown_text") or args.get("text") or "")
+            post.edits += 1
+        return {"channel": args.get("channel"), "ts": args.get("ts")}
+
+    def _chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        post = self._post(args, "stream", _stream_text(args))
+        post.open = True
+        return {"channel": post.channel, "ts": post.ts}
+
+    def _chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        post = self._find(str(args.get("channel")), str(args.get("ts")))
+        if post is not None:
+            post.text += _stream_text(args)
+            post.edits += 1
+        return {"channel": args.get("channel"), "ts": args.get("ts")}
+
+    def _chat_stopStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        out = self._chat_appendStream(args)
+        post = self._find(str(args.get("channel")), str(args.get("ts")))
+        if post is not None:
+            post.open = False
+        return out
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        messages = self.threads.get((str(args.get("channel")), str(args.get("ts"))), [])
+        limit = int(args.get("limit") or 1000)
+        return {"messages": messages[:limit], "has_more": len(messages) > limit}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        messages = self.history.get(str(args.get("channel")), [])
+        limit = int(args.get("limit") or 100)
+        return {"messages": messages[:limit], "has_more": len(messages) > limit}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user")))
+        return {"user": user} if user is not None else {"error": "user_not_found"}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": f"ws://127.0.0.1:{self._port}/socket"}
+
+    # --- Socket Mode ---
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
+        self.socket_connected.set()
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                data = json.loads(msg.data)
+                future = self._acks.get(data.get("envelope_id", ""))
+                if future is not None and not future.done():
+                    future.set_result(data)
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    async def socket_send(
+        self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0, timeout: float = 5
+    ) -> dict[str, Any]:
+        """Deliver an envelope ("events_api" | "slash_commands" | "interactive"); its ack."""
+        await asyncio.wait_for(self.socket_connected.wait(), timeout)
+        envelope_id = str(uuid.uuid4())
+        future = self._acks[envelope_id] = asyncio.get_running_loop().create_future()
+        await self._sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": retry_attempt,
+                "retry_reason": "timeout" if retry_attempt else "",
+            }
+        )
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            del self._acks[envelope_id]
+
+
+def _stream_text(args: dict[str, Any]) -> str:
+    text = str(args.get("markdown_text") or "")
+    for chunk in args.get("chunks") or []:
+        if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
+            text += str(chunk.get("text", ""))
+    return text
+
+
+# --- payload builders -------------------------------------------------------------------
+
+
+def message_event(
+    text: str,
+    *,
+    ts: str,
+    user: str = "U0ALICE",
+    channel: str = "C0GENERAL",
+    thread_ts: str | None = None,
+    kind: str = "message",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``message`` (or ``app_mention``) event as Slack sends it."""
+    event: dict[str, Any] = {
+        "type": kind,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+        "team": TEAM_ID,
+    }
+    if kind == "message":
+        event["channel_type"] = "im" if channel.startswith("D") else "channel"
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    event.update(extra)
+    return event
+
+
+def event_callback(event: dict[str, Any], *, team_id: str = TEAM_ID) -> dict[str, Any]:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team_id,
+        "api_app_id": "A0APP",
+        "event": event,
+        "type": "event_callback",
+        "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
+        "event_time": int(time.time()),
+        "authorizations": [
+            {"team_id": team_id, "user_id": BOT_USER_ID, "is_bot": True, "is_enterprise_install": False}
+        ],
+    }
+
+
+def slash_command(
+    command: str, *, channel: str, user: str = "U0ALICE", text: str = "", team_id: str = TEAM_ID
+) -> dict[str, str]:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team_id,
+        "team_domain": "test",
+        "channel_id": channel,
+        "channel_name": "directmessage" if channel.startswith("D") else "general",
+        "user_id": user,
+        "user_name": "alice",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0APP",
+        "response_url": "https://hooks.slack.invalid/commands/1",
+        "trigger_id": "1.2.3",
+    }
+
+
+def message_shortcut(
+    callback_id: str, *, channel: str, message: dict[str, Any], user: str = "U0ALICE"
+) -> dict[str, Any]:
+    return {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "trigger_id": "1.2.3",
+        "action_ts": str(time.time()),
+        "team": {"id": TEAM_ID, "domain": "test"},
+        "user": {"id": user, "name": "alice", "team_id": TEAM_ID},
+        "channel": {"id": channel, "name": "general"},
+        "message": message,
+        "message_ts": message.get("ts"),
+        "response_url": "https://hooks.slack.invalid/actions/1",
+        "token": "legacy-verification-token",
+    }
+
+
+def form_body(payload: dict[str, Any]) -> str:
+    """How Slack POSTs commands (form fields) and interactivity (a ``payload`` field)."""
+    if "command" in payload:
+        return urlencode(payload)
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def signed_headers(
+    secret: str, body: str, *, timestamp: int | None = None, content_type: str = "application/json"
+) -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    return {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+        "Content-Type": content_type,
+    }
