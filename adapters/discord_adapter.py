@@ -1,17 +1,14 @@
 """The Discord adapter: discord.py gateway client → Engine.
 
-``run_discord(settings, engine)`` connects and runs until cancelled. Conversations:
-a thread (the one the bot opens from a mention, or one it was mentioned in), a DM channel, or
-— with THREADBOT_DISCORD_THREADS=never, or when thread creation is not permitted — a reply
-chain in a text channel keyed by its first message. The rules live in discord_events, the
-streaming display in discord_sink; this module wires them to discord.py.
+``run_discord(settings, engine)`` connects and answers until cancelled. A conversation is a
+thread (the one the bot opens from a mention, or one it was mentioned in), a DM channel, or —
+with THREADBOT_DISCORD_THREADS=never, or where the bot may not create threads — a reply chain
+in a text channel, keyed by its first message. Which messages count is decided in
+discord_events, replies are shown by discord_sink, slash commands live in discord_commands,
+endpoints / intents / the invite URL in discord_setup.
 
-Endpoints: discord.py has no constructor option for its API or gateway URL; it reads the
-class attributes ``discord.http.Route.BASE`` (on every request) and
-``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` (on every connect).
-``discord_endpoints()`` sets them from DISCORD_API_URL / DISCORD_GATEWAY_URL (proxies,
-tests) and puts the previous values back on exit, so one test's fake never leaks into
-another.
+Tests build ``ThreadbotClient`` themselves (shorter edit interval and ready timeout) inside
+``discord_endpoints(fake.api_url, fake.gateway_url)`` and run it with ``serve()``.
 """
 
 from __future__ import annotations
@@ -21,103 +18,47 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-import aiohttp
 import discord
-import yarl
-from discord import app_commands
 
 from adapters import discord_events as ev
-from adapters.discord_sink import DiscordSink, InteractionSink
+from adapters.discord_commands import build_tree, sync_commands
+from adapters.discord_setup import (
+    BAD_TOKEN_HELP,
+    NO_TOKEN_HELP,
+    PRIVILEGED_INTENT_HELP,
+    discord_endpoints,
+    fetch_application_id,
+    intents,
+    invite_url,
+    print_invite,
+)
+from adapters.discord_sink import DiscordSink
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.types import Command, CommandName, ThreadKey, Turn
+from bot.types import ThreadKey, Turn
+
+__all__ = ["ThreadbotClient", "discord_endpoints", "fetch_application_id", "invite_url",
+           "print_invite", "run_discord", "serve"]
 
 log = logging.getLogger(__name__)
 
-PRIVILEGED_INTENT_HELP = (
-    "Discord refused the Message Content intent: enable it at "
-    "https://discord.com/developers/applications → your application → Bot → "
-    "Privileged Gateway Intents → Message Content Intent, then restart threadbot."
-)
-BAD_TOKEN_HELP = (
-    "Discord rejected DISCORD_BOT_TOKEN: copy a fresh token from "
-    "https://discord.com/developers/applications → your application → Bot → Reset Token."
-)
-HELP_TEXT = (
-    "**threadbot** answers when you mention it. In a server channel it opens a thread and "
-    "every message there continues the conversation; in DMs just write.\n"
-    "`/reset` forget this conversation · `/summarize` summarise it · "
-    "`/stop` stop the reply being written · `/help` this message"
-)
-CHANNEL_RESET_TEXT = (
-    "Conversations here live in threads (or reply chains): use /reset inside the thread. "
-    "Mentioning me in a new message always starts a fresh conversation."
-)
-COMMANDS = {
-    CommandName.RESET: "Forget this conversation and start over",
-    CommandName.SUMMARIZE: "Summarise this conversation (or this channel's recent messages)",
-    CommandName.STOP: "Stop the reply being written here",
-    CommandName.HELP: "How to talk to threadbot",
-}
-PERMISSIONS = discord.Permissions(
-    view_channel=True, send_messages=True, send_messages_in_threads=True,
-    create_public_threads=True, read_message_history=True,
-)
 CONTEXT_MESSAGES = 20  # earlier messages read when first mentioned in an existing thread
 CHAIN_HOPS = 25  # how far a reply chain is walked through the API after a restart
-
-
-def intents() -> discord.Intents:
-    result = discord.Intents.default()  # guilds, guild + DM messages; no members/presences
-    result.message_content = True  # privileged: without it mentions arrive with empty text
-    return result
-
-
-@contextlib.contextmanager
-def discord_endpoints(api_url: str, gateway_url: str) -> Iterator[None]:
-    """Point discord.py at these URLs for the duration (see the module docstring)."""
-    gateway = discord.gateway.DiscordWebSocket
-    saved = discord.http.Route.BASE, gateway.DEFAULT_GATEWAY
-    discord.http.Route.BASE = api_url.rstrip("/")
-    gateway.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-    try:
-        yield
-    finally:
-        discord.http.Route.BASE, gateway.DEFAULT_GATEWAY = saved
-
-
-def invite_url(application_id: int) -> str:
-    """The OAuth2 URL that adds the bot to a server with the scopes and permissions it uses."""
-    return discord.utils.oauth_url(application_id, permissions=PERMISSIONS,
-                                   scopes=("bot", "applications.commands"))
-
-
-async def fetch_application_id(settings: Settings) -> int:
-    """The application id behind DISCORD_BOT_TOKEN (GET /oauth2/applications/@me)."""
-    if settings.discord_bot_token is None:
-        raise ConfigError("Set DISCORD_BOT_TOKEN to the bot token of your Discord application.")
-    headers = {"Authorization": f"Bot {settings.discord_bot_token.get_secret_value()}"}
-    url = settings.discord_api_url.rstrip("/") + "/oauth2/applications/@me"
-    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as resp:
-        if resp.status == 401:
-            raise ConfigError(BAD_TOKEN_HELP)
-        resp.raise_for_status()
-        return int((await resp.json(content_type=None))["id"])
 
 
 async def run_discord(settings: Settings, engine: Engine) -> None:
     """Connect to Discord and answer until cancelled. Raises ConfigError with one line for
     the admin when the token or the Message Content intent is refused."""
     if settings.discord_bot_token is None:
-        raise ConfigError("Set DISCORD_BOT_TOKEN to run the Discord bot.")
+        raise ConfigError(NO_TOKEN_HELP)
     with discord_endpoints(settings.discord_api_url, settings.discord_gateway_url):
         client = ThreadbotClient(settings, engine)
         await serve(client, settings.discord_bot_token.get_secret_value())
 
 
 async def serve(client: ThreadbotClient, token: str) -> None:
-    """Run ``client`` until cancelled or closed, translating set-up failures to ConfigError."""
+    """Run ``client`` until cancelled or closed, turning set-up refusals into ConfigError."""
     try:
         async with client:
             await client.start(token)
@@ -134,46 +75,37 @@ class ThreadbotClient(discord.Client):
                          guild_ready_timeout=guild_ready_timeout)
         self.settings = settings
         self.engine = engine
-        self.edit_interval = edit_interval
+        self.edit_interval = edit_interval  # per message; Discord rate-limits edits
         self.command_deadline = command_deadline  # defer a command not answered by then
         self.chains = ev.ReplyChains()
         self.ready_event = asyncio.Event()
-        self.busy = 0  # messages being handled (tests wait for 0; shutdown could too)
+        self.busy = 0  # messages and commands being handled (tests wait for 0)
         self._running: set[ThreadKey] = set()
         self._warned: set[int] = set()
-        self.tree = app_commands.CommandTree(self)
-        for name, description in COMMANDS.items():
-            self.tree.add_command(app_commands.Command(
-                name=name.value, description=description, callback=self._command_callback(name)))
+        self.tree = build_tree(self)
 
-    # --- lifecycle ---
     async def setup_hook(self) -> None:
-        guild_id = self.settings.discord_guild_id
-        try:
-            if guild_id:
-                guild = discord.Object(guild_id)
-                self.tree.copy_global_to(guild=guild)
-                synced = await self.tree.sync(guild=guild)
-            else:
-                synced = await self.tree.sync()
-        except discord.HTTPException as exc:
-            log.warning("could not register slash commands (%s); re-invite the bot with "
-                        "`threadbot discord-invite` (it needs applications.commands)", exc)
-            return
-        log.info("registered %d slash commands %s", len(synced),
-                 f"in server {guild_id}" if guild_id else "globally (may take an hour to show)")
+        await sync_commands(self, self.settings.discord_guild_id)
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s (%d servers)", self.user, len(self.guilds))
         self.ready_event.set()
 
-    # --- messages ---
-    async def on_message(self, message: discord.Message) -> None:
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
         self.busy += 1
         try:
-            await self._on_message(message)
+            yield
         finally:
             self.busy -= 1
+
+    def running_chains(self, channel_id: int) -> list[ThreadKey]:
+        """Reply chains in this text channel with a reply being written."""
+        return [k for k in self._running if k.channel == str(channel_id) and k.thread]
+
+    async def on_message(self, message: discord.Message) -> None:
+        with self.working():
+            await self._on_message(message)
 
     async def _on_message(self, message: discord.Message) -> None:
         assert self.user is not None
@@ -280,74 +212,5 @@ class ThreadbotClient(discord.Client):
             log.info("could not read earlier messages of thread %s: %s", key, exc)
             return
         turns = [ev.to_turn(ev.incoming(m, self.user.id), key, addressed=False)
-                 for m in reversed(earlier) if m.type in (discord.MessageType.default,
-                                                          discord.MessageType.reply)]
+                 for m in reversed(earlier) if m.type in ev.CHAT_TYPES]
         await self.engine.remember(turns, bot_user_id=str(self.user.id))
-
-    # --- app commands ---
-    def _command_callback(self, name: CommandName):  # type: ignore[no-untyped-def]
-        async def callback(interaction: discord.Interaction) -> None:
-            await self._command(interaction, name)
-
-        callback.__name__ = name.value
-        return callback
-
-    async def _command(self, interaction: discord.Interaction, name: CommandName) -> None:
-        channel = interaction.channel
-        place = ev.place_of(channel) if interaction.guild_id else "dm"
-        channel_id = interaction.channel_id or 0
-        scope = str(interaction.guild_id or "")
-        if name is CommandName.HELP:
-            await interaction.response.send_message(HELP_TEXT, ephemeral=True)
-            return
-        sink = InteractionSink(interaction, interval=self.edit_interval,
-                               ephemeral=name is CommandName.RESET and place == "channel")
-        try:
-            if place != "channel":
-                key = ThreadKey(ev.PLATFORM, scope, str(channel_id), "")
-                await self._engine_command(Command(key=key, name=name,
-                                                   author_id=str(interaction.user.id)), sink)
-            elif name is CommandName.SUMMARIZE:
-                await sink.defer()
-                turns = await self._recent(channel)
-                await self.engine.summarize_transcript(turns, sink)
-            elif name is CommandName.STOP:
-                await self._stop_channel(channel_id, interaction, sink)
-            else:
-                await sink.finish(CHANNEL_RESET_TEXT)
-        finally:
-            await sink.close()
-
-    async def _engine_command(self, command: Command, sink: InteractionSink) -> None:
-        if command.name is CommandName.SUMMARIZE:
-            await sink.defer()  # the model is involved: acknowledge now, edit when done
-        else:
-            sink.guard(self.command_deadline)
-        await self.engine.command(command, sink)
-
-    async def _stop_channel(self, channel_id: int, interaction: discord.Interaction,
-                            sink: InteractionSink) -> None:
-        """/stop in a channel: stop the reply chains answering there."""
-        keys = [k for k in self._running if k.channel == str(channel_id) and k.thread]
-        for key in keys:
-            await self.engine.command(Command(key=key, name=CommandName.STOP,
-                                              author_id=str(interaction.user.id)), _Quiet())
-        await sink.finish("Stopped." if keys else "Nothing to stop.")
-
-    async def _recent(self, channel: object) -> list[Turn]:
-        assert self.user is not None
-        if not isinstance(channel, discord.abc.Messageable):
-            return []
-        messages = [m async for m in channel.history(limit=50)]
-        key = ThreadKey(ev.PLATFORM, "", str(getattr(channel, "id", "")), "")
-        return [ev.to_turn(ev.incoming(m, self.user.id), key) for m in reversed(messages)
-                if m.type in (discord.MessageType.default, discord.MessageType.reply)]
-
-
-class _Quiet:
-    """A sink for engine answers nobody needs to see (per-chain stop confirmations)."""
-
-    async def start(self) -> None: ...
-    async def append(self, delta: str) -> None: ...
-    async def finish(self, text: str) -> None: ...
-    async def fail(self, message: str) -> None: ...

@@ -157,7 +157,7 @@ class ReplyChains:
         return self._roots.get(message_id)
 
 
-_CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 
 def place_of(channel: object) -> Place:
@@ -186,7 +186,7 @@ def incoming(message: discord.Message, bot_id: int, *, channel: object | None = 
         author_id=message.author.id,
         author_name=message.author.display_name,
         author_is_bot=message.author.bot or message.webhook_id is not None,
-        system=message.type not in _CHAT_TYPES,
+        system=message.type not in CHAT_TYPES,
         text=clean_text(message.content, bot_id=bot_id,
                         users={u.id: u.display_name for u in message.mentions},
                         roles=roles, channels=chans),

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import discord
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 TYPING_REFRESH = 8.0  # Discord shows "typing…" for ~10 s per trigger
+T = TypeVar("T")
 
 
 class DiscordSink(EditingSink[discord.Message]):
@@ -38,6 +40,8 @@ class DiscordSink(EditingSink[discord.Message]):
         self._reply_to = reply_to
         self._on_post = on_post
         self._typer: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
+        self._interrupted: list[tuple[asyncio.Future[discord.Message], str]] = []
 
     async def _typing(self) -> None:
         if self._typer is None and not self._posted:
@@ -52,28 +56,54 @@ class DiscordSink(EditingSink[discord.Message]):
                 return
             await asyncio.sleep(TYPING_REFRESH)
 
+    # A reply is cancelled mid-append when someone runs /stop. A Discord request cut off
+    # half-way may still land (and discord.py's rate-limit bucket may be left mid-update),
+    # so writes are shielded from cancellation and run one at a time, in order; a message
+    # whose post was interrupted is adopted before the final text, so it is edited rather
+    # than posted twice.
     async def _post(self, text: str) -> discord.Message:
         await self.close()  # the first text replaces the typing indicator
         reference = None
         if self._reply_to is not None and not self._posted:
             reference = self._reply_to.to_reference(fail_if_not_exists=False)
-        message = await self._channel.send(text, reference=reference,  # type: ignore[arg-type]
-                                           allowed_mentions=NO_MENTIONS)
+        send = asyncio.ensure_future(self._write(self._channel.send(
+            text, reference=reference, allowed_mentions=NO_MENTIONS)))  # type: ignore[arg-type]
+        try:
+            message = await asyncio.shield(send)
+        except asyncio.CancelledError:
+            self._interrupted.append((send, text))
+            raise
         if self._on_post is not None:
             self._on_post(message)
         return message
 
     async def _edit(self, handle: discord.Message, text: str) -> None:
-        await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
+        await asyncio.shield(self._write(handle.edit(content=text, allowed_mentions=NO_MENTIONS)))
+
+    async def _write(self, request: Awaitable[T]) -> T:
+        async with self._writing:
+            return await request
+
+    async def _adopt_interrupted(self) -> None:
+        for send, text in self._interrupted:
+            with contextlib.suppress(discord.HTTPException):
+                message = await send
+                self._posted.append((message, text))
+                self._last_edit.append(0.0)
+                if self._on_post is not None:
+                    self._on_post(message)
+        self._interrupted.clear()
 
     async def finish(self, text: str) -> None:
         try:
+            await self._adopt_interrupted()
             await super().finish(text)
         finally:
             await self.close()
 
     async def fail(self, message: str) -> None:
         try:
+            await self._adopt_interrupted()
             await super().fail(message)
         finally:
             await self.close()

@@ -114,7 +114,9 @@ class SlackBot:
             await ack()
             self.spawn(handlers.command(CommandName.RESET, target))
 
-        async def on_summarize(ack: Any, command: dict, body: dict, context: AsyncBoltContext, respond: Any) -> None:
+        async def on_summarize(
+            ack: Any, command: dict, body: dict, context: AsyncBoltContext, respond: Any
+        ) -> None:
             target = slash_target(command)
             if target.direct:
                 await ack()
@@ -148,15 +150,11 @@ class SlackBot:
         except Exception:  # never reaches a user; the engine already answered what it could
             log.exception("Slack handler failed")
 
-    async def drain(self, timeout: float = 10.0) -> None:
+    async def drain(self, within: float = 10.0) -> None:
         """Wait for all work started so far (and any it starts) to finish."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._tasks:
-            await asyncio.wait_for(
-                asyncio.gather(*list(self._tasks), return_exceptions=True),
-                max(0.01, deadline - loop.time()),
-            )
+        async with asyncio.timeout(within):
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -175,7 +173,9 @@ class SlackBot:
             return await to_aiohttp_response(response)
 
         async def health(request: web.Request) -> web.Response:
-            return web.json_response({"ok": True, "platform": "slack", "mode": "http", "busy": len(self._tasks)})
+            return web.json_response(
+                {"ok": True, "platform": "slack", "mode": "http", "busy": len(self._tasks)}
+            )
 
         web_app.router.add_post(EVENTS_PATH, events)
         web_app.router.add_get("/healthz", health)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 
 from bot.types import CommandName, ThreadKey, Turn
@@ -77,9 +77,9 @@ class Incoming:
 
 def ts_time(ts: str) -> datetime:
     try:
-        return datetime.fromtimestamp(float(ts), timezone.utc)
+        return datetime.fromtimestamp(float(ts), UTC)
     except (TypeError, ValueError):
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 def is_direct(channel: str, channel_type: str | None = None) -> bool:
@@ -197,9 +197,7 @@ def display_name(user_or_profile: Mapping) -> str:
     return ""
 
 
-def history_turn(
-    message: Mapping, key: ThreadKey, names: Mapping[str, str], ident: Identity
-) -> Turn | None:
+def history_turn(message: Mapping, key: ThreadKey, names: Mapping[str, str], ident: Identity) -> Turn | None:
     """A message read with conversations.replies / .history → a context Turn (or None for
     joins, edits and empty messages). The bot's own messages keep its user id so the engine
     stores them as assistant messages."""

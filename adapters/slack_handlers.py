@@ -56,9 +56,7 @@ def help_text(settings: Settings) -> str:
 
 
 class SlackHandlers:
-    def __init__(
-        self, settings: Settings, engine: Engine, client: AsyncWebClient, caps: SlackCaps
-    ) -> None:
+    def __init__(self, settings: Settings, engine: Engine, client: AsyncWebClient, caps: SlackCaps) -> None:
         self.settings = settings
         self.engine = engine
         self.client = client
@@ -83,9 +81,7 @@ class SlackHandlers:
 
     async def on_message(self, incoming: Incoming, ident: Identity) -> None:
         follows = await self.engine.follows(incoming.key)
-        action = decide(
-            incoming, follows=follows, follow_threads=self.settings.slack_follow_threads
-        )
+        action = decide(incoming, follows=follows, follow_threads=self.settings.slack_follow_threads)
         if action is Action.IGNORE:
             return
         if action is Action.JOIN:
@@ -185,9 +181,7 @@ class SlackHandlers:
     async def channel_summary(self, target: Target, ident: Identity, respond: Any) -> None:
         """/summarize in a channel: a private catch-up on its recent messages."""
         try:
-            response = await self.client.conversations_history(
-                channel=target.channel, limit=self.read_limit
-            )
+            response = await self.client.conversations_history(channel=target.channel, limit=self.read_limit)
         except SLACK_ERRORS as exc:
             log.info("cannot read %s for a summary: %s", target.channel, error_code(exc))
             await respond(
@@ -230,9 +224,7 @@ class SlackHandlers:
         return SlackEditingSink(self.client, self.caps, channel, thread_ts)
 
     def _ephemeral(self, target: Target) -> EphemeralSink:
-        return EphemeralSink(
-            self.client, self.caps, target.channel, target.user_id, target.reply_thread_ts
-        )
+        return EphemeralSink(self.client, self.caps, target.channel, target.user_id, target.reply_thread_ts)
 
     async def _call(self, call: Any) -> None:
         try:

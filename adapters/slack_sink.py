@@ -55,9 +55,7 @@ async def set_status(client: AsyncWebClient, caps: SlackCaps, channel: str, thre
     if not (caps.status and thread_ts):
         return False
     try:
-        await client.assistant_threads_setStatus(
-            channel_id=channel, thread_ts=thread_ts, status=STATUS_TEXT
-        )
+        await client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=STATUS_TEXT)
         return True
     except SLACK_ERRORS as exc:
         if unsupported(exc):
@@ -70,9 +68,7 @@ class SlackEditingSink(EditingSink[str]):
     """Post, then chat.update at most once per ``caps.interval`` per message; text beyond
     ``caps.limit`` continues in further messages (code blocks closed and reopened)."""
 
-    def __init__(
-        self, client: AsyncWebClient, caps: SlackCaps, channel: str, thread_ts: str = ""
-    ) -> None:
+    def __init__(self, client: AsyncWebClient, caps: SlackCaps, channel: str, thread_ts: str = "") -> None:
         super().__init__()
         self.limit = caps.limit
         self.interval = caps.interval
@@ -81,6 +77,13 @@ class SlackEditingSink(EditingSink[str]):
         self.channel = channel
         self.thread_ts = thread_ts
         self._placeholder: str | None = None
+        # The engine may call start() while the first append() is under way: one at a time.
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if not self.handles:  # text already showing needs no "thinking" sign
+                await super().start()
 
     async def _typing(self) -> None:
         if await set_status(self._client, self._caps, self.channel, self.thread_ts):
@@ -88,10 +91,19 @@ class SlackEditingSink(EditingSink[str]):
         self._placeholder = await self._send(PLACEHOLDER)
 
     async def append(self, delta: str) -> None:
-        try:
-            await super().append(delta)
-        except SLACK_ERRORS as exc:  # keep generating; finish() writes the whole text again
-            log.warning("could not update a streamed reply: %s", error_code(exc))
+        async with self._lock:
+            try:
+                await super().append(delta)
+            except SLACK_ERRORS as exc:  # keep generating; finish() writes all the text again
+                log.warning("could not update a streamed reply: %s", error_code(exc))
+
+    async def finish(self, text: str) -> None:
+        async with self._lock:
+            await super().finish(text)
+
+    async def fail(self, message: str) -> None:
+        async with self._lock:
+            await super().fail(message)
 
     async def _post(self, text: str) -> str:
         if self._placeholder is not None:

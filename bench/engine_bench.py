@@ -57,6 +57,21 @@ class TimedProvider:
         await self.inner.aclose()
 
 
+class CannedProvider:
+    """A provider with no I/O at all: what the engine alone sustains, without any SDK."""
+
+    name = "canned"
+    supports_chain = False
+
+    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+        for part in REPLY_PARTS:
+            yield part
+        yield Completion(text=REPLY, model=request.model)
+
+    async def aclose(self) -> None:
+        return None
+
+
 class NullSink:
     async def start(self) -> None: ...
     async def append(self, delta: str) -> None: ...
@@ -65,33 +80,45 @@ class NullSink:
         raise RuntimeError(f"turn failed: {message}")
 
 
+# Realistic sizes: a ~25-token question, a ~45-token answer streamed in ~8 deltas.
+QUESTION = "Could you remind me what we decided about the release date for the new billing page?"
+REPLY = (
+    "We agreed to ship the billing page on Friday after QA signs off. Maria owns the release "
+    "notes, and the feature flag stays off for enterprise accounts until the migration is done."
+)
+REPLY_PARTS = [REPLY[i : i + 24] for i in range(0, len(REPLY), 24)]
+
+
 def serve_fake(port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     from tests.fakes.openai_server import FakeOpenAI
 
     async def main() -> None:
         async with FakeOpenAI() as fake:
-            fake.reply_with("Sure, here is a short answer.")
-            fake.chunk_size = 10
+            fake.reply_with(REPLY)
+            fake.chunk_size = 24
             port_queue.put(fake.base_url)
             await asyncio.Event().wait()
 
     asyncio.run(main())
 
 
-async def prefill(db: Path, key: ThreadKey, count: int) -> None:
+async def prefill(db: Path, keys: list[ThreadKey], count: int) -> None:
+    """Seed threads with alternating questions and answers of realistic size."""
     store = await SqliteStore.open(db)
-    thread = await store.ensure_thread(key, "replay")
-    batch = 5_000
-    for start in range(0, count, batch):
-        rows = [
-            NewMessage(
-                role="user" if i % 2 == 0 else "assistant",
-                content=f"stored message {i} with a few words of text in it",
-                tokens=16, platform_message_id=f"seed-{i}" if i % 2 == 0 else None,
-            )
-            for i in range(start, min(count, start + batch))
-        ]
-        await store.add_many(thread, rows)
+    for key in keys:
+        thread = await store.ensure_thread(key, "replay")
+        batch = 5_000
+        for start in range(0, count, batch):
+            rows = [
+                NewMessage(
+                    role="user" if i % 2 == 0 else "assistant",
+                    content=QUESTION if i % 2 == 0 else REPLY,
+                    tokens=24 if i % 2 == 0 else 44,
+                    platform_message_id=f"seed-{i}" if i % 2 == 0 else None,
+                )
+                for i in range(start, min(count, start + batch))
+            ]
+            await store.add_many(thread, rows)
     await store.close()
 
 
@@ -101,17 +128,27 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def overhead(settings: Settings, stored: int, turns: int) -> tuple[float, float]:
-    key = ThreadKey("bench", "", "", f"size-{stored}")
-    await prefill(settings.db, key, stored)
+    """Overhead of a turn in a thread already holding ``stored`` messages.
+
+    Small threads get a fresh thread per sample (otherwise the samples themselves would
+    grow the thread); large ones are budget-bound, so adding turns does not change them.
+    """
+    samples_needed = turns + 10
+    fresh = stored < 1_000
+    keys = [
+        ThreadKey("bench", "", "", f"size-{stored}-{i}")
+        for i in range(samples_needed if fresh else 1)
+    ]
+    await prefill(settings.db, keys, stored)
     timed = TimedProvider(make_provider(settings))
     samples = []
     async with open_engine(settings, provider=timed) as engine:
-        for i in range(turns + 10):
+        for i in range(samples_needed):
             timed.seconds = 0.0
             started = time.perf_counter()
             await engine.handle(
-                Turn(key=key, message_id=f"t{i}", author_id="u", author_name="U",
-                     text=f"question {i}: what do you think?"),
+                Turn(key=keys[i % len(keys)], message_id=f"t{i}", author_id="u",
+                     author_name="U", text=QUESTION),
                 NullSink(),
             )
             if i >= 10:  # warm-up excluded
@@ -119,12 +156,13 @@ async def overhead(settings: Settings, stored: int, turns: int) -> tuple[float, 
     return statistics.median(samples), pct(samples, 0.99)
 
 
-async def throughput(settings: Settings, threads: int) -> float:
-    async with open_engine(settings) as engine:
+async def throughput(settings: Settings, threads: int, provider: Provider | None = None) -> float:
+    label = type(provider).__name__
+    async with open_engine(settings, provider=provider) as engine:
         async def one(i: int) -> None:
             await engine.handle(
-                Turn(key=ThreadKey("bench", "", "", f"c{i}"), message_id="m", author_id="u",
-                     author_name="U", text="hello"),
+                Turn(key=ThreadKey("bench", "", "", f"{label}-{i}"), message_id="m",
+                     author_id="u", author_name="U", text=QUESTION),
                 NullSink(),
             )
 
@@ -148,9 +186,9 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(
                 _env_file=None, openai_api_key="bench", openai_base_url=base_url,  # type: ignore[call-arg]
-                db=Path(tmp) / "bench.db", model="gpt-4o-mini", provider_retries=0,
-                context_tokens=4000,
+                db=Path(tmp) / "bench.db", model="gpt-4.1-mini", provider_retries=0,
             )
+            print(f"context budget: {settings.context_tokens:,} tokens (the default)\n")
             print("| stored messages in thread | overhead p50 (ms) | overhead p99 (ms) |")
             print("|---:|---:|---:|")
             results = {}
@@ -160,8 +198,11 @@ async def main() -> None:
                 print(f"| {stored:,} | {p50:.2f} | {p99:.2f} |", flush=True)
             ratio = results[100_000] / results[10]
             print(f"\noverhead at 100,000 vs 10 messages: {ratio:.2f}x")
-            rate = await throughput(settings, args.concurrent)
-            print(f"throughput over {args.concurrent:,} concurrent threads: {rate:,.0f} turns/s")
+            n = args.concurrent
+            rate = await throughput(settings, n)
+            print(f"throughput, {n:,} concurrent threads, real OpenAI SDK -> fake: {rate:,.0f} turns/s")
+            rate = await throughput(settings, n, CannedProvider())
+            print(f"throughput, {n:,} concurrent threads, engine + store only: {rate:,.0f} turns/s")
     finally:
         server.terminate()
 

@@ -101,7 +101,10 @@ class Settings(BaseSettings):
         """One line saying what to set when no LLM can be reached, else None."""
         if self.provider == "anthropic":
             if self.anthropic_api_key is None:
-                return "No LLM credentials: set ANTHROPIC_API_KEY (or THREADBOT_PROVIDER=openai with OPENAI_API_KEY)."
+                return (
+                    "No LLM credentials: set ANTHROPIC_API_KEY "
+                    "(or THREADBOT_PROVIDER=openai with OPENAI_API_KEY)."
+                )
             return None
         if self.openai_api_key is None and self.openai_base_url is None:
             return (

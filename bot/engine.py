@@ -77,13 +77,14 @@ class Engine:
             return
         active = self._active[turn.key] = _Active(next_sink=sink)
         try:
+            current: ThreadState | None = thread
             while active.next_sink is not None:
                 sink, active.next_sink = active.next_sink, None
-                if thread is None:  # a later round: reset may have changed the epoch
-                    thread = await self._store.get_thread(turn.key)
-                    assert thread is not None
-                await self._reply(thread, active, sink)
-                thread = None
+                if current is None:  # a later round: reset may have changed the epoch
+                    current = await self._store.get_thread(turn.key)
+                    assert current is not None
+                await self._reply(current, active, sink)
+                current = None
         finally:
             del self._active[turn.key]
 
@@ -93,7 +94,8 @@ class Engine:
         for turn in turns:
             if not turn.text.strip():
                 continue
-            role: Literal["user", "assistant"] = "assistant" if bot_user_id and turn.author_id == bot_user_id else "user"
+            own = bool(bot_user_id) and turn.author_id == bot_user_id
+            role: Literal["user", "assistant"] = "assistant" if own else "user"
             by_key.setdefault(turn.key, []).append(self._stored(turn, role))
         for key, messages in by_key.items():
             thread = await self._store.ensure_thread(key, self._strategy)

@@ -11,11 +11,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from bot.config import Settings
 from bot.tokens import TokenCounter
-from bot.types import ChatMessage, Request, StoredMessage, ThreadState
+from bot.types import ChatMessage, ContextMessage, Request, Role, ThreadState
 from storage.sqlite import SqliteStore
 
 # Per-message framing the APIs add around content (role markers etc.); counted at insert so
@@ -100,10 +99,10 @@ class History:
             store=store,
         )
 
-    def _fit(self, messages: list[StoredMessage]) -> list[StoredMessage]:
+    def _fit(self, messages: list[ContextMessage]) -> list[ContextMessage]:
         """The newest messages within budget; the newest is kept (truncated) even if alone
         it is too long, so a huge paste gets an answer instead of an error."""
-        kept: list[StoredMessage] = []
+        kept: list[ContextMessage] = []
         used = 0
         for message in reversed(messages):
             used += message.tokens
@@ -111,18 +110,18 @@ class History:
                 if not kept:
                     room = max(1, self.budget - self.count(TRUNCATION_NOTE))
                     content = self._counter.truncate(message.content, room) + TRUNCATION_NOTE
-                    kept.append(replace(message, content=content))
+                    kept.append(message._replace(content=content))
                 break
             kept.append(message)
         return kept[::-1]
 
 
-def _normalise(messages: Sequence[StoredMessage], *, attribute: bool) -> tuple[ChatMessage, ...]:
+def _normalise(messages: Sequence[ContextMessage], *, attribute: bool) -> tuple[ChatMessage, ...]:
     """User first, strict user/assistant alternation (same-role neighbours merged), and each
     user message prefixed with its author's name when ``attribute``."""
     out: list[ChatMessage] = []
     for m in messages:
-        role = "user" if m.role == "user" else "assistant"
+        role: Role = "user" if m.role == "user" else "assistant"
         text = m.content.strip()
         if not text:
             continue

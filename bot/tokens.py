@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Protocol
 
@@ -92,7 +92,7 @@ def _truncate_estimate(text: str, max_tokens: int) -> str:
     return text
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(encoding_name: str) -> Encoder | None:
     try:
         import tiktoken

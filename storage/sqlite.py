@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from bot.types import StoredMessage, ThreadKey, ThreadState, Usage, utcnow
+from bot.types import ContextMessage, StoredMessage, ThreadKey, ThreadState, Usage, utcnow
 from storage.migrations import migrate
 
 _MESSAGE_COLUMNS = (
     "id, role, author_id, author_name, content, tokens, platform_msg_id, response_id, "
-    "created_at, stopped, running_tokens"
+    "created_at, stopped"
 )
+_CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
 
 # Running total of the thread's context messages, computed inside the INSERT so it costs no
 # extra round trip; summaries add nothing (they never enter the context).
@@ -35,6 +36,7 @@ SELECT :thread_id, :epoch, :role, :author_id, :author_name, :content, :tokens,
        :platform_msg_id, :response_id, :model, :input_tokens, :output_tokens, :stopped,
        :created_at
 ON CONFLICT (thread_id, platform_msg_id) DO NOTHING
+RETURNING id
 """
 
 
@@ -64,8 +66,14 @@ class ThreadStats:
 
 
 class SqliteStore:
+    """Every method is one ``execute_fetchall``: a single hop to aiosqlite's thread (an
+    ``async with execute() … fetchone()`` costs three)."""
+
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+
+    async def _run(self, sql: str, params: Any = ()) -> list[Any]:
+        return list(await self._db.execute_fetchall(sql, params))
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
@@ -86,7 +94,7 @@ class SqliteStore:
     async def ensure_thread(self, key: ThreadKey, strategy: str) -> ThreadState:
         """The thread's row, created with ``strategy`` if new (one round trip either way)."""
         now = utcnow().isoformat()
-        async with self._db.execute(
+        rows = await self._run(
             """INSERT INTO threads (platform, scope, channel, thread, strategy, created_at,
                                     updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -94,31 +102,20 @@ class SqliteStore:
                DO UPDATE SET updated_at = excluded.updated_at
                RETURNING id, strategy, epoch, last_response_id, model""",
             (key.platform, key.scope, key.channel, key.thread, strategy, now, now),
-        ) as cursor:
-            row = await cursor.fetchone()
-        assert row is not None
-        return ThreadState(
-            id=row[0], key=key, strategy=row[1], epoch=row[2], last_response_id=row[3],
-            model=row[4],
         )
+        return _thread(key, rows[0])
 
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:
-        async with self._db.execute(
+        rows = await self._run(
             """SELECT id, strategy, epoch, last_response_id, model FROM threads
                WHERE platform = ? AND scope = ? AND channel = ? AND thread = ?""",
             (key.platform, key.scope, key.channel, key.thread),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        return ThreadState(
-            id=row[0], key=key, strategy=row[1], epoch=row[2], last_response_id=row[3],
-            model=row[4],
         )
+        return _thread(key, rows[0]) if rows else None
 
     async def reset(self, thread_id: int) -> None:
         """Start a new epoch: earlier messages stay on disk but leave the context."""
-        await self._db.execute(
+        await self._run(
             """UPDATE threads SET epoch = epoch + 1, last_response_id = NULL, updated_at = ?
                WHERE id = ?""",
             (utcnow().isoformat(), thread_id),
@@ -130,7 +127,7 @@ class SqliteStore:
         Only within the epoch the reply belonged to: a reply that finishes after a reset must
         not re-attach the old conversation.
         """
-        await self._db.execute(
+        await self._run(
             """UPDATE threads SET last_response_id = ?, model = ?, updated_at = ?
                WHERE id = ? AND epoch = ?""",
             (response_id, model, utcnow().isoformat(), thread.id, thread.epoch),
@@ -140,23 +137,18 @@ class SqliteStore:
     async def add(self, thread: ThreadState, message: NewMessage) -> int | None:
         """Store one message in the thread's current epoch; its row id, or None if its
         platform id was already stored (a redelivery)."""
-        cursor = await self._db.execute(_INSERT_MESSAGE, _params(thread, message))
-        row_id = cursor.lastrowid if cursor.rowcount == 1 else None
-        await cursor.close()
-        return row_id
+        rows = await self._run(_INSERT_MESSAGE, _params(thread, message))
+        return rows[0][0] if rows else None
 
-    async def add_many(self, thread: ThreadState, messages: Sequence[NewMessage]) -> int:
-        """Store several messages (one thread hop); returns how many were new.
+    async def add_many(self, thread: ThreadState, messages: Sequence[NewMessage]) -> None:
+        """Store several messages in one hop; already-stored platform ids are skipped.
 
         No explicit transaction: on the shared autocommit connection another coroutine's
         write could land inside it and be rolled back with it on an error.
         """
-        cursor = await self._db.executemany(
-            _INSERT_MESSAGE, [_params(thread, m) for m in messages]
+        await self._db.executemany(
+            _INSERT_MESSAGE.replace("RETURNING id", ""), [_params(thread, m) for m in messages]
         )
-        inserted = cursor.rowcount
-        await cursor.close()
-        return inserted
 
     async def begin_reply(self, thread: ThreadState) -> int:
         """Reserve the reply's row before its context is read, so messages that arrive while
@@ -169,7 +161,7 @@ class SqliteStore:
         """Fill the reserved row and shift the running totals of it and of the messages
         stored since (only those that arrived during this reply). One statement, so it is
         atomic without a transaction that other coroutines' writes could slip into."""
-        await self._db.execute(
+        await self._run(
             """UPDATE messages SET
                    running_tokens = running_tokens + :tokens,
                    content       = CASE WHEN id = :row_id THEN :content ELSE content END,
@@ -181,81 +173,88 @@ class SqliteStore:
                                         ELSE output_tokens END,
                    stopped       = CASE WHEN id = :row_id THEN :stopped ELSE stopped END,
                    created_at    = CASE WHEN id = :row_id THEN :created_at ELSE created_at END
-               WHERE id >= :row_id AND thread_id = :thread_id AND epoch = :epoch""",
+               WHERE thread_id = :thread_id AND epoch = :epoch AND id >= :row_id
+                 -- running totals never decrease: this bounds the index range to the rows
+                 -- since the reply instead of the whole thread
+                 AND running_tokens >= (SELECT running_tokens FROM messages WHERE id = :row_id)""",
             {**_params(thread, reply), "row_id": row_id},
         )
 
     async def discard_reply(self, row_id: int) -> None:
         """Drop a reserved reply row that never got text (failed, or stopped at once)."""
-        await self._db.execute("DELETE FROM messages WHERE id = ? AND content = ''", (row_id,))
+        await self._run("DELETE FROM messages WHERE id = ? AND content = ''", (row_id,))
 
-    async def context(self, thread: ThreadState, budget: int) -> list[StoredMessage]:
+    async def context(self, thread: ThreadState, budget: int) -> list[ContextMessage]:
         """The newest user/assistant messages of the current epoch that fit ``budget`` tokens,
         oldest first. Reads only those rows (index range on the running total), so its cost
         does not grow with the thread. The newest message is always included, even when it
         alone exceeds the budget: the caller truncates it rather than sending nothing."""
-        async with self._db.execute(
-            f"""SELECT {_MESSAGE_COLUMNS} FROM messages
+        rows = await self._run(
+            f"""SELECT {_CONTEXT_COLUMNS} FROM messages
                 WHERE thread_id = :t AND epoch = :e AND role != 'summary' AND content != ''
                   AND running_tokens > (SELECT COALESCE(MAX(running_tokens), 0) FROM messages
                                         WHERE thread_id = :t AND epoch = :e) - :budget
-                ORDER BY id""",
+                ORDER BY running_tokens, id""",
             {"t": thread.id, "e": thread.epoch, "budget": budget},
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        )
         if not rows:
             return []
-        top = rows[-1][10]
+        top = rows[-1][5]
         # The oldest row is the one whose end fits the budget; keep it only if all of it fits.
-        if len(rows) > 1 and top - (rows[0][10] - rows[0][5]) > budget:
+        if len(rows) > 1 and top - (rows[0][5] - rows[0][4]) > budget:
             rows = rows[1:]
-        return [_message(row) for row in rows]
+        return [ContextMessage._make(row[:5]) for row in rows]
 
-    async def since_response(self, thread: ThreadState, response_id: str) -> list[StoredMessage]:
+    async def since_response(self, thread: ThreadState, response_id: str) -> list[ContextMessage]:
         """User messages stored after the reply ``response_id`` (the new input of a chained
         turn); [] when that reply is not in this epoch."""
-        async with self._db.execute(
-            f"""SELECT {_MESSAGE_COLUMNS} FROM messages
+        rows = await self._run(
+            f"""WITH anchor AS (SELECT id, running_tokens FROM messages
+                                WHERE thread_id = :t AND epoch = :e AND response_id = :r)
+                SELECT {_CONTEXT_COLUMNS} FROM messages
                 WHERE thread_id = :t AND epoch = :e AND role = 'user'
-                  AND id > (SELECT id FROM messages WHERE thread_id = :t AND epoch = :e
-                            AND response_id = :r)
-                ORDER BY id""",
+                  -- running totals never decrease: an index range, not the whole thread
+                  AND running_tokens >= (SELECT running_tokens FROM anchor)
+                  AND id > (SELECT id FROM anchor)
+                ORDER BY running_tokens, id""",
             {"t": thread.id, "e": thread.epoch, "r": response_id},
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return [_message(row) for row in rows]
+        )
+        return [ContextMessage._make(row[:5]) for row in rows]
 
     async def history(self, key: ThreadKey) -> list[tuple[int, StoredMessage]]:
         """Every stored message of a thread, all epochs, oldest first (for export)."""
-        async with self._db.execute(
+        rows = await self._run(
             f"""SELECT m.epoch, {', '.join('m.' + c for c in _MESSAGE_COLUMNS.split(', '))}
                 FROM messages m JOIN threads t ON t.id = m.thread_id
                 WHERE t.platform = ? AND t.scope = ? AND t.channel = ? AND t.thread = ?
                   AND m.content != ''
                 ORDER BY m.id""",
             (key.platform, key.scope, key.channel, key.thread),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [(row[0], _message(row[1:])) for row in rows]
 
     async def stats(self) -> list[ThreadStats]:
-        async with self._db.execute(
+        rows = await self._run(
             """SELECT t.platform, COUNT(DISTINCT t.id), COUNT(m.id), COALESCE(SUM(m.tokens), 0)
                FROM threads t LEFT JOIN messages m ON m.thread_id = t.id
                GROUP BY t.platform ORDER BY t.platform"""
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [ThreadStats(*row) for row in rows]
 
     async def list_threads(self) -> list[tuple[ThreadKey, int, str]]:
         """(key, message count, last activity) per thread, most recent first."""
-        async with self._db.execute(
+        rows = await self._run(
             """SELECT t.platform, t.scope, t.channel, t.thread, COUNT(m.id), t.updated_at
                FROM threads t LEFT JOIN messages m ON m.thread_id = t.id
                GROUP BY t.id ORDER BY t.updated_at DESC"""
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [(ThreadKey(*row[:4]), row[4], row[5]) for row in rows]
+
+
+def _thread(key: ThreadKey, row: Sequence[Any]) -> ThreadState:
+    return ThreadState(
+        id=row[0], key=key, strategy=row[1], epoch=row[2], last_response_id=row[3], model=row[4]
+    )
 
 
 def _params(thread: ThreadState, m: NewMessage) -> dict[str, Any]:

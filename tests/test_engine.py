@@ -257,7 +257,7 @@ async def test_threads_answer_concurrently(settings: Any, fake_openai: Any) -> N
         loop = asyncio.get_running_loop()
         started = loop.time()
         sinks = [RecordingSink() for _ in keys]
-        await asyncio.gather(*(engine.handle(turn("hi", key=k), s) for k, s in zip(keys, sinks)))
+        await asyncio.gather(*(engine.handle(turn("hi", key=k), s) for k, s in zip(keys, sinks, strict=True)))
         elapsed = loop.time() - started
     assert all(s.final == "a b c d e f g h" for s in sinks)
     one_reply = 0.05 * 8

@@ -81,9 +81,7 @@ class AnthropicProvider:
         except Exception as exc:
             cause = None if isinstance(exc, anthropic.APIStatusError) else exc
             raise map_anthropic_error(exc) from cause
-        yield Completion(
-            text="".join(parts), model=final.model or request.model, usage=_usage(final)
-        )
+        yield Completion(text="".join(parts), model=final.model or request.model, usage=_usage(final))
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -98,7 +96,5 @@ def _message(message: ChatMessage) -> MessageParam:
 def _usage(message: Message) -> Usage:
     """Input counts every prompt token: uncached plus cache writes plus cache reads."""
     u = message.usage
-    prompt = (
-        u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
-    )
+    prompt = u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
     return Usage(prompt, u.output_tokens)

@@ -77,9 +77,10 @@ def map_openai_error(exc: Exception, *, chained: bool = False) -> ProviderError:
 
 
 def _says_too_long(exc: openai.APIStatusError) -> bool:
-    """vLLM and friends report an overlong prompt as a bare 400 with prose, no code."""
+    """vLLM ("maximum context length is ..."), llama.cpp ("exceeds the available context
+    size") and friends report an overlong prompt as a 400 with prose and no OpenAI code."""
     text = exc.message.lower()
-    return "context length" in text or "context window" in text or "too many tokens" in text
+    return any(words in text for words in ("context length", "context window", "context size"))
 
 
 class OpenAIChatProvider:

@@ -109,12 +109,16 @@ async def start_bot(
             bots.append(bot)
             return bot
 
-        yield start
+        try:
+            yield start
+            for bot in bots:
+                await bot.settle()
+        finally:
+            for bot in bots:
+                bot.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await bot.task
         for bot in bots:
-            await bot.settle()
-            bot.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await bot.task
             assert not bot.client.errors, f"handler errors: {bot.client.errors!r}"
 
 

@@ -139,6 +139,7 @@ async def test_reply_chain_survives_a_restart(
                            reply_to=int(fake_discord.bot_messages()[-1]["id"]))
     await second.settle()
     assert texts(fake_discord, fake_discord.channel_id)[-1] == "Your name is Ada."
+    assert fake_discord.calls_to("GET", r"/channels/\d+/messages/\d+$")  # walked the chain
 
 
 async def test_dm_every_message_is_a_turn(

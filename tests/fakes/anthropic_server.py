@@ -4,7 +4,8 @@
 the SDK silently skips events without one. Errors use Anthropic's shape
 ``{"type": "error", "error": {"type": ..., "message": ...}}``; ``fail_next``'s ``code`` is
 the error type (derived from the status when omitted), and ``code="context_length_exceeded"``
-produces Anthropic's real form of it: a 400 ``invalid_request_error`` "prompt is too long".
+produces Anthropic's real form of it: a 400 ``invalid_request_error`` "prompt is too long"
+(whatever ``message`` says), so one test script works for both fakes.
 """
 
 from __future__ import annotations
@@ -47,18 +48,13 @@ _TOO_LONG = "prompt is too long: 250000 tokens > 200000 maximum"
 class FakeAnthropic(FakeLLMServer):
     request_id_header = "request-id"
 
-    async def __aenter__(self) -> FakeAnthropic:
-        await super().__aenter__()
-        return self
-
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
 
     def _error_body(self, fail: Fail) -> dict[str, Any]:
         kind, message = _error_type(fail.status, fail.code), fail.message
-        if fail.code == "context_length_exceeded":
-            kind = "invalid_request_error"
-            message = _TOO_LONG if message == "Injected failure." else message
+        if fail.code == "context_length_exceeded":  # Anthropic says it in prose only
+            kind, message = "invalid_request_error", _TOO_LONG
         return {
             "type": "error",
             "error": {"type": kind, "message": message},

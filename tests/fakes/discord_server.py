@@ -188,7 +188,9 @@ class FakeDiscord:
             msg["type"] = 19
             msg["message_reference"] = {"message_id": str(reply_to), "channel_id": str(channel),
                                         "guild_id": chan.get("guild_id")}
-            msg["referenced_message"] = self.messages.get(reply_to)
+            replied = self.messages.get(reply_to)  # resolved one level deep, like Discord
+            msg["referenced_message"] = replied and {k: v for k, v in replied.items()
+                                                     if k != "referenced_message"}
         self.messages[int(msg["id"])] = msg
         chan["last_message_id"] = msg["id"]
         return msg
@@ -328,7 +330,8 @@ class FakeDiscord:
         call = Call(request.method, path, body, dict(request.query))
         self.calls.append(call)
         try:
-            if request.headers.get("Authorization") != f"Bot {self.token}":
+            webhook = path.startswith(("/interactions/", "/webhooks/"))  # token in the URL
+            if not webhook and request.headers.get("Authorization") != f"Bot {self.token}":
                 return _json({"message": "401: Unauthorized", "code": 0}, 401)
             for failure in self._failures:
                 if failure.method == request.method and failure.pattern.search(path):
@@ -337,7 +340,14 @@ class FakeDiscord:
                         self._failures.remove(failure)
                     headers = {"Via": "1.1 google"} if failure.status == 429 else {}
                     return _json(failure.body, failure.status, headers)
-            return await self._route(request.method, path, body or {}, call.query)
+            response = await self._route(request.method, path, body or {}, call.query)
+            if response.status < 300:  # plenty left: discord.py never has to wait
+                response.headers.update({
+                    "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4",
+                    "X-RateLimit-Reset-After": "1.0",
+                    "X-RateLimit-Reset": f"{time.time() + 1:.3f}",
+                    "X-RateLimit-Bucket": f"bucket-{request.method}-{'/'.join(path.split('/')[:3])}"})
+            return response
         finally:
             async with self._changed:
                 self._changed.notify_all()

@@ -47,10 +47,6 @@ class FakeOpenAI(FakeLLMServer):
         super().__init__()
         self._stored: dict[str, list[Message]] = {}
 
-    async def __aenter__(self) -> FakeOpenAI:
-        await super().__aenter__()
-        return self
-
     def expire_responses(self) -> None:
         """Forget every stored response (what the service does after its retention)."""
         self._stored.clear()
@@ -91,19 +87,11 @@ class FakeOpenAI(FakeLLMServer):
         ]
         text = self._reply(messages)
         prompt, completion = count_words(messages), count_words([{"content": text}])
-        usage = {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
+        usage = dict(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
         head = {"id": new_id("chatcmpl-", 24), "created": int(time.time()), "model": body["model"]}
         if not body.get("stream"):
-            choice = {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
-                "logprobs": None,
-            }
+            reply = {"role": "assistant", "content": text}
+            choice = dict(index=0, message=reply, finish_reason="stop", logprobs=None)
             return web.json_response(
                 {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
             )
@@ -125,12 +113,7 @@ class FakeOpenAI(FakeLLMServer):
         for piece in self._pieces(text, limit):
             yield Frame(chunk([choice({"content": piece})]), text=len(piece))
         if isinstance(fault, StreamFail):
-            error = {
-                "message": fault.message,
-                "type": "server_error",
-                "param": None,
-                "code": fault.code,
-            }
+            error = dict(message=fault.message, type="server_error", param=None, code=fault.code)
             yield Frame({"error": error})
             return
         yield Frame(chunk([choice({}, "stop")]))
@@ -175,12 +158,7 @@ class FakeOpenAI(FakeLLMServer):
         return await self._sse(request, self._response_frames(rid, body, text, usage, fault), fault)
 
     def _response_frames(
-        self,
-        rid: str,
-        body: dict[str, Any],
-        text: str,
-        usage: dict[str, Any],
-        fault: Fault | None,
+        self, rid: str, body: dict[str, Any], text: str, usage: dict[str, Any], fault: Fault | None
     ) -> Iterator[Frame]:
         numbers = itertools.count()
 
@@ -256,33 +234,23 @@ def _message_item(mid: str, text: str | None, status: str) -> dict[str, Any]:
     return {"id": mid, "type": "message", "status": status, "role": "assistant", "content": content}
 
 
+_RESPONSE_FIXED: dict[str, Any] = {
+    **dict(object="response", error=None, incomplete_details=None, parallel_tool_calls=True),
+    **dict(temperature=1.0, top_p=1.0, tool_choice="auto", tools=[], truncation="disabled"),
+    **dict(text={"format": {"type": "text"}}, metadata={}),
+}
+_ECHOED = ("instructions", "max_output_tokens", "model", "previous_response_id")
+
+
 def _response(
-    rid: str,
-    body: dict[str, Any],
-    status: str,
-    output: list[dict[str, Any]],
-    usage: dict[str, Any] | None,
+    rid: str, body: dict[str, Any], status: str, output: list[dict[str, Any]], usage: dict[str, Any] | None
 ) -> dict[str, Any]:
+    """A Response object: fixed defaults, the request's echoed fields, and this outcome."""
+    echoed = {key: body.get(key) for key in _ECHOED}
+    now = int(time.time())
     return {
-        "id": rid,
-        "object": "response",
-        "created_at": int(time.time()),
-        "status": status,
-        "error": None,
-        "incomplete_details": None,
-        "instructions": body.get("instructions"),
-        "max_output_tokens": body.get("max_output_tokens"),
-        "model": body.get("model"),
-        "output": output,
-        "parallel_tool_calls": True,
-        "previous_response_id": body.get("previous_response_id"),
+        **_RESPONSE_FIXED,
+        **echoed,
+        **dict(id=rid, created_at=now, status=status, output=output, usage=usage),
         "store": body.get("store", True),
-        "temperature": 1.0,
-        "text": {"format": {"type": "text"}},
-        "tool_choice": "auto",
-        "tools": [],
-        "top_p": 1.0,
-        "truncation": "disabled",
-        "usage": usage,
-        "metadata": {},
     }

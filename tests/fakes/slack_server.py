@@ -13,8 +13,7 @@
   error, times)`` → ``{"ok": false, "error": ...}``.
 - ``apps.connections.open`` returns a loopback websocket; ``await slack.socket_send(type,
   payload)`` delivers an envelope to the connected client and returns its ack.
-- Payload builders (``message_event``, ``event_callback``, ``slash_command``,
-  ``message_shortcut``) and ``signed_headers`` for HTTP mode live here too.
+- Payload builders and ``signed_headers`` (tests/fakes/slack_payloads.py) are re-exported.
 """
 
 from __future__ import annotations
@@ -26,14 +25,33 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
-from slack_sdk.signature import SignatureVerifier
 
-TEAM_ID = "T0TEAM"
-BOT_USER_ID = "U0BOT"
-BOT_ID = "B0BOT"
+from tests.fakes.slack_payloads import (  # re-exported: tests import them from here
+    BOT_ID,
+    BOT_USER_ID,
+    TEAM_ID,
+    event_callback,
+    form_body,
+    message_event,
+    message_shortcut,
+    signed_headers,
+    slash_command,
+)
+
+__all__ = [
+    "BOT_ID",
+    "BOT_USER_ID",
+    "TEAM_ID",
+    "FakeSlack",
+    "event_callback",
+    "form_body",
+    "message_event",
+    "message_shortcut",
+    "signed_headers",
+    "slash_command",
+]
 SCOPES = (
     "app_mentions:read,assistant:write,channels:history,chat:write,commands,groups:history,"
     "im:history,im:read,im:write,mpim:history,users:read"
@@ -141,18 +159,17 @@ class FakeSlack:
         return [
             p
             for p in self.posts
-            if (channel is None or p.channel == channel)
-            and (thread_ts is None or p.thread_ts == thread_ts)
+            if (channel is None or p.channel == channel) and (thread_ts is None or p.thread_ts == thread_ts)
         ]
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+    async def wait_for(self, method: str, count: int = 1, within: float = 5.0) -> list[Call]:
         """Wait until ``method`` has been called ``count`` times; returns those calls."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while len(self.calls_to(method)) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 seen = [c.method for c in self.calls]
-                raise AssertionError(f"{method} x{count} not called within {timeout}s: {seen}")
+                raise AssertionError(f"{method} x{count} not called within {within}s: {seen}")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
@@ -288,10 +305,10 @@ class FakeSlack:
         return ws
 
     async def socket_send(
-        self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0, timeout: float = 5
+        self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0, within: float = 5
     ) -> dict[str, Any]:
         """Deliver an envelope ("events_api" | "slash_commands" | "interactive"); its ack."""
-        await asyncio.wait_for(self.socket_connected.wait(), timeout)
+        await asyncio.wait_for(self.socket_connected.wait(), within)
         envelope_id = str(uuid.uuid4())
         future = self._acks[envelope_id] = asyncio.get_running_loop().create_future()
         await self._sockets[-1].send_json(
@@ -305,7 +322,7 @@ class FakeSlack:
             }
         )
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, within)
         finally:
             del self._acks[envelope_id]
 
@@ -316,105 +333,3 @@ def _stream_text(args: dict[str, Any]) -> str:
         if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
             text += str(chunk.get("text", ""))
     return text
-
-
-# --- payload builders -------------------------------------------------------------------
-
-
-def message_event(
-    text: str,
-    *,
-    ts: str,
-    user: str = "U0ALICE",
-    channel: str = "C0GENERAL",
-    thread_ts: str | None = None,
-    kind: str = "message",
-    **extra: Any,
-) -> dict[str, Any]:
-    """A ``message`` (or ``app_mention``) event as Slack sends it."""
-    event: dict[str, Any] = {
-        "type": kind,
-        "user": user,
-        "text": text,
-        "ts": ts,
-        "channel": channel,
-        "event_ts": ts,
-        "team": TEAM_ID,
-    }
-    if kind == "message":
-        event["channel_type"] = "im" if channel.startswith("D") else "channel"
-    if thread_ts:
-        event["thread_ts"] = thread_ts
-    event.update(extra)
-    return event
-
-
-def event_callback(event: dict[str, Any], *, team_id: str = TEAM_ID) -> dict[str, Any]:
-    return {
-        "token": "legacy-verification-token",
-        "team_id": team_id,
-        "api_app_id": "A0APP",
-        "event": event,
-        "type": "event_callback",
-        "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
-        "event_time": int(time.time()),
-        "authorizations": [
-            {"team_id": team_id, "user_id": BOT_USER_ID, "is_bot": True, "is_enterprise_install": False}
-        ],
-    }
-
-
-def slash_command(
-    command: str, *, channel: str, user: str = "U0ALICE", text: str = "", team_id: str = TEAM_ID
-) -> dict[str, str]:
-    return {
-        "token": "legacy-verification-token",
-        "team_id": team_id,
-        "team_domain": "test",
-        "channel_id": channel,
-        "channel_name": "directmessage" if channel.startswith("D") else "general",
-        "user_id": user,
-        "user_name": "alice",
-        "command": command,
-        "text": text,
-        "api_app_id": "A0APP",
-        "response_url": "https://hooks.slack.invalid/commands/1",
-        "trigger_id": "1.2.3",
-    }
-
-
-def message_shortcut(
-    callback_id: str, *, channel: str, message: dict[str, Any], user: str = "U0ALICE"
-) -> dict[str, Any]:
-    return {
-        "type": "message_action",
-        "callback_id": callback_id,
-        "trigger_id": "1.2.3",
-        "action_ts": str(time.time()),
-        "team": {"id": TEAM_ID, "domain": "test"},
-        "user": {"id": user, "name": "alice", "team_id": TEAM_ID},
-        "channel": {"id": channel, "name": "general"},
-        "message": message,
-        "message_ts": message.get("ts"),
-        "response_url": "https://hooks.slack.invalid/actions/1",
-        "token": "legacy-verification-token",
-    }
-
-
-def form_body(payload: dict[str, Any]) -> str:
-    """How Slack POSTs commands (form fields) and interactivity (a ``payload`` field)."""
-    if "command" in payload:
-        return urlencode(payload)
-    return urlencode({"payload": json.dumps(payload)})
-
-
-def signed_headers(
-    secret: str, body: str, *, timestamp: int | None = None, content_type: str = "application/json"
-) -> dict[str, str]:
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
-    return {
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": signature,
-        "Content-Type": content_type,
-    }

@@ -1,0 +1,83 @@
+"""Connecting to Discord: endpoints, intents, the invite URL, and the admin's error lines.
+
+Endpoints: discord.py has no constructor option for its API or gateway URL; it reads the
+class attributes ``discord.http.Route.BASE`` (whenever a request is built) and
+``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` (on every fresh connect; a resume uses
+the ``resume_gateway_url`` Discord sent in READY). ``discord_endpoints()`` sets both from
+DISCORD_API_URL / DISCORD_GATEWAY_URL (proxies, tests) and restores the previous values on
+exit, so one test's fake server never leaks into the next test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import aiohttp
+import discord
+import yarl
+
+from bot.config import Settings
+from bot.errors import ConfigError
+
+PRIVILEGED_INTENT_HELP = (
+    "Discord refused the Message Content intent: enable it at "
+    "https://discord.com/developers/applications → your application → Bot → "
+    "Privileged Gateway Intents → Message Content Intent, then restart threadbot."
+)
+BAD_TOKEN_HELP = (
+    "Discord rejected DISCORD_BOT_TOKEN: copy a fresh token from "
+    "https://discord.com/developers/applications → your application → Bot → Reset Token."
+)
+NO_TOKEN_HELP = "Set DISCORD_BOT_TOKEN to the bot token of your Discord application."
+# What the bot does in a server: read and answer messages, open threads and write in them,
+# read a thread's earlier messages when first mentioned there.
+PERMISSIONS = discord.Permissions(
+    view_channel=True, send_messages=True, send_messages_in_threads=True,
+    create_public_threads=True, read_message_history=True,
+)
+SCOPES = ("bot", "applications.commands")
+
+
+def intents() -> discord.Intents:
+    result = discord.Intents.default()  # guilds, guild + DM messages; no members/presences
+    result.message_content = True  # privileged: without it messages arrive with empty text
+    return result
+
+
+@contextlib.contextmanager
+def discord_endpoints(api_url: str, gateway_url: str) -> Iterator[None]:
+    """Point discord.py at these URLs for the duration (see the module docstring)."""
+    gateway = discord.gateway.DiscordWebSocket
+    saved = discord.http.Route.BASE, gateway.DEFAULT_GATEWAY
+    discord.http.Route.BASE = api_url.rstrip("/")
+    gateway.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+    try:
+        yield
+    finally:
+        discord.http.Route.BASE, gateway.DEFAULT_GATEWAY = saved
+
+
+def invite_url(application_id: int) -> str:
+    """The OAuth2 URL that adds the bot to a server with the scopes and permissions it uses."""
+    return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
+
+
+async def fetch_application_id(settings: Settings) -> int:
+    """The application id behind DISCORD_BOT_TOKEN (GET /oauth2/applications/@me)."""
+    if settings.discord_bot_token is None:
+        raise ConfigError(NO_TOKEN_HELP)
+    headers = {"Authorization": f"Bot {settings.discord_bot_token.get_secret_value()}"}
+    url = settings.discord_api_url.rstrip("/") + "/oauth2/applications/@me"
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as resp:
+        if resp.status == 401:
+            raise ConfigError(BAD_TOKEN_HELP)
+        if resp.status != 200:
+            raise ConfigError(f"Discord answered HTTP {resp.status} when asked for the "
+                              f"application behind DISCORD_BOT_TOKEN; try again later.")
+        return int((await resp.json(content_type=None))["id"])
+
+
+async def print_invite(settings: Settings) -> None:
+    """`threadbot discord-invite`: print the URL an admin opens to add the bot."""
+    print(invite_url(await fetch_application_id(settings)))

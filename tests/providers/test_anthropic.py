@@ -1,0 +1,54 @@
+"""Anthropic specifics: ``system=``, the key header, in-stream ``event: error``."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import ErrorKind
+from tests.providers.conftest import KEY, Backend, collect, failure, make_request
+
+
+async def test_system_goes_to_system_and_messages_stay_plain(claude: Backend) -> None:
+    await collect(claude.provider(), make_request("hi", "hello", "bye", system="SYS"))
+
+    request = claude.fake.requests[0]
+    assert request.path == "/v1/messages"
+    assert request.json["system"] == "SYS"
+    assert request.json["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "bye"},
+    ]
+    assert request.json["max_tokens"] == 64 and request.json["model"] == "test-model"
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+async def test_no_system_field_when_the_prompt_is_empty(claude: Backend) -> None:
+    await collect(claude.provider(), make_request("hi", system=""))
+    assert "system" not in claude.fake.requests[0].json
+
+
+@pytest.mark.parametrize(
+    ("error_type", "kind"),
+    [
+        ("overloaded_error", ErrorKind.OVERLOADED),
+        ("rate_limit_error", ErrorKind.RATE_LIMITED),
+        ("api_error", ErrorKind.OTHER),
+    ],
+)
+async def test_an_error_event_inside_the_stream(claude: Backend, error_type: str, kind: ErrorKind) -> None:
+    claude.fake.reply_with("a reply that stops half way")
+    claude.fake.fail_stream_next(code=error_type, after_chars=5)
+
+    deltas, error = await failure(claude.provider(), make_request("hi"))
+
+    assert error.kind is kind and deltas
+    assert "status=200" in error.detail  # the SDK reports stream errors with the 200 status
+
+
+async def test_a_read_timeout_mid_stream_is_a_timeout(claude: Backend) -> None:
+    """Mid-stream the SDK lets the raw httpx2 ReadTimeout escape; it is still TIMEOUT."""
+    claude.fake.reply_with("slow words " * 5)
+    claude.fake.delay = 0.5
+    deltas, error = await failure(claude.provider(provider_timeout=0.2), make_request("hi"))
+    assert error.kind is ErrorKind.TIMEOUT and deltas == []

@@ -1,0 +1,187 @@
+"""The pure parts, on plain dicts and strings: which Slack messages become which turns in
+which conversation, how Slack text reads to the model, how Markdown reads in Slack."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.chunking import split_text
+from adapters.slack_events import (
+    Action,
+    Identity,
+    decide,
+    history_turn,
+    parse_command,
+    parse_message,
+    prompts,
+    readable,
+    shortcut_target,
+    slash_target,
+    title_from,
+)
+from adapters.slack_format import to_mrkdwn
+from bot.types import CommandName, ThreadKey
+from tests.fakes.slack_server import message_event, message_shortcut, slash_command
+
+ME = Identity(team_id="T0TEAM", user_id="U0BOT", bot_id="B0BOT")
+
+
+def parse(text: str, **kw: object):
+    event = message_event(text, ts=kw.pop("ts", "1700000100.000100"), **kw)  # type: ignore[arg-type]
+    return parse_message(event, ME, team_id="T0TEAM")
+
+
+def test_a_top_level_mention_starts_a_thread_under_itself() -> None:
+    incoming = parse("<@U0BOT> hello", ts="111.1")
+    assert incoming is not None
+    assert incoming.key == ThreadKey("slack", "T0TEAM", "C0GENERAL", "111.1")
+    assert incoming.reply_thread_ts == "111.1" and incoming.text == "hello"
+    assert incoming.mentioned and decide(incoming, follows=False) is Action.ANSWER
+
+
+def test_thread_messages_belong_to_the_thread_root() -> None:
+    incoming = parse("more", ts="222.2", thread_ts="111.1")
+    assert incoming is not None and incoming.key.thread == "111.1" and incoming.in_thread
+    assert decide(incoming, follows=True) is Action.ANSWER
+    assert decide(incoming, follows=True, follow_threads=False) is Action.CONTEXT
+    assert decide(incoming, follows=False) is Action.IGNORE
+
+
+def test_a_mention_in_a_new_thread_joins_it() -> None:
+    incoming = parse("<@U0BOT> what do you think?", ts="222.2", thread_ts="111.1")
+    assert incoming is not None and decide(incoming, follows=False) is Action.JOIN
+    assert decide(incoming, follows=True) is Action.ANSWER
+
+
+def test_dms_are_one_conversation_and_dm_threads_their_own() -> None:
+    top = parse("hi", channel="D0ALICE", ts="1.1")
+    inner = parse("hi", channel="D0ALICE", ts="2.2", thread_ts="1.1")
+    assert top is not None and inner is not None
+    assert top.key == ThreadKey("slack", "T0TEAM", "D0ALICE", "") and top.reply_thread_ts == ""
+    assert inner.key.thread == "1.1" and inner.reply_thread_ts == "1.1"
+    assert decide(top, follows=False) is decide(inner, follows=False) is Action.ANSWER
+
+
+def test_chatter_without_a_mention_is_ignored() -> None:
+    incoming = parse("lunch?")
+    assert incoming is not None and decide(incoming, follows=False) is Action.IGNORE
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"user": "U0BOT"},
+        {"bot_id": "B0BOT"},
+        {"bot_id": "B0OTHER", "subtype": "bot_message"},
+        {"bot_id": "B0OTHER"},
+        {"subtype": "message_changed"},
+        {"subtype": "message_deleted"},
+        {"subtype": "channel_join"},
+        {"hidden": True},
+    ],
+)
+def test_own_bot_and_subtype_messages_are_never_turns(extra: dict) -> None:
+    assert parse("<@U0BOT> hi", **extra) is None
+
+
+def test_other_bots_only_when_allowed() -> None:
+    event = message_event("<@U0BOT> deploy?", ts="1.1", bot_id="B0CI", subtype="bot_message")
+    assert parse_message(event, ME, team_id="T0TEAM", allow_bots=True) is not None
+    assert parse_message(event, ME, team_id="T0TEAM", allow_bots=False) is None
+
+
+def test_thread_broadcasts_and_file_shares_are_human_messages() -> None:
+    assert parse("see this", subtype="thread_broadcast", thread_ts="1.1") is not None
+    assert parse("<@U0BOT> look", subtype="file_share") is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "mentioned", "expected"),
+    [
+        ("!reset", False, CommandName.RESET),
+        ("  !Summarize ", False, CommandName.SUMMARIZE),
+        ("!stop", False, CommandName.STOP),
+        ("!help", False, CommandName.HELP),
+        ("reset", True, CommandName.RESET),
+        ("reset", False, None),
+        ("!resetting", False, None),
+        ("please reset the server", True, None),
+        ("!deploy", False, None),
+    ],
+)
+def test_text_commands(text: str, mentioned: bool, expected: CommandName | None) -> None:
+    assert parse_command(text, mentioned=mentioned) == expected
+
+
+def test_a_mention_then_a_command_word_is_a_command() -> None:
+    incoming = parse("<@U0BOT> summarize", thread_ts="1.1", ts="2.2")
+    assert incoming is not None and incoming.command is CommandName.SUMMARIZE
+
+
+def test_slack_markup_reads_naturally() -> None:
+    names = {"U0BOB": "Bob"}
+    text = "Ask <@U0BOB> in <#C0DEV|dev>, <!here>: see <https://x.io/a|the doc> &amp; <https://y.io> &lt;3"
+    assert readable(text, names) == "Ask @Bob in #dev, @here: see the doc (https://x.io/a) & https://y.io <3"
+
+
+def test_thread_history_keeps_the_bot_as_itself_and_names_people() -> None:
+    key = ThreadKey("slack", "T0TEAM", "C0GENERAL", "1.1")
+    names = {"U0ALICE": "Alice"}
+    mine = {"type": "message", "ts": "2.2", "user": "U0BOT", "bot_id": "B0BOT", "text": "Hi all"}
+    theirs = {"type": "message", "ts": "3.3", "user": "U0ALICE", "text": "<@U0BOT> thanks"}
+    joined = {"type": "message", "ts": "4.4", "user": "U0ALICE", "subtype": "channel_join", "text": "x"}
+    turns = [history_turn(m, key, names, ME) for m in (mine, theirs, joined)]
+    assert turns[0] is not None and turns[0].author_id == "U0BOT"
+    assert turns[1] is not None and (turns[1].author_name, turns[1].text) == ("Alice", "thanks")
+    assert turns[2] is None and not turns[1].addressed
+
+
+def test_slash_commands_and_shortcuts_find_their_conversation() -> None:
+    dm = slash_target(slash_command("/reset", channel="D0ALICE"))
+    assert dm.direct and dm.key == ThreadKey("slack", "T0TEAM", "D0ALICE", "")
+    assert not slash_target(slash_command("/reset", channel="C0GENERAL")).direct
+    reply = {"ts": "2.2", "thread_ts": "1.1", "text": "x"}
+    root = {"ts": "1.1", "text": "x"}
+    assert shortcut_target(message_shortcut("x", channel="C0GENERAL", message=reply)).key.thread == "1.1"
+    assert shortcut_target(message_shortcut("x", channel="C0GENERAL", message=root)).key.thread == "1.1"
+    assert shortcut_target(message_shortcut("x", channel="D0ALICE", message=root)).key.thread == ""
+
+
+def test_suggested_prompts_and_titles() -> None:
+    assert prompts("A | B||C") == [
+        {"title": "A", "message": "A"},
+        {"title": "B", "message": "B"},
+        {"title": "C", "message": "C"},
+    ]
+    assert title_from("\n  Short question?\nmore") == "Short question?"
+    long = title_from("word " * 40)
+    assert len(long) <= 61 and long.endswith("…")
+
+
+def test_markdown_becomes_mrkdwn() -> None:
+    markdown = (
+        "# Plan\n"
+        "**Bold**, *italic*, ~~old~~ and [docs](https://d.io/x_y).\n"
+        "- one\n  * two\n"
+        "> quoted & <escaped>\n"
+        "```python\nif a < b and c:  # **not bold**\n    pass\n```\n"
+        "Inline `x<y` stays code."
+    )
+    assert to_mrkdwn(markdown) == (
+        "*Plan*\n"
+        "*Bold*, _italic_, ~old~ and <https://d.io/x_y|docs>.\n"
+        "• one\n  • two\n"
+        "> quoted &amp; &lt;escaped&gt;\n"
+        "```\nif a &lt; b and c:  # **not bold**\n    pass\n```\n"
+        "Inline `x&lt;y` stays code."
+    )
+
+
+def test_mrkdwn_of_split_chunks_keeps_code_blocks_closed() -> None:
+    code = "\n".join(f"print({i})" for i in range(400))
+    for chunk in split_text(f"Text\n\n```python\n{code}\n```\nAfter", 1000):
+        assert to_mrkdwn(chunk).count("```") % 2 == 0
+
+
+def test_an_unclosed_code_block_is_closed() -> None:
+    assert to_mrkdwn("```\ncode").endswith("```")
