@@ -112,7 +112,11 @@ class ThreadbotClient(discord.Client):
         bot_id = self.user.id
         channel: object = message.channel
         if isinstance(channel, discord.PartialMessageable) and message.guild is not None:
-            channel = await self.fetch_channel(channel.id)  # not cached: learn if it's a thread
+            try:  # not in the cache: learn whether it is a thread
+                channel = await self.fetch_channel(channel.id)
+            except discord.HTTPException as exc:
+                log.info("ignoring a message in unknown channel %s: %s", channel.id, exc)
+                return
         msg = ev.incoming(message, bot_id, channel=channel)
         decision = ev.route(msg, bot_id=bot_id, threads=self.settings.discord_threads,
                             allow_bots=self.settings.discord_allow_bots)

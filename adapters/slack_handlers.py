@@ -80,7 +80,8 @@ class SlackHandlers:
         return incoming
 
     async def on_message(self, incoming: Incoming, ident: Identity) -> None:
-        follows = await self.engine.follows(incoming.key)
+        # A top-level channel message is a new thread: nothing to look up.
+        follows = (incoming.in_thread or incoming.direct) and await self.engine.follows(incoming.key)
         action = decide(incoming, follows=follows, follow_threads=self.settings.slack_follow_threads)
         if action is Action.IGNORE:
             return

@@ -8,8 +8,11 @@ bot, so a missing feature costs one failed call per process, not one per reply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -22,8 +25,19 @@ from adapters.streaming import EditingSink
 log = logging.getLogger(__name__)
 
 SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError)
-# Errors that say "try again later", not "this workspace/app cannot do that".
-TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "request_timeout", "service_unavailable"}
+# Errors meaning "this app/workspace cannot use that method" (not "this message failed"):
+# after one of these the adapter stops trying the feature until restarted.
+UNAVAILABLE = {
+    "unknown_method",
+    "method_deprecated",
+    "not_allowed_token_type",
+    "missing_scope",
+    "no_permission",
+    "not_allowed",
+    "feature_not_enabled",
+    "team_access_not_granted",
+    "method_not_supported_for_channel_type",
+}
 STATUS_TEXT = "is thinking…"
 PLACEHOLDER = "_Thinking…_"
 
@@ -38,6 +52,18 @@ class SlackCaps:
     limit: int = 3_500  # characters per message; Slack rejects ~4,000 with msg_too_long
 
 
+async def completed(work: Coroutine[Any, Any, None]) -> None:
+    """Run a Slack call to its end even if the reply is stopped (cancelled) meanwhile, so
+    what a sink believes is on screen stays true; the cancellation is re-raised after."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+
+
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error", "unknown"))
@@ -46,7 +72,7 @@ def error_code(exc: BaseException) -> str:
 
 def unsupported(exc: BaseException) -> bool:
     """True when the error means the feature is unavailable here (not a passing failure)."""
-    return isinstance(exc, SlackApiError) and error_code(exc) not in TRANSIENT
+    return isinstance(exc, SlackApiError) and error_code(exc) in UNAVAILABLE
 
 
 async def set_status(client: AsyncWebClient, caps: SlackCaps, channel: str, thread_ts: str) -> bool:
@@ -92,10 +118,13 @@ class SlackEditingSink(EditingSink[str]):
 
     async def append(self, delta: str) -> None:
         async with self._lock:
-            try:
-                await super().append(delta)
-            except SLACK_ERRORS as exc:  # keep generating; finish() writes all the text again
-                log.warning("could not update a streamed reply: %s", error_code(exc))
+            await completed(self._append(delta))
+
+    async def _append(self, delta: str) -> None:
+        try:
+            await super().append(delta)
+        except SLACK_ERRORS as exc:  # keep generating; finish() writes all the text again
+            log.warning("could not update a streamed reply: %s", error_code(exc))
 
     async def finish(self, text: str) -> None:
         async with self._lock:

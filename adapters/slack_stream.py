@@ -24,6 +24,7 @@ from adapters.slack_sink import (
     SLACK_ERRORS,
     SlackCaps,
     SlackEditingSink,
+    completed,
     error_code,
     set_status,
     unsupported,
@@ -82,7 +83,7 @@ class SlackStreamSink:
             if self._fallback is not None:
                 await self._fallback.append(delta)
             elif time.monotonic() - self._last >= self._caps.interval:
-                await self._flush(final=False)
+                await completed(self._flush(final=False))
 
     async def finish(self, text: str) -> None:
         async with self._lock:
@@ -143,9 +144,9 @@ class SlackStreamSink:
             fence = _open_fence(self._reopen + self._message + head)
             closing = "\n" + _fence_marker(fence) if fence else ""
             await self._write(head + closing)
-            await self._stop()
             rest = pending[cut:]
             self._pos = start + cut + len(rest) - len(rest.lstrip("\n"))
+            await self._stop()
             self._reopen = fence + "\n" if fence else ""
 
     def _sendable(self, pending: str, used: int) -> str:

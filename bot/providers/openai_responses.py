@@ -48,8 +48,9 @@ class OpenAIResponsesProvider:
                         if event.delta:
                             parts.append(event.delta)
                             yield event.delta
-                    elif event.type == "response.completed":
-                        final = event.response
+                    elif event.type == "response.completed" or _cut_short(event):
+                        final = event.response  # a reply cut at max_output_tokens is kept,
+                        # as Chat's finish_reason="length" and Anthropic's max_tokens are
                     elif event.type == "error":
                         kind = code_kind(event.code, chained=chained and not parts)
                         raise ProviderError(kind, f"stream error event code={event.code}")
@@ -78,9 +79,17 @@ class OpenAIResponsesProvider:
         await self._client.close()
 
 
+def _cut_short(event: Any) -> bool:
+    """An incomplete response that only ran out of output tokens: its text is still good."""
+    if event.type != "response.incomplete":
+        return False
+    details = event.response.incomplete_details
+    return details is not None and details.reason == "max_output_tokens"
+
+
 def _ended_badly(kind: str, response: Response) -> ProviderError:
-    """``response.failed`` carries ``error.code``; ``response.incomplete`` a reason
-    (``max_output_tokens``, ``content_filter``). Both end the reply as a failure."""
+    """``response.failed`` carries ``error.code``; ``response.incomplete`` (other than
+    running out of output tokens) a reason such as ``content_filter``: a failure."""
     error: Any = response.error
     code = error.code if error is not None else None
     reason = response.incomplete_details.reason if response.incomplete_details else None

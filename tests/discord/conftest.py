@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from adapters.discord_adapter import ThreadbotClient, discord_endpoints, serve
 from bot.config import Settings
 from bot.engine import Engine
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord_server import TOKEN, FakeDiscord
 
 EDIT_INTERVAL = 0.3  # production uses 1 s; shorter keeps the suite fast, same logic
 
@@ -130,8 +130,10 @@ async def bot(start_bot: StartBot) -> Bot:
 @pytest.fixture(autouse=True)
 def _no_error_logs(caplog: pytest.LogCaptureFixture) -> Any:
     """Exceptions the engine or discord.py catch and log must still fail the test."""
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)  # DEBUG too: no log line may carry the token
     yield
-    errors = [r for when in ("setup", "call", "teardown") for r in caplog.get_records(when)
-              if r.levelno >= logging.ERROR]
+    records = [r for when in ("setup", "call", "teardown") for r in caplog.get_records(when)]
+    errors = [r for r in records if r.levelno >= logging.ERROR]
     assert not errors, "ERROR logged: " + "; ".join(r.getMessage() for r in errors)
+    leaked = [r for r in records if TOKEN in r.getMessage()]
+    assert not leaked, "the bot token was logged"

@@ -189,3 +189,20 @@ async def test_unmentioned_channel_messages_are_not_read(
     await fake_discord.say(alice, "just chatting")
     await bot.settle()
     assert fake_openai.requests == [] and fake_discord.bot_messages() == []
+
+
+async def test_messages_during_a_reply_are_answered_together_in_one_next_reply(
+    bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
+) -> None:
+    alice, bob = fake_discord.add_user("Alice"), fake_discord.add_user("Bob")
+    fake_openai.chunk_size, fake_openai.delay = 5, 0.03
+    msg = await fake_discord.say(alice, "first question", mention_bot=True)
+    thread = int(msg["id"])
+    await fake_discord.wait_for(lambda: fake_discord.bot_messages(thread))
+    await fake_discord.say(alice, "second", channel=thread)
+    await fake_discord.say(bob, "third", channel=thread)
+    await bot.settle()
+    assert len(fake_discord.bot_messages(thread)) == 2  # one reply, then one for both
+    assert len(fake_openai.requests) == 2
+    last = fake_openai.requests[-1].json["messages"][-1]["content"]
+    assert "Alice: second" in last and "Bob: third" in last

@@ -30,6 +30,7 @@ from aiohttp import WSMsgType, web
 MESSAGE_CONTENT = 1 << 15
 ALL = str((1 << 51) - 1)  # every permission bit
 PRIVILEGED = (1 << 1) | (1 << 8) | MESSAGE_CONTENT  # members, presences, message content
+TOKEN = "fake-bot-token"
 _ids = itertools.count(1)
 
 
@@ -82,7 +83,7 @@ class _Session:
 
 
 class FakeDiscord:
-    def __init__(self, *, token: str = "fake-bot-token", refuse_privileged: bool = False) -> None:
+    def __init__(self, *, token: str = TOKEN, refuse_privileged: bool = False) -> None:
         self.token = token
         self.refuse_privileged = refuse_privileged  # close IDENTIFY with 4014, as Discord does
         self.redeliver_on_resume = 0  # at-least-once delivery: replay this many seen events too

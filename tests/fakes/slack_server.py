@@ -53,8 +53,8 @@ __all__ = [
     "slash_command",
 ]
 SCOPES = (
-    "app_mentions:read,assistant:write,channels:history,chat:write,commands,groups:history,"
-    "im:history,im:read,im:write,mpim:history,users:read"
+    "app_mentions:read,assistant:write,channels:history,groups:history,im:history,"
+    "mpim:history,chat:write,commands,users:read"
 )
 
 

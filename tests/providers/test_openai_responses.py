@@ -84,7 +84,7 @@ async def test_a_404_means_not_found_only_for_a_chained_call(
     [
         ("response.failed", "server_error", ErrorKind.OTHER),
         ("response.failed", "rate_limit_exceeded", ErrorKind.RATE_LIMITED),
-        ("response.incomplete", "max_output_tokens", ErrorKind.OTHER),
+        ("response.incomplete", "content_filter", ErrorKind.OTHER),
         ("error", "server_error", ErrorKind.OTHER),
         ("error", "context_length_exceeded", ErrorKind.CONTEXT_TOO_LONG),
     ],
@@ -99,6 +99,17 @@ async def test_failure_events_inside_the_stream(
 
     assert error.kind is kind and deltas
     assert code in error.detail or event in error.detail
+
+
+async def test_a_reply_cut_at_max_output_tokens_is_kept(responses: Backend) -> None:
+    """Like Chat's finish_reason="length": the user gets the text that was written."""
+    responses.fake.reply_with("an answer that will not finish")
+    responses.fake.fail_stream_next(event="response.incomplete", code="max_output_tokens", after_chars=9)
+
+    deltas, completion = await collect(responses.provider(), make_request("hi"))
+
+    assert completion.text == "".join(deltas) and completion.text.startswith("an answer")
+    assert completion.response_id
 
 
 async def test_a_stream_that_ends_without_completed_is_unavailable(

@@ -257,3 +257,21 @@ async def test_commands_are_acknowledged_within_three_seconds_even_while_busy(
     status, _ = await bot.form(slash_command("/summarize", channel="C0GENERAL"), settle=False)
     assert status == 200 and time.monotonic() - started < 3
     await bot.bot.aclose()  # stop the hung reply
+
+
+async def test_a_stream_that_breaks_mid_reply_continues_without_repeating_text(
+    bot: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    words = " ".join(f"w{i}" for i in range(120))
+    fake_openai.reply_with(words)
+    fake_openai.chunk_size = 10
+    fake_openai.delay = 0.01
+    slack.fail("chat.appendStream", "message_not_in_streaming_state")
+    root = await bot.mention("go")
+
+    parts = replies(slack)
+    assert [p.kind for p in parts] == ["stream", "message"]  # the rest went on in a new message
+    assert all(p.thread_ts == root for p in parts)
+    shown = " ".join(p.text.strip() for p in parts).split()
+    assert shown == words.split()  # every word exactly once, in order
+    assert bot.bot.caps.native_stream  # a one-off failure does not switch streaming off

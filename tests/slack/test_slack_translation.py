@@ -185,3 +185,19 @@ def test_mrkdwn_of_split_chunks_keeps_code_blocks_closed() -> None:
 
 def test_an_unclosed_code_block_is_closed() -> None:
     assert to_mrkdwn("```\ncode").endswith("```")
+
+
+def test_the_manifest_declares_what_the_adapter_handles() -> None:
+    from pathlib import Path
+
+    from adapters.slack_adapter import SHORTCUTS
+    from bot.config import Settings
+
+    manifest = (Path(__file__).parents[2] / "slack-manifest.yaml").read_text()
+    fields = Settings.model_fields
+    for command in (fields["slack_reset_command"].default, fields["slack_summarize_command"].default):
+        assert f"command: {command}\n" in manifest
+    for callback_id in SHORTCUTS:
+        assert f"callback_id: {callback_id}\n" in manifest
+    for event in ("app_mention", "message.channels", "message.im", "assistant_thread_started"):
+        assert f"- {event}\n" in manifest

@@ -1,0 +1,77 @@
+"""Set-up as an admin meets it: the invite URL, a refused intent, a wrong token."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import discord
+import pytest
+from pydantic import SecretStr
+
+from adapters.discord_adapter import (
+    discord_endpoints,
+    fetch_application_id,
+    invite_url,
+    print_invite,
+    run_discord,
+)
+from bot.config import Settings
+from bot.engine import Engine
+from bot.errors import ConfigError
+from tests.fakes.discord_server import FakeDiscord
+
+
+def test_invite_url_asks_for_the_scopes_and_permissions_the_bot_uses() -> None:
+    url = urlsplit(invite_url(1234))
+    query = parse_qs(url.query)
+    assert url.netloc == "discord.com" and url.path == "/oauth2/authorize"
+    assert query["client_id"] == ["1234"]
+    assert query["scope"][0].split() == ["bot", "applications.commands"]
+    granted = discord.Permissions(int(query["permissions"][0]))
+    assert granted.view_channel and granted.send_messages and granted.read_message_history
+    assert granted.create_public_threads and granted.send_messages_in_threads
+    assert not granted.administrator and not granted.mention_everyone
+
+
+async def test_discord_invite_prints_the_url_for_the_tokens_application(
+    discord_settings: Settings, fake_discord: FakeDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await fetch_application_id(discord_settings) == fake_discord.app_id
+    await print_invite(discord_settings)
+    assert capsys.readouterr().out.strip() == invite_url(fake_discord.app_id)
+
+
+async def test_a_wrong_token_is_one_clear_line(
+    discord_settings: Settings, engine: Engine, fake_discord: FakeDiscord
+) -> None:
+    wrong = discord_settings.model_copy(update={"discord_bot_token": SecretStr("nope")})
+    with pytest.raises(ConfigError, match="DISCORD_BOT_TOKEN"):
+        await fetch_application_id(wrong)
+    with pytest.raises(ConfigError, match="rejected DISCORD_BOT_TOKEN"):
+        await run_discord(wrong, engine)
+
+
+async def test_refused_message_content_intent_exits_with_one_clear_line(
+    settings: Settings, engine: Engine
+) -> None:
+    async with FakeDiscord(refuse_privileged=True) as fake:
+        configured = settings.model_copy(update={
+            "discord_bot_token": SecretStr(fake.token), "discord_api_url": fake.api_url,
+            "discord_gateway_url": fake.gateway_url})
+        with pytest.raises(ConfigError) as refused:
+            await run_discord(configured, engine)
+    line = str(refused.value)
+    assert "\n" not in line and "Message Content Intent" in line
+    assert "discord.com/developers/applications" in line
+    assert fake.identifies[0]["intents"] & (1 << 15)  # it did ask for message content
+
+
+def test_endpoints_are_restored_after_use() -> None:
+    before = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    with discord_endpoints("http://127.0.0.1:9/api/v10/", "ws://127.0.0.1:9/gateway"):
+        assert discord.http.Route.BASE == "http://127.0.0.1:9/api/v10"
+        assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == "ws://127.0.0.1:9/gateway"
+    assert (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == before
+    assert before[0] == "https://discord.com/api/v10"
+
+
