@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Iterator
 
 import discord
@@ -80,7 +81,7 @@ class ThreadbotClient(discord.Client):
         self.chains = ev.ReplyChains()
         self.ready_event = asyncio.Event()
         self.busy = 0  # messages and commands being handled (tests wait for 0)
-        self._running: set[ThreadKey] = set()
+        self._running: Counter[ThreadKey] = Counter()  # turns being handled, per key
         self._warned: set[int] = set()
         self.tree = build_tree(self)
 
@@ -152,11 +153,11 @@ class ThreadbotClient(discord.Client):
 
         sink = DiscordSink(target, reply_to=reply_to, interval=self.edit_interval,
                            on_post=on_post)
-        self._running.add(turn.key)
+        self._running[turn.key] += 1
         try:
             await self.engine.handle(turn, sink)
         finally:
-            self._running.discard(turn.key)
+            self._running -= Counter({turn.key: 1})  # drops keys that reach zero
             await sink.close()
 
     async def _open_thread(

@@ -69,13 +69,18 @@ async def fetch_application_id(settings: Settings) -> int:
         raise ConfigError(NO_TOKEN_HELP)
     headers = {"Authorization": f"Bot {settings.discord_bot_token.get_secret_value()}"}
     url = settings.discord_api_url.rstrip("/") + "/oauth2/applications/@me"
-    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as resp:
-        if resp.status == 401:
-            raise ConfigError(BAD_TOKEN_HELP)
-        if resp.status != 200:
-            raise ConfigError(f"Discord answered HTTP {resp.status} when asked for the "
-                              f"application behind DISCORD_BOT_TOKEN; try again later.")
-        return int((await resp.json(content_type=None))["id"])
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session, \
+                session.get(url, headers=headers) as resp:
+            if resp.status == 401:
+                raise ConfigError(BAD_TOKEN_HELP)
+            if resp.status != 200:
+                raise ConfigError(f"Discord answered HTTP {resp.status} when asked for the "
+                                  "application behind DISCORD_BOT_TOKEN; try again later.")
+            return int((await resp.json(content_type=None))["id"])
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ConfigError(f"Could not reach Discord at {settings.discord_api_url} "
+                          f"({type(exc).__name__}); check the network or DISCORD_API_URL.") from None
 
 
 async def print_invite(settings: Settings) -> None:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import discord
 
@@ -66,8 +66,8 @@ class DiscordSink(EditingSink[discord.Message]):
         reference = None
         if self._reply_to is not None and not self._posted:
             reference = self._reply_to.to_reference(fail_if_not_exists=False)
-        send = asyncio.ensure_future(self._write(self._channel.send(
-            text, reference=reference, allowed_mentions=NO_MENTIONS)))  # type: ignore[arg-type]
+        send = self._write(self._channel.send(text, reference=reference,  # type: ignore[arg-type]
+                                              allowed_mentions=NO_MENTIONS))
         try:
             message = await asyncio.shield(send)
         except asyncio.CancelledError:
@@ -80,9 +80,16 @@ class DiscordSink(EditingSink[discord.Message]):
     async def _edit(self, handle: discord.Message, text: str) -> None:
         await asyncio.shield(self._write(handle.edit(content=text, allowed_mentions=NO_MENTIONS)))
 
-    async def _write(self, request: Awaitable[T]) -> T:
-        async with self._writing:
-            return await request
+    def _write(self, request: Awaitable[T]) -> asyncio.Task[T]:
+        """Run ``request`` after the writes before it, as a task a cancellation won't stop."""
+
+        async def in_turn() -> T:
+            async with self._writing:
+                return await request
+
+        task = asyncio.ensure_future(in_turn())
+        task.add_done_callback(_log_failure)
+        return task
 
     async def _adopt_interrupted(self) -> None:
         for send, text in self._interrupted:
@@ -115,6 +122,13 @@ class DiscordSink(EditingSink[discord.Message]):
             typer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await typer
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """Retrieve a write's error, so one that finished after its reply was stopped is logged
+    here instead of as "Task exception was never retrieved"."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("a Discord write failed: %s", exc)
 
 
 class InteractionSink(EditingSink[discord.WebhookMessage | None]):

@@ -3,8 +3,9 @@
     await run_slack(settings, engine)       # until cancelled (threadbot run)
     bot = build_slack_app(settings, engine)  # tests: bot.web_app() / bot.socket_handler()
 
-Bolt acknowledges events before our listeners run; commands and shortcuts ack first thing.
-The work itself runs in tasks this module tracks, so shutdown (and tests) can wait for it.
+Listeners return at once (commands and shortcuts ack() first thing): the work itself runs
+in tasks this module tracks, so every request is answered well within Slack's 3 s, and
+shutdown (and tests) can wait for the work.
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ class SlackBot:
             signing_secret=self.signing_secret,  # "" never validates: no secret, no HTTP
             name="threadbot",
             logger=logging.getLogger("threadbot.slack.bolt"),
+            # Listeners only hand the work to tracked tasks and return, so bolt may run them
+            # before it answers: the ack is still immediate, and once Slack has its ack the
+            # work is already tracked (clean shutdown; tests wait on it without races).
+            process_before_response=True,
         )
         self.handlers = SlackHandlers(settings, engine, self.client, self.caps)
         self._tasks: set[asyncio.Task[None]] = set()

@@ -13,6 +13,7 @@ reply too); mid-reply the rest of the text continues there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -63,10 +64,6 @@ class SlackStreamSink:
         self.messages: list[str] = []  # ts of every message this reply streamed
         self._lock = asyncio.Lock()
 
-    @property
-    def fallback(self) -> SlackEditingSink | None:
-        return self._fallback
-
     # --- ReplySink ---
     async def start(self) -> None:
         async with self._lock:  # the engine may call start() during the first append()
@@ -114,7 +111,7 @@ class SlackStreamSink:
         if self._fallback is None:
             await self._flush(final=True)
         if self._fallback is not None:
-            rest = self._text[self._offset :].strip("\n")
+            rest = self._rest()
             if rest or not self._offset:  # offset 0: the fallback holds the whole reply
                 await self._fallback.finish(rest)
 
@@ -150,11 +147,12 @@ class SlackStreamSink:
             self._reopen = fence + "\n" if fence else ""
 
     def _sendable(self, pending: str, used: int) -> str:
-        """What may go out before the reply is complete: never trailing whitespace (a stop
-        note must still join cleanly), and only whole lines near the end of a message."""
+        """What may go out before the reply is complete: whole words (whole lines near the
+        end of a message, so it can end at a line break), never trailing whitespace (a stop
+        note must still join cleanly)."""
         if used + len(pending) > self._caps.limit * 0.8:
-            pending = pending[: pending.rfind("\n") + 1]
-        return pending.rstrip()
+            return pending[: pending.rfind("\n") + 1].rstrip()
+        return pending[: max(pending.rfind(" "), pending.rfind("\n")) + 1].rstrip()
 
     async def _write(self, text: str) -> None:
         if not self._message:  # a message never starts with blank lines
@@ -185,17 +183,20 @@ class SlackStreamSink:
         else:
             log.warning("Slack streaming failed mid-reply (%s); continuing with chat.update", code)
         if self._stream is not None and self._stream.ts:
-            try:
-                await self._stream.stop()
-            except SLACK_ERRORS:
-                pass
+            # Not the helper's stop(): it would re-send the text that just failed.
+            with contextlib.suppress(*SLACK_ERRORS):
+                await self._client.chat_stopStream(channel=self.channel, ts=self._stream.ts)
         self._stream = None
         # Continue after the last character a user can see.
         self._offset = self._pos if self.messages else 0
         self._fallback = self._editing()
-        rest = self._text[self._offset :].strip("\n")
+        rest = self._rest()
         if rest:
             await self._fallback.append(rest)
+
+    def _rest(self) -> str:
+        """The part of the reply the fallback shows."""
+        return self._text[self._offset :].lstrip()
 
     def _editing(self) -> SlackEditingSink:
         return SlackEditingSink(self._client, self._caps, self.channel, self.thread_ts)

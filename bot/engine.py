@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -153,24 +153,29 @@ class Engine:
         active.reply_row = None
         row = active.reply_row = await self._store.begin_reply(thread)
         active.parts = []
-        active.task = asyncio.create_task(self._generate(thread, sink, active.parts))
+        # The platform shows "thinking" while the request is built and sent; the sink still
+        # sees its calls in order: start, append…, then finish or fail.
+        started = asyncio.ensure_future(_safely(sink.start()))
+        active.task = asyncio.create_task(self._generate(thread, sink, active.parts, started))
         try:
-            await _safely(sink.start())
             completion = await active.task
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # we are being shut down, not stopped
+            await _settled(started)
             await self._stopped(thread, row, sink, "".join(active.parts))
             return
         except ProviderError as exc:
             log.warning("provider error in %s: %s", thread.key, exc)
             await self._abandon(thread, row)
+            await _settled(started)
             await _safely(sink.fail(exc.user_message))
             return
         except Exception:
             log.exception("reply failed in %s", thread.key)
             await self._abandon(thread, row)
+            await _settled(started)
             await _safely(sink.fail(USER_MESSAGES[ErrorKind.OTHER]))
             return
         finally:
@@ -185,40 +190,51 @@ class Engine:
         )
         if thread.strategy == "chain":
             await self._store.set_anchor(thread, completion.response_id, self._model)
+        await _settled(started)
         await _safely(sink.finish(completion.text))
 
-    async def _generate(self, thread: ThreadState, sink: ReplySink, parts: list[str]) -> Completion:
+    async def _generate(
+        self, thread: ThreadState, sink: ReplySink, parts: list[str], started: asyncio.Future[None]
+    ) -> Completion:
         request = await self._history.request(thread)
         try:
-            return await self._stream(request, sink, parts)
+            return await self._stream(request, sink, parts, started)
         except ProviderError as exc:
             expired = exc.kind is ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
             if not (expired and request.previous_response_id and not parts):
                 raise
         log.info("chain anchor expired in %s; replaying from the local history", thread.key)
-        return await self._stream(await self._history.replay(thread, store=True), sink, parts)
+        replay = await self._history.replay(thread, store=True)
+        return await self._stream(replay, sink, parts, started)
 
-    async def _stream(self, request: Request, sink: ReplySink, parts: list[str]) -> Completion:
+    async def _stream(
+        self, request: Request, sink: ReplySink, parts: list[str], started: asyncio.Future[None]
+    ) -> Completion:
         async for item in self._provider.stream(request):
             if isinstance(item, Completion):
                 return item
+            if not parts:
+                await _uninterrupted(started)
             parts.append(item)
-            await sink.append(item)
+            await _uninterrupted(sink.append(item))
         raise ProviderError(ErrorKind.OTHER, "stream ended without a completion")
 
     async def _one_shot(self, request: Request, sink: ReplySink) -> str | None:
         """Stream a request that is not part of the conversation (summaries)."""
+        started = asyncio.ensure_future(_safely(sink.start()))
         try:
-            await _safely(sink.start())
-            completion = await self._stream(request, sink, [])
+            completion = await self._stream(request, sink, [], started)
         except ProviderError as exc:
             log.warning("provider error while summarising: %s", exc)
+            await _settled(started)
             await _safely(sink.fail(exc.user_message))
             return None
         except Exception:
             log.exception("summary failed")
+            await _settled(started)
             await _safely(sink.fail(USER_MESSAGES[ErrorKind.OTHER]))
             return None
+        await _settled(started)
         await _safely(sink.finish(completion.text))
         return completion.text
 
@@ -260,6 +276,22 @@ class Engine:
 
 def _speaker(role: str, author_name: str) -> str:
     return "Assistant" if role == "assistant" else (author_name or "User")
+
+
+async def _uninterrupted(call: Awaitable[None]) -> None:
+    """Let a platform call finish even when the reply is stopped meanwhile, then honour the
+    stop: a call cut in half could post a message the sink never learns about."""
+    future = asyncio.ensure_future(call)
+    try:
+        await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+async def _settled(future: asyncio.Future[None]) -> None:
+    """Wait for ``future`` without being affected by how it ended."""
+    await asyncio.wait([future])
 
 
 async def _safely(call: object) -> None:

@@ -102,6 +102,8 @@ class History:
     def _fit(self, messages: list[ContextMessage]) -> list[ContextMessage]:
         """The newest messages within budget; the newest is kept (truncated) even if alone
         it is too long, so a huge paste gets an answer instead of an error."""
+        if sum(m.tokens for m in messages) <= self.budget:
+            return messages  # the usual case: the store's window already fits
         kept: list[ContextMessage] = []
         used = 0
         for message in reversed(messages):

@@ -333,3 +333,19 @@ async def test_remembered_context_is_used_but_not_answered(engine: Any, fake_ope
     assert sink.final == "Your name is Alice."
     roles = [m["role"] for m in fake_openai.requests[0].json["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
+
+
+async def test_chain_replays_when_the_model_changed(tmp_path: Path, fake_openai: Any) -> None:
+    base = {"provider": "openai-responses", "history": "chain", "openai_base_url": fake_openai.base_url}
+    async with open_engine(make_settings(tmp_path, model="gpt-4.1-mini", **base)) as engine:
+        await ask(engine, "My name is Alice")
+    async with open_engine(make_settings(tmp_path, model="gpt-5-mini", **base)) as engine:
+        sink = await ask(engine, "What is my name?")
+        await ask(engine, "Thanks")
+    calls = [r.json for r in fake_openai.requests]
+    # A response id from another model is not chained on: the history is replayed...
+    assert calls[1].get("previous_response_id") is None and calls[1]["model"] == "gpt-5-mini"
+    assert [t for _, t in sent_messages(calls[1])][-1] == "What is my name?"
+    assert sink.final == "Your name is Alice."
+    # ...and the chain continues from the new model's response.
+    assert calls[2]["previous_response_id"] and sent_messages(calls[2]) == [("user", "Alice: Thanks")]

@@ -48,9 +48,11 @@ class OpenAIResponsesProvider:
                         if event.delta:
                             parts.append(event.delta)
                             yield event.delta
-                    elif event.type == "response.completed" or _cut_short(event):
-                        final = event.response  # a reply cut at max_output_tokens is kept,
-                        # as Chat's finish_reason="length" and Anthropic's max_tokens are
+                    elif event.type == "response.completed":
+                        final = event.response
+                    elif event.type == "response.incomplete" and _cut_short(event.response):
+                        # Kept, as Chat's finish_reason="length" and Anthropic's max_tokens are.
+                        final = event.response
                     elif event.type == "error":
                         kind = code_kind(event.code, chained=chained and not parts)
                         raise ProviderError(kind, f"stream error event code={event.code}")
@@ -79,11 +81,9 @@ class OpenAIResponsesProvider:
         await self._client.close()
 
 
-def _cut_short(event: Any) -> bool:
+def _cut_short(response: Response) -> bool:
     """An incomplete response that only ran out of output tokens: its text is still good."""
-    if event.type != "response.incomplete":
-        return False
-    details = event.response.incomplete_details
+    details = response.incomplete_details
     return details is not None and details.reason == "max_output_tokens"
 
 

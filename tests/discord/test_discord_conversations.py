@@ -55,16 +55,7 @@ async def test_unfollowed_thread_needs_a_mention_then_the_bot_follows_with_conte
 ) -> None:
     alice, bob = fake_discord.add_user("Alice"), fake_discord.add_user("Bob")
     starter = await fake_discord.say(alice, "planning the offsite")
-    # a thread people opened themselves (the fake opens it via the REST route, like a client)
-    fake_discord.channels[int(starter["id"])] = {
-        **fake_discord.channels[fake_discord.channel_id], "id": starter["id"], "type": 11,
-        "parent_id": str(fake_discord.channel_id), "owner_id": alice["id"], "name": "offsite",
-        "message_count": 0, "member_count": 2,
-        "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
-                            "archive_timestamp": starter["timestamp"]}}
-    await fake_discord.dispatch("THREAD_CREATE", {**fake_discord.channels[int(starter["id"])],
-                                                  "newly_created": True})
-    thread = int(starter["id"])
+    thread = int((await fake_discord.start_thread(starter, alice, "offsite"))["id"])
     await fake_discord.say(bob, "My name is Bob and I vote for Lisbon", channel=thread)
     await bot.settle()
     assert fake_openai.requests == [] and texts(fake_discord, thread) == []

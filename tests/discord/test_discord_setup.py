@@ -51,6 +51,14 @@ async def test_a_wrong_token_is_one_clear_line(
         await run_discord(wrong, engine)
 
 
+async def test_discord_invite_without_discord_is_one_clear_line(
+    discord_settings: Settings, fake_discord: FakeDiscord
+) -> None:
+    await fake_discord.__aexit__(None, None, None)  # Discord is unreachable
+    with pytest.raises(ConfigError, match="Could not reach Discord"):
+        await fetch_application_id(discord_settings)
+
+
 async def test_refused_message_content_intent_exits_with_one_clear_line(
     settings: Settings, engine: Engine
 ) -> None:

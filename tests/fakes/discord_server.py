@@ -95,7 +95,7 @@ class FakeDiscord:
         self.channels: dict[int, dict[str, Any]] = {}
         self.interactions: dict[int, Interaction] = {}
         self.app_id = snowflake()
-        self.bot = self._user("threadbot", bot=True, id=self.app_id)
+        self.bot = self.add_user("threadbot", bot=True, id=self.app_id)
         self.guild_id = snowflake()
         self.channel_id = self.add_channel("general")
         self._failures: list[_Failure] = []
@@ -111,11 +111,10 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -134,12 +133,10 @@ class FakeDiscord:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
     # --- the world ---
-    def _user(self, name: str, *, bot: bool = False, id: int | None = None) -> dict[str, Any]:
+    def add_user(self, name: str, *, bot: bool = False, id: int | None = None) -> dict[str, Any]:
+        """A person (or another bot); ``name`` is their display name."""
         return {"id": str(id or snowflake()), "username": name.lower(), "global_name": name,
                 "discriminator": "0", "avatar": None, "bot": bot}
-
-    def add_user(self, name: str, *, bot: bool = False) -> dict[str, Any]:
-        return self._user(name, bot=bot)
 
     def add_channel(self, name: str) -> int:
         cid = snowflake()
@@ -293,6 +290,7 @@ class FakeDiscord:
                 await self._identify(ws, d)
             elif op == 6:
                 await self._resume(ws, d)
+            await self._notify()
         return ws
 
     async def _identify(self, ws: web.WebSocketResponse, d: dict[str, Any]) -> None:
@@ -350,8 +348,11 @@ class FakeDiscord:
                     "X-RateLimit-Bucket": f"bucket-{request.method}-{'/'.join(path.split('/')[:3])}"})
             return response
         finally:
-            async with self._changed:
-                self._changed.notify_all()
+            await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     async def _route(self, method: str, path: str, body: Any,
                      query: dict[str, str]) -> web.Response:
@@ -432,16 +433,21 @@ class FakeDiscord:
         if mid in self.channels:
             return _json({"message": "A thread has already been created for this message",
                           "code": 160004}, 400)
-        thread = {"id": str(mid), "guild_id": str(self.guild_id), "parent_id": str(cid),
-                  "owner_id": self.bot["id"], "name": body["name"], "type": 11,
-                  "message_count": 0, "member_count": 1, "rate_limit_per_user": 0,
+        return _json(await self.start_thread(self.messages[mid], self.bot, body["name"]))
+
+    async def start_thread(self, starter: dict[str, Any], owner: dict[str, Any],
+                           name: str) -> dict[str, Any]:
+        """``owner`` starts a public thread from ``starter`` (its id is the message's)."""
+        thread = {"id": starter["id"], "guild_id": str(self.guild_id),
+                  "parent_id": starter["channel_id"], "owner_id": owner["id"], "name": name,
+                  "type": 11, "message_count": 0, "member_count": 1, "rate_limit_per_user": 0,
                   "last_message_id": None, "flags": 0,
                   "thread_metadata": {"archived": False, "locked": False,
                                       "auto_archive_duration": 1440, "archive_timestamp": _now()}}
-        self.channels[mid] = thread
-        self.messages[mid]["thread"] = thread
+        self.channels[int(starter["id"])] = thread
+        starter["thread"] = thread
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
-        return _json(thread)
+        return thread
 
     def _interaction(self, token: str) -> Interaction:
         return next(i for i in self.interactions.values() if i.token == token)
@@ -506,7 +512,8 @@ class FakeDiscord:
                 and (channel is None or m["channel_id"] == str(channel))]
 
     async def wait_for(self, predicate: Any, within: float = 5.0) -> None:
-        """Wait until ``predicate()`` is true; re-checked after every REST call."""
+        """Wait until ``predicate()`` is true; re-checked after every REST call and every
+        gateway frame from the bot."""
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(predicate)
 

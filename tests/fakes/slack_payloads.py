@@ -60,7 +60,13 @@ def event_callback(event: dict[str, Any], *, team_id: str = TEAM_ID) -> dict[str
 
 
 def slash_command(
-    command: str, *, channel: str, user: str = "U0ALICE", text: str = "", team_id: str = TEAM_ID
+    command: str,
+    *,
+    channel: str,
+    user: str = "U0ALICE",
+    text: str = "",
+    team_id: str = TEAM_ID,
+    response_url: str = "https://hooks.slack.invalid/commands/1",
 ) -> dict[str, str]:
     return {
         "token": "legacy-verification-token",
@@ -73,7 +79,7 @@ def slash_command(
         "command": command,
         "text": text,
         "api_app_id": "A0APP",
-        "response_url": "https://hooks.slack.invalid/commands/1",
+        "response_url": response_url,
         "trigger_id": "1.2.3",
     }
 

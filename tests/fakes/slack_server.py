@@ -11,6 +11,7 @@
 - ``slack.posts`` is what users would see: each bot message with its current text.
 - ``rate_limit(method, times, retry_after)`` → HTTP 429 with Retry-After; ``fail(method,
   error, times)`` → ``{"ok": false, "error": ...}``.
+- ``slack.response_url`` for command payloads: what the bot posts there is in ``responses``.
 - ``apps.connections.open`` returns a loopback websocket; ``await slack.socket_send(type,
   payload)`` delivers an envelope to the connected client and returns its ack.
 - Payload builders and ``signed_headers`` (tests/fakes/slack_payloads.py) are re-exported.
@@ -100,6 +101,7 @@ class FakeSlack:
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     limits: dict[str, list[int]] = field(default_factory=dict)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -115,6 +117,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/hooks/{name}", self._hook)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -131,6 +134,11 @@ class FakeSlack:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._port}/api/"
+
+    @property
+    def response_url(self) -> str:
+        """A ``response_url`` for command/shortcut payloads; posts land in ``responses``."""
+        return f"http://127.0.0.1:{self._port}/hooks/respond"
 
     # --- test controls ---
     def next_ts(self) -> str:
@@ -206,6 +214,11 @@ class FakeSlack:
         body = handler(args) if handler else {}
         headers = {"x-oauth-scopes": SCOPES} if method == "auth.test" else None
         return web.json_response({"ok": "error" not in body, **body}, headers=headers)
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        self.responses.append(await request.json())
+        self._changed.set()
+        return web.Response(text="ok")
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -44,14 +44,13 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 
 def slack_settings(tmp_path: Path, fake_openai: Any, slack: FakeSlack, **extra: Any) -> Settings:
-    return make_settings(
-        tmp_path,
-        openai_base_url=fake_openai.base_url,
-        slack_bot_token=slack.bot_token,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack.base_url,
-        **extra,
-    )
+    values: dict[str, Any] = {
+        "openai_base_url": fake_openai.base_url,
+        "slack_bot_token": slack.bot_token,
+        "slack_signing_secret": SECRET,
+        "slack_api_url": slack.base_url,
+    }
+    return make_settings(tmp_path, **(values | extra))
 
 
 @pytest.fixture

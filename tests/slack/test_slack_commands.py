@@ -138,3 +138,15 @@ async def test_summarize_shortcut_on_a_thread_the_bot_never_joined(
     [summary] = [p for p in slack.posts if p.kind == "ephemeral"]
     assert summary.user == "U0BOB" and summary.thread_ts == root
     assert "Rolled back" in summary.text
+
+
+async def test_slash_summarize_where_the_bot_is_not_a_member_says_how_to_fix_it(
+    bot: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    slack.fail("conversations.history", "not_in_channel")
+    payload = slash_command("/summarize", channel="C0RANDOM", response_url=slack.response_url)
+    status, _ = await bot.form(payload)
+    assert status == 200
+    [answer] = slack.responses  # through the command's response_url: ephemeral, no membership needed
+    assert "/invite" in answer["text"] and answer.get("response_type", "ephemeral") == "ephemeral"
+    assert not fake_openai.requests and not slack.posts

@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
-from adapters.slack_adapter import build_slack_app
+from adapters.slack_adapter import build_slack_app, run_slack
 from adapters.slack_sink import SlackCaps
 from bot.app import open_engine
-from bot.errors import USER_MESSAGES, ErrorKind
+from bot.errors import USER_MESSAGES, ConfigError, ErrorKind
 from bot.types import ThreadKey
 from tests.fakes.slack_server import (
     BOT_USER_ID,
@@ -246,12 +247,14 @@ async def test_ai_app_thread_greets_suggests_titles_and_answers(
     assert len(slack.calls_to("assistant.threads.setTitle")) == 1  # titled once
 
 
-async def test_commands_are_acknowledged_within_three_seconds_even_while_busy(
+async def test_events_and_commands_are_acknowledged_within_three_seconds_while_busy(
     bot: Any, slack: FakeSlack, fake_openai: Any
 ) -> None:
     fake_openai.hang_next()
     root = slack.next_ts()
-    await bot.event(message_event(f"<@{BOT_USER_ID}> hang", ts=root), settle=False)
+    started = time.monotonic()
+    assert await bot.event(message_event(f"<@{BOT_USER_ID}> hang", ts=root), settle=False) == 200
+    assert time.monotonic() - started < 3  # the event is acked while the model still works
     await asyncio.sleep(0.05)
     started = time.monotonic()
     status, _ = await bot.form(slash_command("/summarize", channel="C0GENERAL"), settle=False)
@@ -275,3 +278,56 @@ async def test_a_stream_that_breaks_mid_reply_continues_without_repeating_text(
     shown = " ".join(p.text.strip() for p in parts).split()
     assert shown == words.split()  # every word exactly once, in order
     assert bot.bot.caps.native_stream  # a one-off failure does not switch streaming off
+
+
+async def test_run_slack_serves_http_until_cancelled(
+    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a free loopback port for the real entry point
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = slack_settings(tmp_path, fake_openai, slack, http_host="127.0.0.1", http_port=port)
+    async with open_engine(settings) as engine:
+        running = asyncio.create_task(run_slack(settings, engine))
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                        assert resp.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("HTTP mode never started")
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+
+async def test_run_slack_uses_socket_mode_when_an_app_token_is_set(
+    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+) -> None:
+    settings = slack_settings(tmp_path, fake_openai, slack, slack_app_token=slack.app_token)
+    async with open_engine(settings) as engine:
+        running = asyncio.create_task(run_slack(settings, engine))
+        ts = slack.next_ts()
+        await slack.socket_send(
+            "events_api", event_callback(message_event("hi there", ts=ts, channel="D0ALICE"))
+        )
+        while not any(p.text == "You said: hi there" for p in slack.posts):
+            await asyncio.sleep(0.02)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    assert slack.calls_to("apps.connections.open")[0].token == slack.app_token
+
+
+async def test_without_app_token_or_signing_secret_slack_refuses_to_start(
+    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+) -> None:
+    settings = slack_settings(tmp_path, fake_openai, slack, slack_signing_secret=None)
+    async with open_engine(settings) as engine:
+        with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+            await run_slack(settings, engine)
