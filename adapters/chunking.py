@@ -31,9 +31,9 @@ def split_text(text: str, limit: int) -> list[str]:
         # Reserve room for a closing fence in case the cut lands inside a code block.
         cut = _best_cut(body, limit - 4)
         head, rest = body[:cut].rstrip(), body[cut:].lstrip("\n")
-        fence = _open_fence(head)
+        fence = open_fence(head)
         if fence is not None:
-            head += "\n" + _fence_marker(fence)
+            head += "\n" + fence_marker(fence)
             reopen = fence + "\n"
         else:
             reopen = ""
@@ -56,7 +56,7 @@ def _best_cut(text: str, limit: int) -> int:
     return limit
 
 
-def _open_fence(text: str) -> str | None:
+def open_fence(text: str) -> str | None:
     """The opening fence line (e.g. "```python") if ``text`` ends inside a code block."""
     open_line: str | None = None
     for line in text.split("\n"):
@@ -65,11 +65,11 @@ def _open_fence(text: str) -> str | None:
             continue
         if open_line is None:
             open_line = line.strip()
-        elif match.group(1).startswith(_fence_marker(open_line)) and not match.group(2).strip():
+        elif match.group(1).startswith(fence_marker(open_line)) and not match.group(2).strip():
             open_line = None
     return open_line
 
 
-def _fence_marker(fence_line: str) -> str:
+def fence_marker(fence_line: str) -> str:
     match = _FENCE.match(fence_line)
     return match.group(1) if match else "```"

@@ -37,7 +37,6 @@ from bot.types import Command, CommandName, ThreadKey, Turn
 
 log = logging.getLogger(__name__)
 
-GREETING = "Hi! Ask me anything — I'll answer here, and remember this thread."
 
 
 def help_text(settings: Settings) -> str:
@@ -62,8 +61,8 @@ class SlackHandlers:
         self.client = client
         self.caps = caps
         self.names = NameCache(client)
-        self.read_limit = int(getattr(settings, "slack_context_messages", 100))
-        self.greeting = str(getattr(settings, "slack_greeting", GREETING))
+        self.read_limit = settings.slack_context_messages
+        self.greeting = settings.slack_greeting
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._assistant_threads: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._joining: dict[ThreadKey, asyncio.Lock] = {}

@@ -20,7 +20,7 @@ import time
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chunking import _fence_marker, _open_fence
+from adapters.chunking import fence_marker, open_fence
 from adapters.slack_sink import (
     SLACK_ERRORS,
     SlackCaps,
@@ -138,8 +138,8 @@ class SlackStreamSink:
                 return
             cut = _cut(pending, room, floor=max(1, self._caps.limit // 2 - used))
             head = pending[:cut].rstrip()
-            fence = _open_fence(self._reopen + self._message + head)
-            closing = "\n" + _fence_marker(fence) if fence else ""
+            fence = open_fence(self._reopen + self._message + head)
+            closing = "\n" + fence_marker(fence) if fence else ""
             await self._write(head + closing)
             rest = pending[cut:]
             self._pos = start + cut + len(rest) - len(rest.lstrip("\n"))

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         "Summarize this channel|What can you do?",
         validation_alias=_env("THREADBOT_SLACK_SUGGESTED_PROMPTS"),
     )
+    slack_context_messages: int = Field(
+        100, gt=0, le=1000, validation_alias=_env("THREADBOT_SLACK_CONTEXT_MESSAGES")
+    )
+    slack_greeting: str = Field(
+        "Hi! Ask me anything — I'll answer here, and remember this thread.",
+        validation_alias=_env("THREADBOT_SLACK_GREETING"),
+    )
     http_host: str = Field("0.0.0.0", validation_alias=_env("THREADBOT_HTTP_HOST"))
     http_port: int = Field(3000, ge=0, le=65535, validation_alias=_env("THREADBOT_HTTP_PORT"))
 

@@ -30,7 +30,7 @@ HELP_TEXT = (
     "• stop: stop the reply I'm writing\n"
     "• help: show this message"
 )
-EMPTY_TEXT = "Send me a message with some text and I'll answer. (Type help to see commands.)"
+EMPTY_TEXT = "Send me a message with some text and I'll answer."
 
 
 @dataclass(slots=True)
