@@ -10,6 +10,19 @@ from typing import Protocol
 
 
 class ReplySink(Protocol):
+    """One reply's view on the platform. The engine (bot/engine.py) guarantees, so a sink
+    needs no locks or shields of its own for its calls:
+
+    - calls are strictly ordered, never concurrent: ``start`` completes before the first
+      ``append``; ``finish`` or ``fail`` comes after ``start`` and every ``append``
+      (commands and hints may call only ``finish``);
+    - a stop never cancels a call midway: each ``start`` and ``append`` runs to completion,
+      the stop takes effect between calls, and then the same sink's ``finish`` gets the text
+      so far, a blank line and ``_(stopped)_`` (just the note if there was no text).
+
+    Work a sink starts itself (a typing task, a timer) is not covered and is its own to order.
+    """
+
     async def start(self) -> None:
         """The bot begins answering: show typing / a status / a placeholder."""
 

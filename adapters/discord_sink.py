@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
 
 import discord
 
@@ -24,7 +23,6 @@ log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 TYPING_REFRESH = 8.0  # Discord shows "typing…" for ~10 s per trigger
-T = TypeVar("T")
 
 
 class DiscordSink(EditingSink[discord.Message]):
@@ -40,12 +38,9 @@ class DiscordSink(EditingSink[discord.Message]):
         self._reply_to = reply_to
         self._on_post = on_post
         self._typer: asyncio.Task[None] | None = None
-        self._writing = asyncio.Lock()
-        self._interrupted: list[tuple[asyncio.Future[discord.Message], str]] = []
 
     async def _typing(self) -> None:
-        if self._typer is None and not self._posted:
-            self._typer = asyncio.create_task(self._keep_typing())
+        self._typer = asyncio.create_task(self._keep_typing())
 
     async def _keep_typing(self) -> None:
         while True:
@@ -56,61 +51,31 @@ class DiscordSink(EditingSink[discord.Message]):
                 return
             await asyncio.sleep(TYPING_REFRESH)
 
-    # A reply is cancelled mid-append when someone runs /stop. A Discord request cut off
-    # half-way may still land (and discord.py's rate-limit bucket may be left mid-update),
-    # so writes are shielded from cancellation and run one at a time, in order; a message
-    # whose post was interrupted is adopted before the final text, so it is edited rather
-    # than posted twice.
     async def _post(self, text: str) -> discord.Message:
         await self.close()  # the first text replaces the typing indicator
         reference = None
         if self._reply_to is not None and not self._posted:
             reference = self._reply_to.to_reference(fail_if_not_exists=False)
-        send = self._write(self._channel.send(text, reference=reference,  # type: ignore[arg-type]
-                                              allowed_mentions=NO_MENTIONS))
-        try:
-            message = await asyncio.shield(send)
-        except asyncio.CancelledError:
-            self._interrupted.append((send, text))
-            raise
+        message = await self._channel.send(text, reference=reference,  # type: ignore[arg-type]
+                                           allowed_mentions=NO_MENTIONS)
         if self._on_post is not None:
             self._on_post(message)
         return message
 
     async def _edit(self, handle: discord.Message, text: str) -> None:
-        await asyncio.shield(self._write(handle.edit(content=text, allowed_mentions=NO_MENTIONS)))
+        await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
 
-    def _write(self, request: Awaitable[T]) -> asyncio.Task[T]:
-        """Run ``request`` after the writes before it, as a task a cancellation won't stop."""
-
-        async def in_turn() -> T:
-            async with self._writing:
-                return await request
-
-        task = asyncio.ensure_future(in_turn())
-        task.add_done_callback(_log_failure)
-        return task
-
-    async def _adopt_interrupted(self) -> None:
-        for send, text in self._interrupted:
-            with contextlib.suppress(discord.HTTPException):
-                message = await send
-                self._posted.append((message, text))
-                self._last_edit.append(0.0)
-                if self._on_post is not None:
-                    self._on_post(message)
-        self._interrupted.clear()
-
+    # The typing task is the sink's own, beside the engine's calls; the last call stops it
+    # even when nothing is posted (blank text). The adapter's close() is not enough: for a
+    # message answered in a later round, it runs before the engine has started this sink.
     async def finish(self, text: str) -> None:
         try:
-            await self._adopt_interrupted()
             await super().finish(text)
         finally:
             await self.close()
 
     async def fail(self, message: str) -> None:
         try:
-            await self._adopt_interrupted()
             await super().fail(message)
         finally:
             await self.close()
@@ -122,13 +87,6 @@ class DiscordSink(EditingSink[discord.Message]):
             typer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await typer
-
-
-def _log_failure(task: asyncio.Task[Any]) -> None:
-    """Retrieve a write's error, so one that finished after its reply was stopped is logged
-    here instead of as "Task exception was never retrieved"."""
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.warning("a Discord write failed: %s", exc)
 
 
 class InteractionSink(EditingSink[discord.WebhookMessage | None]):
@@ -146,7 +104,9 @@ class InteractionSink(EditingSink[discord.WebhookMessage | None]):
         self.interval = interval
         self._interaction = interaction
         self._ephemeral = ephemeral
-        self._lock = asyncio.Lock()  # the first acknowledgement must happen exactly once
+        # The first acknowledgement must happen exactly once, and guard() defers from its own
+        # task, beside the engine's calls: the engine's ordering does not cover that race.
+        self._lock = asyncio.Lock()
         self._guard: asyncio.Task[None] | None = None
 
     async def defer(self) -> None:

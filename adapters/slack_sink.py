@@ -8,11 +8,8 @@ bot, so a missing feature costs one failed call per process, not one per reply.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -50,18 +47,6 @@ class SlackCaps:
     status: bool = True
     interval: float = 1.0  # seconds between updates of one message (chat.update / append)
     limit: int = 3_500  # characters per message; Slack rejects ~4,000 with msg_too_long
-
-
-async def completed(work: Coroutine[Any, Any, None]) -> None:
-    """Run a Slack call to its end even if the reply is stopped (cancelled) meanwhile, so
-    what a sink believes is on screen stays true; the cancellation is re-raised after."""
-    task = asyncio.ensure_future(work)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await task
-        raise
 
 
 def error_code(exc: BaseException) -> str:
@@ -103,13 +88,6 @@ class SlackEditingSink(EditingSink[str]):
         self.channel = channel
         self.thread_ts = thread_ts
         self._placeholder: str | None = None
-        # The engine may call start() while the first append() is under way: one at a time.
-        self._lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        async with self._lock:
-            if not self.handles:  # text already showing needs no "thinking" sign
-                await super().start()
 
     async def _typing(self) -> None:
         if await set_status(self._client, self._caps, self.channel, self.thread_ts):
@@ -117,22 +95,10 @@ class SlackEditingSink(EditingSink[str]):
         self._placeholder = await self._send(PLACEHOLDER)
 
     async def append(self, delta: str) -> None:
-        async with self._lock:
-            await completed(self._append(delta))
-
-    async def _append(self, delta: str) -> None:
         try:
             await super().append(delta)
         except SLACK_ERRORS as exc:  # keep generating; finish() writes all the text again
             log.warning("could not update a streamed reply: %s", error_code(exc))
-
-    async def finish(self, text: str) -> None:
-        async with self._lock:
-            await super().finish(text)
-
-    async def fail(self, message: str) -> None:
-        async with self._lock:
-            await super().fail(message)
 
     async def _post(self, text: str) -> str:
         if self._placeholder is not None:

@@ -12,7 +12,6 @@ reply too); mid-reply the rest of the text continues there.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -25,7 +24,6 @@ from adapters.slack_sink import (
     SLACK_ERRORS,
     SlackCaps,
     SlackEditingSink,
-    completed,
     error_code,
     set_status,
     unsupported,
@@ -62,37 +60,22 @@ class SlackStreamSink:
         self._fallback: SlackEditingSink | None = None
         self._offset = 0  # where the fallback's part of the reply begins
         self.messages: list[str] = []  # ts of every message this reply streamed
-        self._lock = asyncio.Lock()
 
     # --- ReplySink ---
     async def start(self) -> None:
-        async with self._lock:  # the engine may call start() during the first append()
-            if self._text or self._fallback is not None:
-                return  # text is already showing (or on its way): no status needed
-            if not await set_status(self._client, self._caps, self.channel, self.thread_ts):
-                # No status API: the post-then-update path can show a placeholder instead.
-                self._fallback = self._editing()
-                await self._fallback.start()
+        if not await set_status(self._client, self._caps, self.channel, self.thread_ts):
+            # No status API: the post-then-update path can show a placeholder instead.
+            self._fallback = self._editing()
+            await self._fallback.start()
 
     async def append(self, delta: str) -> None:
-        async with self._lock:
-            self._text += delta
-            if self._fallback is not None:
-                await self._fallback.append(delta)
-            elif time.monotonic() - self._last >= self._caps.interval:
-                await completed(self._flush(final=False))
+        self._text += delta
+        if self._fallback is not None:
+            await self._fallback.append(delta)
+        elif time.monotonic() - self._last >= self._caps.interval:
+            await self._flush(final=False)
 
     async def finish(self, text: str) -> None:
-        async with self._lock:
-            await self._finish(text)
-
-    async def fail(self, message: str) -> None:
-        async with self._lock:
-            note = f"_{message}_"
-            self._text = f"{self._text.rstrip()}\n\n{note}" if self._text.strip() else note
-            await self._end()
-
-    async def _finish(self, text: str) -> None:
         shown = self._text[: self._pos]
         # The final text normally extends what was streamed (or adds a stop note); if it
         # diverges, what is already on screen cannot change: keep it and add nothing.
@@ -104,6 +87,11 @@ class SlackStreamSink:
             self._text = text
         if not self._text.strip():
             self._text = "(no reply)"
+        await self._end()
+
+    async def fail(self, message: str) -> None:
+        note = f"_{message}_"
+        self._text = f"{self._text.rstrip()}\n\n{note}" if self._text.strip() else note
         await self._end()
 
     # --- internals ---

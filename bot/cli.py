@@ -180,6 +180,10 @@ def _configure_logging(level: str) -> None:
     if level.upper() != "DEBUG":
         for noisy in ("httpx", "httpx2", "openai", "anthropic", "discord", "slack_bolt", "aiohttp"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    # discord.py warns at every start that voice needs extra packages; threadbot has no voice.
+    logging.getLogger("discord.client").addFilter(
+        lambda record: "voice will NOT be supported" not in record.getMessage()
+    )
 
 
 _COMMANDS = {

@@ -349,3 +349,59 @@ async def test_chain_replays_when_the_model_changed(tmp_path: Path, fake_openai:
     assert sink.final == "Your name is Alice."
     # ...and the chain continues from the new model's response.
     assert calls[2]["previous_response_id"] and sent_messages(calls[2]) == [("user", "Alice: Thanks")]
+
+
+class StrictSink(RecordingSink):
+    """Slow platform calls that fail the test on overlap or on being cancelled midway."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay, self.calls, self.busy, self.cut = delay, [], False, 0
+
+    async def _call(self, name: str) -> None:
+        assert not self.busy, f"{name} overlapped another sink call: {self.calls}"
+        self.busy = True
+        self.calls.append(name)
+        try:
+            await asyncio.sleep(self.delay)
+        except asyncio.CancelledError:
+            self.cut += 1
+            raise
+        finally:
+            self.busy = False
+
+    async def start(self) -> None:
+        await self._call("start")
+        await super().start()
+
+    async def append(self, delta: str) -> None:
+        await self._call("append")
+        await super().append(delta)
+
+    async def finish(self, text: str) -> None:
+        await self._call("finish")
+        await super().finish(text)
+
+    async def fail(self, message: str) -> None:
+        await self._call("fail")
+        await super().fail(message)
+
+
+@pytest.mark.parametrize("at", [0.0, 0.01, 0.02])
+async def test_sink_calls_are_ordered_and_a_stop_never_cuts_one(
+    settings: Any, fake_openai: Any, at: float
+) -> None:
+    fake_openai.reply_with("word " * 200)  # the model outpaces the sink: calls would pile up
+    async with open_engine(settings) as engine:
+        sink = StrictSink(delay=0.03)
+        running = asyncio.create_task(engine.handle(turn("Tell me a long story"), sink))
+        async with asyncio.timeout(5):
+            while len(sink.deltas) < 2 and not sink.done.is_set():
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(at)  # somewhere inside an append
+        await engine.command(Command(key=KEY, name=CommandName.STOP), RecordingSink())
+        await asyncio.wait_for(running, 5)
+    assert sink.calls[0] == "start" and sink.calls.count("start") == 1
+    assert sink.calls[-1] == "finish" and sink.calls.count("finish") == 1
+    assert sink.cut == 0
+    assert sink.final is not None and sink.final.endswith("_(stopped)_")

@@ -8,39 +8,27 @@ can be started from a message only once (160004), content over 2,000 characters 
 (50035), an interaction must be acknowledged once and within 3 s, and a RESUME replays the
 events the session missed. Failures are injected with ``fail_next`` (429 carries a ``Via``
 header and a JSON ``retry_after``, as discord.py requires to retry instead of raising).
+The gateway lives in discord_gateway.py, the JSON it all sends in discord_payloads.py.
 
 Facts this relies on (discord.py 2.7): REST bodies need ``Content-Type: application/json``
-exactly; READY must carry ``resume_gateway_url``; members need ``flags``; interactions need
-``attachment_size_limit``; the bot must be in a message's ``mentions`` to count as mentioned.
+exactly (more in discord_payloads.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-MESSAGE_CONTENT = 1 << 15
-ALL = str((1 << 51) - 1)  # every permission bit
-PRIVILEGED = (1 << 1) | (1 << 8) | MESSAGE_CONTENT  # members, presences, message content
+from tests.fakes import discord_payloads as p
+from tests.fakes.discord_gateway import FakeGateway
+
 TOKEN = "fake-bot-token"
-_ids = itertools.count(1)
-
-
-def snowflake() -> int:
-    """Increasing ids shaped like Discord's (creation time in the high bits)."""
-    return ((int(time.time() * 1000) - 1420070400000) << 22) | (next(_ids) % (1 << 22))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 @dataclass
@@ -74,34 +62,19 @@ class Interaction:
     ephemeral: bool = False
 
 
-@dataclass
-class _Session:
-    id: str
-    seq: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-    ws: web.WebSocketResponse | None = None
-
-
-class FakeDiscord:
+class FakeDiscord(FakeGateway):
     def __init__(self, *, token: str = TOKEN, refuse_privileged: bool = False) -> None:
-        self.token = token
-        self.refuse_privileged = refuse_privileged  # close IDENTIFY with 4014, as Discord does
-        self.redeliver_on_resume = 0  # at-least-once delivery: replay this many seen events too
+        super().__init__(token, refuse_privileged=refuse_privileged)
         self.calls: list[Call] = []
-        self.identifies: list[dict[str, Any]] = []
-        self.resumes: list[dict[str, Any]] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" | guild id → synced
         self.messages: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}
         self.interactions: dict[int, Interaction] = {}
-        self.app_id = snowflake()
+        self.app_id = p.snowflake()
         self.bot = self.add_user("threadbot", bot=True, id=self.app_id)
-        self.guild_id = snowflake()
+        self.guild_id = p.snowflake()
         self.channel_id = self.add_channel("general")
         self._failures: list[_Failure] = []
-        self._session: _Session | None = None
-        self._gate = asyncio.Event()
-        self._gate.set()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -118,9 +91,7 @@ class FakeDiscord:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._gate.set()
-        if self._session and self._session.ws is not None:
-            await self._session.ws.close()
+        await self._close_gateway()
         assert self._runner is not None
         await self._runner.cleanup()
 
@@ -135,60 +106,32 @@ class FakeDiscord:
     # --- the world ---
     def add_user(self, name: str, *, bot: bool = False, id: int | None = None) -> dict[str, Any]:
         """A person (or another bot); ``name`` is their display name."""
-        return {"id": str(id or snowflake()), "username": name.lower(), "global_name": name,
-                "discriminator": "0", "avatar": None, "bot": bot}
+        return p.user(name, bot=bot, id=id)
 
     def add_channel(self, name: str) -> int:
-        cid = snowflake()
-        self.channels[cid] = {"id": str(cid), "type": 0, "name": name, "position": 0,
-                              "parent_id": None, "nsfw": False, "topic": None,
-                              "last_message_id": None, "rate_limit_per_user": 0,
-                              "permission_overwrites": [], "guild_id": str(self.guild_id)}
-        return cid
+        return self._add(p.text_channel(name, self.guild_id))
 
     def open_dm(self, user: dict[str, Any]) -> int:
-        cid = snowflake()
-        self.channels[cid] = {"id": str(cid), "type": 1, "recipients": [user],
-                              "last_message_id": None}
+        return self._add(p.dm_channel(user))
+
+    def _add(self, channel: dict[str, Any]) -> int:
+        cid = int(channel["id"])
+        self.channels[cid] = channel
         return cid
 
-    def _member(self, user: dict[str, Any]) -> dict[str, Any]:
-        return {"roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
-                "nick": None, "permissions": ALL, "user": user}
-
-    def _guild(self) -> dict[str, Any]:
-        everyone = {"id": str(self.guild_id), "name": "@everyone", "permissions": ALL,
-                    "position": 0, "color": 0, "hoist": False, "managed": False,
-                    "mentionable": False, "flags": 0}
+    def _welcome(self, session_id: str) -> list[tuple[str, dict[str, Any]]]:
         chans = [c for c in self.channels.values() if c.get("guild_id")]
-        return {"id": str(self.guild_id), "name": "Test Server", "owner_id": "1",
-                "roles": [everyone], "emojis": [], "stickers": [], "features": [],
-                "channels": [c for c in chans if c["type"] != 11],
-                "threads": [c for c in chans if c["type"] == 11],
-                "members": [self._member(self.bot)], "member_count": 2, "unavailable": False,
-                "large": False, "joined_at": _now(), "voice_states": [], "presences": []}
+        return [("READY", p.ready(self.bot, self.guild_id, self.app_id, session_id,
+                                  self.gateway_url)),
+                ("GUILD_CREATE", p.guild(self.guild_id, chans, self.bot))]
 
     def _message(self, channel: int, author: dict[str, Any], content: str, *, type: int = 0,
                  mentions: list[dict[str, Any]] | None = None,
                  reply_to: int | None = None) -> dict[str, Any]:
         chan = self.channels[channel]
-        msg: dict[str, Any] = {
-            "id": str(snowflake()), "channel_id": str(channel), "author": author,
-            "content": content, "timestamp": _now(), "edited_timestamp": None, "tts": False,
-            "mention_everyone": False, "mentions": mentions or [], "mention_roles": [],
-            "attachments": [], "embeds": [], "pinned": False, "type": type, "flags": 0,
-            "components": [],
-        }
-        if chan.get("guild_id"):
-            msg["guild_id"] = chan["guild_id"]
-            msg["member"] = {k: v for k, v in self._member(author).items() if k != "user"}
-        if reply_to is not None:
-            msg["type"] = 19
-            msg["message_reference"] = {"message_id": str(reply_to), "channel_id": str(channel),
-                                        "guild_id": chan.get("guild_id")}
-            replied = self.messages.get(reply_to)  # resolved one level deep, like Discord
-            msg["referenced_message"] = replied and {k: v for k, v in replied.items()
-                                                     if k != "referenced_message"}
+        replied = self.messages.get(reply_to) if reply_to is not None else None
+        msg = p.message(chan, author, content, type=type, mentions=mentions, replied=replied,
+                        reply_to=reply_to)
         self.messages[int(msg["id"])] = msg
         chan["last_message_id"] = msg["id"]
         return msg
@@ -212,30 +155,18 @@ class FakeDiscord:
         return msg
 
     async def edit(self, message: dict[str, Any], content: str) -> None:
-        message.update(content=content, edited_timestamp=_now())
+        message.update(content=content, edited_timestamp=p.now())
         await self.dispatch("MESSAGE_UPDATE", message)
 
     async def invoke(self, name: str, user: dict[str, Any], *,
                      channel: int | None = None) -> Interaction:
         """A person runs the app command ``/name`` in ``channel``."""
-        cid = channel or self.channel_id
-        chan = self.channels[cid]
-        inter = Interaction(id=snowflake(), token=f"itok{snowflake()}", name=name,
+        chan = self.channels[channel or self.channel_id]
+        inter = Interaction(id=p.snowflake(), token=f"itok{p.snowflake()}", name=name,
                             created=time.monotonic())
         self.interactions[inter.id] = inter
-        data: dict[str, Any] = {
-            "id": str(inter.id), "application_id": str(self.app_id), "type": 2,
-            "data": {"id": str(snowflake()), "name": name, "type": 1},
-            "channel_id": str(cid), "channel": chan, "token": inter.token, "version": 1,
-            "app_permissions": ALL, "locale": "en-US",
-            "attachment_size_limit": 8388608, "entitlements": [],
-        }
-        if chan.get("guild_id"):
-            data.update(guild_id=chan["guild_id"], member=self._member(user), context=0,
-                        guild_locale="en-US")
-        else:
-            data.update(user=user, context=1)
-        await self.dispatch("INTERACTION_CREATE", data)
+        await self.dispatch("INTERACTION_CREATE",
+                            p.interaction(inter.id, inter.token, name, self.app_id, chan, user))
         return inter
 
     # --- failures ---
@@ -244,83 +175,10 @@ class FakeDiscord:
         """Answer the next ``times`` calls whose path matches the regex ``path`` with an error.
         429 gets Discord's body (``retry_after``, ``global``) and a ``Via`` header."""
         if status == 429:
-            body: dict[str, Any] = {"message": "You are being rate limited.",
-                                    "retry_after": retry_after, "global": False}
+            body = p.rate_limited(retry_after)
         else:
-            body = {"message": {403: "Missing Permissions"}.get(status, "Error"), "code": code}
+            body = p.error({403: "Missing Permissions"}.get(status, "Error"), code)
         self._failures.append(_Failure(method, re.compile(path), status, body, times))
-
-    # --- gateway control ---
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a DISPATCH to the bot; kept for RESUME, and buffered while it is away."""
-        session = self._session
-        if session is None:
-            return
-        session.seq += 1
-        frame = {"op": 0, "t": event, "s": session.seq, "d": data}
-        session.events.append(frame)
-        if session.ws is not None and not session.ws.closed:
-            await session.ws.send_str(json.dumps(frame))
-
-    async def drop_connection(self, *, hold: bool = False) -> None:
-        """Close the gateway socket uncleanly (code 4000): discord.py resumes. With ``hold``
-        the next connection waits until ``release()``, so events can be missed meanwhile."""
-        if hold:
-            self._gate.clear()
-        if self._session and self._session.ws is not None:
-            ws, self._session.ws = self._session.ws, None
-            await ws.close(code=4000)
-
-    def release(self) -> None:
-        self._gate.set()
-
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await self._gate.wait()
-        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
-        async for msg in ws:
-            if msg.type is not WSMsgType.TEXT:
-                break
-            frame = json.loads(msg.data)
-            op, d = frame["op"], frame.get("d")
-            if op == 1:
-                await ws.send_json({"op": 11})
-            elif op == 2:
-                await self._identify(ws, d)
-            elif op == 6:
-                await self._resume(ws, d)
-            await self._notify()
-        return ws
-
-    async def _identify(self, ws: web.WebSocketResponse, d: dict[str, Any]) -> None:
-        self.identifies.append({k: v for k, v in d.items() if k != "token"})
-        if d.get("token") != self.token:
-            await ws.close(code=4004, message=b"Authentication failed.")
-            return
-        if self.refuse_privileged and d.get("intents", 0) & PRIVILEGED:
-            await ws.close(code=4014, message=b"Disallowed intent(s).")
-            return
-        self._session = _Session(id=f"session{snowflake()}", ws=ws)
-        await self.dispatch("READY", {
-            "v": 10, "user": self.bot, "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-            "session_id": self._session.id, "resume_gateway_url": self.gateway_url,
-            "application": {"id": str(self.app_id), "flags": 0}, "private_channels": [],
-        })
-        await self.dispatch("GUILD_CREATE", self._guild())
-
-    async def _resume(self, ws: web.WebSocketResponse, d: dict[str, Any]) -> None:
-        self.resumes.append({k: v for k, v in d.items() if k != "token"})
-        session = self._session
-        if session is None or d.get("session_id") != session.id or d.get("token") != self.token:
-            await ws.send_json({"op": 9, "d": False})
-            return
-        session.ws = ws
-        seen = int(d.get("seq") or 0)
-        first = max(0, seen - self.redeliver_on_resume)
-        for frame in [f for f in session.events if f["s"] > first]:
-            await ws.send_str(json.dumps(frame))
-        await self.dispatch("RESUMED", {})
 
     # --- REST ---
     async def _rest(self, request: web.Request) -> web.Response:
@@ -331,7 +189,7 @@ class FakeDiscord:
         try:
             webhook = path.startswith(("/interactions/", "/webhooks/"))  # token in the URL
             if not webhook and request.headers.get("Authorization") != f"Bot {self.token}":
-                return _json({"message": "401: Unauthorized", "code": 0}, 401)
+                return _json(p.error("401: Unauthorized"), 401)
             for failure in self._failures:
                 if failure.method == request.method and failure.pattern.search(path):
                     failure.times -= 1
@@ -361,10 +219,7 @@ class FakeDiscord:
             case "GET", ["users", "@me"]:
                 return _json(self.bot)
             case "GET", ["oauth2", "applications", "@me"]:
-                return _json({"id": str(self.app_id), "name": "threadbot", "description": "",
-                              "icon": None, "bot_public": True, "bot_require_code_grant": False,
-                              "owner": self.add_user("Owner"), "verify_key": "00", "flags": 0,
-                              "bot": self.bot})
+                return _json(p.application(self.app_id, self.bot))
             case "PUT", ["applications", _, "commands"]:
                 return _json(self._sync("global", body))
             case "PUT", ["applications", _, "guilds", gid, "commands"]:
@@ -394,20 +249,19 @@ class FakeDiscord:
                 return self._followup(token, body)
             case "PATCH", ["webhooks", _, token, "messages", mid]:
                 return self._edit_followup(int(mid), body)
-        return _json({"message": "404: Not Found", "code": 0}, 404)
+        return _json(p.error("404: Not Found"), 404)
 
     def _found(self, obj: dict[str, Any] | None, code: int, message: str) -> web.Response:
-        return _json(obj) if obj is not None else _json({"message": message, "code": code}, 404)
+        return _json(obj) if obj is not None else _json(p.error(message, code), 404)
 
     def _sync(self, where: str, body: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        synced = [{**c, "id": str(snowflake()), "application_id": str(self.app_id),
-                   "version": "1", "type": c.get("type", 1)} for c in body]
+        synced = p.synced_commands(body, self.app_id)
         self.commands[where] = synced
         return synced
 
     async def _post_message(self, cid: int, body: dict[str, Any]) -> web.Response:
         if cid not in self.channels:
-            return _json({"message": "Unknown Channel", "code": 10003}, 404)
+            return _json(p.error("Unknown Channel", 10003), 404)
         if too_long := _too_long(body):
             return too_long
         ref = (body.get("message_reference") or {}).get("message_id")
@@ -421,29 +275,24 @@ class FakeDiscord:
     async def _edit_message(self, mid: int, body: dict[str, Any]) -> web.Response:
         msg = self.messages.get(mid)
         if msg is None:
-            return _json({"message": "Unknown Message", "code": 10008}, 404)
+            return _json(p.error("Unknown Message", 10008), 404)
         if too_long := _too_long(body):
             return too_long
-        msg.update(content=body.get("content", msg["content"]), edited_timestamp=_now(),
+        msg.update(content=body.get("content", msg["content"]), edited_timestamp=p.now(),
                    allowed_mentions=body.get("allowed_mentions"))
         await self.dispatch("MESSAGE_UPDATE", msg)
         return _json(msg)
 
     async def _start_thread(self, cid: int, mid: int, body: dict[str, Any]) -> web.Response:
         if mid in self.channels:
-            return _json({"message": "A thread has already been created for this message",
-                          "code": 160004}, 400)
+            return _json(p.error("A thread has already been created for this message",
+                                 160004), 400)
         return _json(await self.start_thread(self.messages[mid], self.bot, body["name"]))
 
     async def start_thread(self, starter: dict[str, Any], owner: dict[str, Any],
                            name: str) -> dict[str, Any]:
         """``owner`` starts a public thread from ``starter`` (its id is the message's)."""
-        thread = {"id": starter["id"], "guild_id": str(self.guild_id),
-                  "parent_id": starter["channel_id"], "owner_id": owner["id"], "name": name,
-                  "type": 11, "message_count": 0, "member_count": 1, "rate_limit_per_user": 0,
-                  "last_message_id": None, "flags": 0,
-                  "thread_metadata": {"archived": False, "locked": False,
-                                      "auto_archive_duration": 1440, "archive_timestamp": _now()}}
+        thread = p.thread(starter, owner, name, self.guild_id)
         self.channels[int(starter["id"])] = thread
         starter["thread"] = thread
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
@@ -455,10 +304,9 @@ class FakeDiscord:
     def _callback(self, iid: int, body: dict[str, Any]) -> web.Response:
         inter = self.interactions.get(iid)
         if inter is None or time.monotonic() - inter.created > 3.0:
-            return _json({"message": "Unknown interaction", "code": 10062}, 404)
+            return _json(p.error("Unknown interaction", 10062), 404)
         if inter.callbacks:
-            return _json({"message": "Interaction has already been acknowledged.",
-                          "code": 40060}, 400)
+            return _json(p.error("Interaction has already been acknowledged.", 40060), 400)
         kind = body["type"]
         inter.callbacks.append((kind, time.monotonic()))
         data = body.get("data") or {}
@@ -467,9 +315,7 @@ class FakeDiscord:
         if kind == 4:
             inter.content = data.get("content")
             resource["message"] = self._message(self.channel_id, self.bot, inter.content or "")
-        return _json({"interaction": {"id": str(iid), "type": 2,
-                                      "response_message_loading": kind == 5},
-                      "resource": resource})
+        return _json(p.interaction_callback(iid, kind, resource))
 
     def _edit_original(self, token: str, body: dict[str, Any]) -> web.Response:
         if too_long := _too_long(body):
@@ -496,11 +342,6 @@ class FakeDiscord:
         return _json(msg)
 
     # --- observing ---
-    @property
-    def seq(self) -> int:
-        """Sequence number of the last event dispatched (the bot has it once it caught up)."""
-        return self._session.seq if self._session else 0
-
     def calls_to(self, method: str, path: str) -> list[Call]:
         """Recorded calls with this method whose path matches the regex ``path``."""
         return [c for c in self.calls if c.method == method and re.search(path, c.path)]
@@ -519,11 +360,7 @@ class FakeDiscord:
 
 
 def _too_long(body: dict[str, Any]) -> web.Response | None:
-    if len(body.get("content") or "") <= 2000:
-        return None
-    return _json({"message": "Invalid Form Body", "code": 50035,
-                  "errors": {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
-                             "message": "Must be 2000 or fewer in length."}]}}}, 400)
+    return _json(p.too_long(), 400) if len(body.get("content") or "") > 2000 else None
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
