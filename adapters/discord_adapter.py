@@ -19,6 +19,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 
+import aiohttp
 import discord
 
 from adapters import discord_events as ev
@@ -67,6 +68,11 @@ async def serve(client: ThreadbotClient, token: str) -> None:
         raise ConfigError(PRIVILEGED_INTENT_HELP) from None
     except discord.LoginFailure:
         raise ConfigError(BAD_TOKEN_HELP) from None
+    except aiohttp.ClientConnectorError as exc:  # at login; later drops discord.py reconnects
+        raise ConfigError(
+            f"Could not reach Discord at {client.settings.discord_api_url} "
+            f"({type(exc).__name__}); check the network or DISCORD_API_URL."
+        ) from None
 
 
 class ThreadbotClient(discord.Client):

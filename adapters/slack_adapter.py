@@ -45,6 +45,11 @@ RESET_HINT = (
 )
 
 
+_BOLT_LOG = logging.getLogger("threadbot.slack.bolt")
+# Bolt reads SLACK_BOT_TOKEN from the environment itself and warns that our client wins.
+_BOLT_LOG.addFilter(lambda record: "token` will be unused" not in record.getMessage())
+
+
 def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
 
@@ -79,7 +84,7 @@ class SlackBot:
             client=self.client,
             signing_secret=self.signing_secret,  # "" never validates: no secret, no HTTP
             name="threadbot",
-            logger=logging.getLogger("threadbot.slack.bolt"),
+            logger=_BOLT_LOG,
             # Listeners only hand the work to tracked tasks and return, so bolt may run them
             # before it answers: the ack is still immediate, and once Slack has its ack the
             # work is already tracked (clean shutdown; tests wait on it without races).
