@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,7 +40,7 @@ class TimedProvider:
         self.supports_chain = inner.supports_chain
         self.seconds = 0.0
 
-    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
         started = time.perf_counter()
         iterator = self.inner.stream(request).__aiter__()
         while True:
@@ -63,7 +63,7 @@ class CannedProvider:
     name = "canned"
     supports_chain = False
 
-    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
         for part in REPLY_PARTS:
             yield part
         yield Completion(text=REPLY, model=request.model)

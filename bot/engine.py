@@ -9,8 +9,9 @@ Per-thread state exists only while a reply runs, so idle threads cost no memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -41,6 +42,8 @@ class _Active:
     reply_row: int | None = None  # the running reply's reserved row (message order)
     task: asyncio.Task[Completion] | None = None
     parts: list[str] = field(default_factory=list)
+    in_sink: bool = False  # a platform call is under way: a stop waits for it to end
+    stop_requested: bool = False
 
 
 class Engine:
@@ -137,7 +140,10 @@ class Engine:
         if active is None or active.task is None or active.task.done():
             return False
         active.next_sink = None
-        active.task.cancel()
+        if active.in_sink:
+            active.stop_requested = True  # honoured as soon as the platform call returns
+        else:
+            active.task.cancel()
         return True
 
     async def summarize_transcript(self, turns: Sequence[Turn], sink: ReplySink) -> None:
@@ -153,10 +159,11 @@ class Engine:
         active.reply_row = None
         row = active.reply_row = await self._store.begin_reply(thread)
         active.parts = []
+        active.stop_requested = False
         # The platform shows "thinking" while the request is built and sent; the sink still
         # sees its calls in order: start, append…, then finish or fail.
         started = asyncio.ensure_future(_safely(sink.start()))
-        active.task = asyncio.create_task(self._generate(thread, sink, active.parts, started))
+        active.task = asyncio.create_task(self._generate(thread, sink, active, started))
         try:
             completion = await active.task
         except asyncio.CancelledError:
@@ -194,36 +201,46 @@ class Engine:
         await _safely(sink.finish(completion.text))
 
     async def _generate(
-        self, thread: ThreadState, sink: ReplySink, parts: list[str], started: asyncio.Future[None]
+        self, thread: ThreadState, sink: ReplySink, active: _Active, started: asyncio.Future[None]
     ) -> Completion:
         request = await self._history.request(thread)
         try:
-            return await self._stream(request, sink, parts, started)
+            return await self._stream(request, sink, active, started)
         except ProviderError as exc:
             expired = exc.kind is ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
-            if not (expired and request.previous_response_id and not parts):
+            if not (expired and request.previous_response_id and not active.parts):
                 raise
         log.info("chain anchor expired in %s; replaying from the local history", thread.key)
         replay = await self._history.replay(thread, store=True)
-        return await self._stream(replay, sink, parts, started)
+        return await self._stream(replay, sink, active, started)
 
     async def _stream(
-        self, request: Request, sink: ReplySink, parts: list[str], started: asyncio.Future[None]
+        self, request: Request, sink: ReplySink, active: _Active, started: asyncio.Future[None]
     ) -> Completion:
-        async for item in self._provider.stream(request):
-            if isinstance(item, Completion):
-                return item
-            if not parts:
-                await _uninterrupted(started)
-            parts.append(item)
-            await _uninterrupted(sink.append(item))
+        """Relay deltas to the sink. A stop cancels this task only while it waits for the
+        provider, never inside a platform call: a call cut in half could post a message the
+        sink never learns about. Sink calls stay in order: start before the first append."""
+        async with contextlib.aclosing(self._provider.stream(request)) as stream:
+            async for item in stream:
+                if isinstance(item, Completion):
+                    return item
+                active.in_sink = True
+                try:
+                    if not active.parts:
+                        await started
+                    active.parts.append(item)
+                    await sink.append(item)
+                finally:
+                    active.in_sink = False
+                if active.stop_requested:
+                    raise asyncio.CancelledError
         raise ProviderError(ErrorKind.OTHER, "stream ended without a completion")
 
     async def _one_shot(self, request: Request, sink: ReplySink) -> str | None:
         """Stream a request that is not part of the conversation (summaries)."""
         started = asyncio.ensure_future(_safely(sink.start()))
         try:
-            completion = await self._stream(request, sink, [], started)
+            completion = await self._stream(request, sink, _Active(next_sink=None), started)
         except ProviderError as exc:
             log.warning("provider error while summarising: %s", exc)
             await _settled(started)
@@ -276,17 +293,6 @@ class Engine:
 
 def _speaker(role: str, author_name: str) -> str:
     return "Assistant" if role == "assistant" else (author_name or "User")
-
-
-async def _uninterrupted(call: Awaitable[None]) -> None:
-    """Let a platform call finish even when the reply is stopped meanwhile, then honour the
-    stop: a call cut in half could post a message the sink never learns about."""
-    future = asyncio.ensure_future(call)
-    try:
-        await asyncio.shield(future)
-    except asyncio.CancelledError:
-        await asyncio.wait([future])
-        raise
 
 
 async def _settled(future: asyncio.Future[None]) -> None:

@@ -7,7 +7,7 @@ connection dropped mid-stream escapes as the raw ``httpx2`` transport error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import anthropic
 import httpx2
@@ -63,7 +63,7 @@ class AnthropicProvider:
     def __init__(self, client: AsyncAnthropic) -> None:
         self._client = client
 
-    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
         parts: list[str] = []
         messages = [_message(m) for m in request.messages]
         try:

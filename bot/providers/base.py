@@ -6,7 +6,7 @@ Every provider maps its SDK's exceptions (and in-stream error events) to
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from bot.types import Completion, Request
@@ -16,7 +16,7 @@ class Provider(Protocol):
     name: str
     supports_chain: bool  # True only where previous_response_id exists (OpenAI Responses)
 
-    def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+    def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
         """Yield text deltas (str) as they arrive, then exactly one Completion.
 
         Raises ProviderError. With ``request.previous_response_id`` set and the id unknown

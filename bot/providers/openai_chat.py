@@ -6,7 +6,7 @@ same SDK, so one table decides what every OpenAI failure means to the user.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Literal
 
 import httpx2
@@ -93,7 +93,7 @@ class OpenAIChatProvider:
         self._client = client
         self._token_param = token_param
 
-    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
         messages: list[ChatCompletionMessageParam] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})

@@ -8,7 +8,7 @@ Failures inside the 200 stream arrive as events (``error``, ``response.failed``,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from openai import AsyncOpenAI, omit
@@ -28,7 +28,7 @@ class OpenAIResponsesProvider:
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
 
-    async def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
         chained = request.previous_response_id is not None
         parts: list[str] = []
         final: Response | None = None
