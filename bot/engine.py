@@ -173,17 +173,11 @@ class Engine:
             await _settled(started)
             await self._stopped(thread, row, sink, "".join(active.parts))
             return
-        except ProviderError as exc:
-            log.warning("provider error in %s: %s", thread.key, exc)
+        except Exception as exc:
+            message = _failure(exc, thread.key)
             await self._abandon(thread, row)
             await _settled(started)
-            await _safely(sink.fail(exc.user_message))
-            return
-        except Exception:
-            log.exception("reply failed in %s", thread.key)
-            await self._abandon(thread, row)
-            await _settled(started)
-            await _safely(sink.fail(USER_MESSAGES[ErrorKind.OTHER]))
+            await _safely(sink.fail(message))
             return
         finally:
             active.task = None
@@ -241,15 +235,10 @@ class Engine:
         started = asyncio.ensure_future(_safely(sink.start()))
         try:
             completion = await self._stream(request, sink, _Active(next_sink=None), started)
-        except ProviderError as exc:
-            log.warning("provider error while summarising: %s", exc)
+        except Exception as exc:
+            message = _failure(exc, "a summary")
             await _settled(started)
-            await _safely(sink.fail(exc.user_message))
-            return None
-        except Exception:
-            log.exception("summary failed")
-            await _settled(started)
-            await _safely(sink.fail(USER_MESSAGES[ErrorKind.OTHER]))
+            await _safely(sink.fail(message))
             return None
         await _settled(started)
         await _safely(sink.finish(completion.text))
@@ -289,6 +278,16 @@ class Engine:
             platform_message_id=turn.message_id,
             at=turn.at,
         )
+
+
+def _failure(exc: Exception, where: object) -> str:
+    """The short message a user sees for a failed reply; logs the failure once, by kind.
+    Call it inside the ``except`` block, so an unexpected error is logged with its trace."""
+    if isinstance(exc, ProviderError):
+        log.warning("provider error in %s: %s", where, exc)
+        return exc.user_message
+    log.exception("reply failed in %s", where)
+    return USER_MESSAGES[ErrorKind.OTHER]
 
 
 def _speaker(role: str, author_name: str) -> str:

@@ -36,8 +36,9 @@ SELECT :thread_id, :epoch, :role, :author_id, :author_name, :content, :tokens,
        :platform_msg_id, :response_id, :model, :input_tokens, :output_tokens, :stopped,
        :created_at
 ON CONFLICT (thread_id, platform_msg_id) DO NOTHING
-RETURNING id
 """
+# One row: the new id, or none for a redelivery (executemany cannot take RETURNING).
+_INSERT_MESSAGE_RETURNING_ID = _INSERT_MESSAGE + "RETURNING id"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,7 +138,7 @@ class SqliteStore:
     async def add(self, thread: ThreadState, message: NewMessage) -> int | None:
         """Store one message in the thread's current epoch; its row id, or None if its
         platform id was already stored (a redelivery)."""
-        rows = await self._run(_INSERT_MESSAGE, _params(thread, message))
+        rows = await self._run(_INSERT_MESSAGE_RETURNING_ID, _params(thread, message))
         return rows[0][0] if rows else None
 
     async def add_many(self, thread: ThreadState, messages: Sequence[NewMessage]) -> None:
@@ -146,9 +147,7 @@ class SqliteStore:
         No explicit transaction: on the shared autocommit connection another coroutine's
         write could land inside it and be rolled back with it on an error.
         """
-        await self._db.executemany(
-            _INSERT_MESSAGE.replace("RETURNING id", ""), [_params(thread, m) for m in messages]
-        )
+        await self._db.executemany(_INSERT_MESSAGE, [_params(thread, m) for m in messages])
 
     async def begin_reply(self, thread: ThreadState) -> int:
         """Reserve the reply's row before its context is read, so messages that arrive while
