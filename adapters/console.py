@@ -14,11 +14,17 @@ import threading
 import uuid
 from typing import TextIO
 
+from adapters.common.help import help_text
 from bot.engine import Engine
-from bot.types import Command, CommandName, ThreadKey, Turn
+from bot.types import Command, CommandName, Ending, ThreadKey, Turn
 
 PROMPT = "you> "
 BOT = "bot> "
+HELP = help_text(
+    "I answer here and remember the conversation (same --thread, same conversation).",
+    lambda name: f"/{name}",
+    footer="• /exit — quit (Ctrl-D works too)",
+)
 
 
 def console_key(thread: str) -> ThreadKey:
@@ -42,11 +48,12 @@ class ConsoleSink:
         self._out.write(delta)
         self._out.flush()
 
-    async def finish(self, text: str) -> None:
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
+        stopped = " (stopped)" if ending is Ending.STOPPED else ""
         if not self._streamed:
-            self._out.write(BOT + text)
-        elif text.endswith("_(stopped)_"):
-            self._out.write(" (stopped)")
+            self._out.write(BOT + (text + stopped).strip())
+        else:
+            self._out.write(stopped)
         self._out.write("\n")
         self._out.flush()
 
@@ -81,7 +88,9 @@ async def run_console(
             name = text[1:].split()[0].lower() if text[1:].split() else ""
             if name in ("exit", "quit"):
                 break
-            if name in {c.value for c in CommandName}:
+            if name == CommandName.HELP:
+                await ConsoleSink(stdout).finish(HELP)
+            elif name in {c.value for c in CommandName}:
                 await engine.command(Command(key=key, name=CommandName(name)), ConsoleSink(stdout))
             else:
                 stdout.write(f"{BOT}Unknown command /{name}. Try /help.\n")

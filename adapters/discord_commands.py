@@ -15,8 +15,9 @@ import discord
 from discord import app_commands
 
 from adapters import discord_events as ev
+from adapters.common.help import help_text
 from adapters.discord_sink import InteractionSink
-from bot.types import Command, CommandName, ThreadKey, Turn
+from bot.types import Command, CommandName, Ending, ThreadKey, Turn
 
 if TYPE_CHECKING:
     from adapters.discord_adapter import ThreadbotClient
@@ -29,11 +30,10 @@ DESCRIPTIONS = {
     CommandName.STOP: "Stop the reply being written here",
     CommandName.HELP: "How to talk to threadbot",
 }
-HELP_TEXT = (
+HELP_TEXT = help_text(
     "**threadbot** answers when you mention it. In a server channel it opens a thread, and "
-    "every message there continues the conversation; in DMs just write.\n"
-    "`/reset` forget this conversation · `/summarize` summarise it · "
-    "`/stop` stop the reply being written · `/help` this message"
+    "every message there continues the conversation; in DMs just write.",
+    lambda name: f"`/{name}`",
 )
 CHANNEL_RESET_TEXT = (
     "Conversations here live in threads (or reply chains): use /reset inside the thread. "
@@ -125,5 +125,5 @@ class _Quiet:
 
     async def start(self) -> None: ...
     async def append(self, delta: str) -> None: ...
-    async def finish(self, text: str) -> None: ...
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None: ...
     async def fail(self, message: str) -> None: ...

@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 import discord
 
-from adapters.streaming import EditingSink
+from adapters.common.editing import EditingSink
+from bot.types import Ending
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,9 @@ class DiscordSink(EditingSink[discord.Message]):
     # The typing task is the sink's own, beside the engine's calls; the last call stops it
     # even when nothing is posted (blank text). The adapter's close() is not enough: for a
     # message answered in a later round, it runs before the engine has started this sink.
-    async def finish(self, text: str) -> None:
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         try:
-            await super().finish(text)
+            await super().finish(text, ending)
         finally:
             await self.close()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.base import ReplySink
+from adapters.common.help import help_text
 from adapters.slack_events import (
     Action,
     Identity,
@@ -33,24 +33,25 @@ from adapters.slack_stream import SlackStreamSink
 from adapters.slack_users import NameCache
 from bot.config import Settings
 from bot.engine import Engine
+from bot.ports import ReplySink
 from bot.types import Command, CommandName, ThreadKey, Turn
 
 log = logging.getLogger(__name__)
 
 
 
-def help_text(settings: Settings) -> str:
+def slack_help(settings: Settings) -> str:
     reset, summarize = settings.slack_reset_command, settings.slack_summarize_command
-    return (
+    return help_text(
         "I answer when you mention me, and keep answering in threads where I've replied — "
-        "no need to mention me again. In a DM every message is for me.\n"
-        "• `!reset` — forget this thread's conversation (or the *Reset conversation* "
-        "message shortcut)\n"
-        "• `!summarize` — summarize this thread (or the *Summarize thread* shortcut)\n"
-        "• `!stop` — stop the reply I'm writing\n"
-        "• `!help` — this message\n"
-        f"`{reset}` and `{summarize}` work in a DM with me; in a channel, `{summarize}` gives "
-        "you a private catch-up of its recent messages."
+        "no need to mention me again. In a DM every message is for me.",
+        lambda name: f"`!{name}`",
+        also={
+            CommandName.RESET: " (or the *Reset conversation* message shortcut)",
+            CommandName.SUMMARIZE: " (or the *Summarize thread* shortcut)",
+        },
+        footer=f"`{reset}` and `{summarize}` work in a DM with me; in a channel, `{summarize}` "
+        "gives you a private catch-up of its recent messages.",
     )
 
 
@@ -158,7 +159,7 @@ class SlackHandlers:
         """A text command (!reset…) or a DM slash command: answered where it was given."""
         sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope, target.user_id)
         if name is CommandName.HELP:
-            await sink.finish(help_text(self.settings))
+            await sink.finish(slack_help(self.settings))
             return
         await self.engine.command(Command(key=target.key, name=name, author_id=target.user_id), sink)
 

@@ -15,9 +15,11 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chunking import split_text
+from adapters.common.chunking import split_text
+from adapters.common.editing import EditingSink
+from adapters.common.endings import failed_text, final_text
 from adapters.slack_format import to_mrkdwn
-from adapters.streaming import EditingSink
+from bot.types import Ending
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +142,8 @@ class EphemeralSink:
     async def append(self, delta: str) -> None:
         pass
 
-    async def finish(self, text: str) -> None:
-        for chunk in split_text(text or "(no reply)", self._limit):
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
+        for chunk in split_text(final_text(text, ending), self._limit):
             await self._client.chat_postEphemeral(
                 channel=self.channel,
                 user=self.user,
@@ -150,4 +152,4 @@ class EphemeralSink:
             )
 
     async def fail(self, message: str) -> None:
-        await self.finish(f"_{message}_")
+        await self.finish(failed_text("", message))

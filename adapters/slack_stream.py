@@ -19,7 +19,8 @@ import time
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chunking import fence_marker, open_fence
+from adapters.common.chunking import fence_marker, open_fence
+from adapters.common.endings import NO_REPLY, failed_text, final_text
 from adapters.slack_sink import (
     SLACK_ERRORS,
     SlackCaps,
@@ -28,6 +29,7 @@ from adapters.slack_sink import (
     set_status,
     unsupported,
 )
+from bot.types import Ending
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,9 @@ class SlackStreamSink:
         elif time.monotonic() - self._last >= self._caps.interval:
             await self._flush(final=False)
 
-    async def finish(self, text: str) -> None:
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
+        if ending is not Ending.ANSWERED:
+            text = final_text(text, ending)
         shown = self._text[: self._pos]
         # The final text normally extends what was streamed (or adds a stop note); if it
         # diverges, what is already on screen cannot change: keep it and add nothing.
@@ -86,12 +90,11 @@ class SlackStreamSink:
         else:
             self._text = text
         if not self._text.strip():
-            self._text = "(no reply)"
+            self._text = NO_REPLY
         await self._end()
 
     async def fail(self, message: str) -> None:
-        note = f"_{message}_"
-        self._text = f"{self._text.rstrip()}\n\n{note}" if self._text.strip() else note
+        self._text = failed_text(self._text, message)
         await self._end()
 
     # --- internals ---

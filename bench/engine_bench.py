@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import open_engine  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.providers.base import Provider  # noqa: E402
+from bot.ports import Provider  # noqa: E402
 from bot.providers.factory import make_provider  # noqa: E402
-from bot.types import Completion, Request, ThreadKey, Turn  # noqa: E402
-from storage.sqlite import NewMessage, SqliteStore  # noqa: E402
+from bot.types import Completion, NewMessage, Request, ThreadKey, Turn  # noqa: E402
+from storage import open_store  # noqa: E402
 
 
 class TimedProvider:
@@ -102,9 +102,9 @@ def serve_fake(port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-
     asyncio.run(main())
 
 
-async def prefill(db: Path, keys: list[ThreadKey], count: int) -> None:
+async def prefill(db: str, keys: list[ThreadKey], count: int) -> None:
     """Seed threads with alternating questions and answers of realistic size."""
-    store = await SqliteStore.open(db)
+    store = await open_store(db)
     for key in keys:
         thread = await store.ensure_thread(key, "replay")
         batch = 5_000

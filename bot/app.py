@@ -1,21 +1,20 @@
-"""Wiring: settings → store + provider + history → Engine. The one place that builds them,
-so the CLI, the adapters' tests and the benchmark all run the same engine."""
+"""The composition root: settings → store + provider + history strategies → Engine.
+
+The one place (with the CLI) that names concrete infrastructure, so the CLI, the adapters'
+tests and the benchmark all run the same engine.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.config import Settings
 from bot.engine import Engine
-from bot.history import History
-from bot.providers.base import Provider
+from bot.history import make_histories
+from bot.ports import Provider
 from bot.providers.factory import make_provider
-from bot.tokens import TokenCounter
-from storage.sqlite import SqliteStore
-
-log = logging.getLogger(__name__)
+from storage import open_store
 
 
 @asynccontextmanager
@@ -28,15 +27,13 @@ async def open_engine(
     the configured SDK-backed provider is built. Raises ConfigError for missing credentials.
     """
     provider = provider or make_provider(settings)
-    store = await SqliteStore.open(settings.db)
     try:
-        counter = TokenCounter(settings.model_name)
-        if settings.history == "chain" and not provider.supports_chain:
-            log.warning(
-                "THREADBOT_HISTORY=chain needs THREADBOT_PROVIDER=openai-responses; using replay"
-            )
-        history = History(store, counter, settings, chain_capable=provider.supports_chain)
-        yield Engine(store, provider, history, strategy=settings.history)
+        store = await open_store(settings.db)
+    except BaseException:
+        await provider.aclose()
+        raise
+    try:
+        yield Engine(store, provider, make_histories(settings, store, provider))
     finally:
         await store.close()
         await provider.aclose()

@@ -109,13 +109,13 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import console_key
-    from storage.sqlite import SqliteStore
+    from storage import open_store
 
     try:
         key = ThreadKey.parse(args.thread) if ":" in args.thread else console_key(args.thread)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    store = await SqliteStore.open(settings.db)
+    store = await open_store(settings.db)
     try:
         rows = await store.history(key)
     finally:
@@ -147,9 +147,9 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
-    from storage.sqlite import SqliteStore
+    from storage import open_store
 
-    store = await SqliteStore.open(settings.db)
+    store = await open_store(settings.db)
     try:
         per_platform = await store.stats()
         threads = await store.list_threads()
@@ -160,8 +160,9 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{row.platform:<10} {row.threads:>8} {row.messages:>9} {row.tokens:>10}")
     if threads:
         print("\nRecent threads (use with `threadbot export --thread KEY`):")
-        for key, count, updated in threads[:20]:
-            print(f"  {key}  ({count} messages, last {updated[:16].replace('T', ' ')})")
+        for t in threads[:20]:
+            last = t.updated_at[:16].replace("T", " ")
+            print(f"  {t.key}  ({t.messages} messages, last {last})")
     return 0
 
 

@@ -6,7 +6,7 @@ exact environment names as aliases rather than a prefix rule.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePath
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     provider_retries: int = Field(2, ge=0, validation_alias=_env("THREADBOT_PROVIDER_RETRIES"))
 
     # --- store / process ---
-    db: Path = Field(Path("threadbot.db"), validation_alias=_env("THREADBOT_DB"))
+    # a file path or sqlite:///path (storage.open_store picks the backend)
+    db: str = Field("threadbot.db", validation_alias=_env("THREADBOT_DB"))
     log_level: str = Field("INFO", validation_alias=_env("THREADBOT_LOG_LEVEL"))
 
     # --- Slack ---
@@ -89,6 +90,11 @@ class Settings(BaseSettings):
     )
     discord_allow_bots: bool = Field(False, validation_alias=_env("THREADBOT_DISCORD_ALLOW_BOTS"))
     discord_guild_id: int | None = Field(None, validation_alias=_env("THREADBOT_DISCORD_GUILD_ID"))
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, PurePath) else value
 
     @field_validator("log_level")
     @classmethod

@@ -15,23 +15,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from adapters.base import ReplySink
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
-from bot.history import History
-from bot.providers.base import Provider
-from bot.types import Command, CommandName, Completion, Request, ThreadKey, ThreadState, Turn
-from storage.sqlite import NewMessage, SqliteStore
+from bot.history import Histories, HistoryStrategy
+from bot.ports import Provider, ReplySink, Store
+from bot.types import (
+    Command,
+    CommandName,
+    Completion,
+    Ending,
+    NewMessage,
+    Request,
+    ThreadKey,
+    ThreadState,
+    Turn,
+)
 
 log = logging.getLogger(__name__)
 
-HELP_TEXT = (
-    "I answer in this thread and remember the conversation.\n"
-    "• reset: forget this conversation and start over\n"
-    "• summarize: summarise this conversation\n"
-    "• stop: stop the reply I'm writing\n"
-    "• help: show this message"
-)
 EMPTY_TEXT = "Send me a message with some text and I'll answer."
+NOTHING_TO_SUMMARIZE = "There's nothing to summarize yet."
 
 
 @dataclass(slots=True)
@@ -47,14 +49,13 @@ class _Active:
 
 
 class Engine:
-    def __init__(
-        self, store: SqliteStore, provider: Provider, history: History, *, strategy: str
-    ) -> None:
+    """Orchestrates order, coalescing, stop and the sink; what a request contains and what
+    happens to the chain is the thread's history strategy's business."""
+
+    def __init__(self, store: Store, provider: Provider, histories: Histories) -> None:
         self._store = store
         self._provider = provider
-        self._history = history
-        self._strategy = strategy if provider.supports_chain else "replay"
-        self._model = history.model
+        self._histories = histories
         self._active: dict[ThreadKey, _Active] = {}
 
     # --- turns ---
@@ -66,7 +67,7 @@ class Engine:
         if not turn.text.strip():
             await sink.finish(EMPTY_TEXT)
             return
-        thread = await self._store.ensure_thread(turn.key, self._strategy)
+        thread = await self._store.ensure_thread(turn.key, self._histories.default.name)
         row = await self._store.add(thread, self._stored(turn))
         if row is None:
             log.info("duplicate delivery of %s in %s ignored", turn.message_id, turn.key)
@@ -101,7 +102,7 @@ class Engine:
             role: Literal["user", "assistant"] = "assistant" if own else "user"
             by_key.setdefault(turn.key, []).append(self._stored(turn, role))
         for key, messages in by_key.items():
-            thread = await self._store.ensure_thread(key, self._strategy)
+            thread = await self._store.ensure_thread(key, self._histories.default.name)
             await self._store.add_many(thread, messages)
 
     async def follows(self, key: ThreadKey) -> bool:
@@ -110,10 +111,12 @@ class Engine:
 
     # --- commands ---
     async def command(self, command: Command, sink: ReplySink) -> None:
+        """Reset, summarize or stop a conversation. Help is the adapter's to answer: only it
+        knows how commands are typed on its platform."""
         name = command.name
         if name is CommandName.HELP:
-            await sink.finish(HELP_TEXT)
-        elif name is CommandName.STOP:
+            raise ValueError("help is answered by the adapter (adapters/common/help.py)")
+        if name is CommandName.STOP:
             await sink.finish("Stopped." if self.stop(command.key) else "Nothing to stop.")
         elif name is CommandName.RESET:
             thread = await self._store.get_thread(command.key)
@@ -122,16 +125,15 @@ class Engine:
             await sink.finish("Conversation reset: I've forgotten everything said here before.")
         elif name is CommandName.SUMMARIZE:
             thread = await self._store.get_thread(command.key)
-            window = await self._store.context(thread, self._history.budget) if thread else []
-            if not window:
-                await sink.finish("There's nothing to summarize yet.")
+            history = self._histories.of(thread) if thread else None
+            request = await history.summary_request(thread) if history and thread else None
+            if request is None or thread is None:
+                await sink.finish(NOTHING_TO_SUMMARIZE)
                 return
-            lines = [(_speaker(m.role, m.author_name), m.content) for m in window]
-            text = await self._one_shot(self._history.summary(lines), sink)
-            if text is not None and thread is not None:
-                await self._store.add(
-                    thread, NewMessage(role="summary", content=text, tokens=0, model=self._model)
-                )
+            text = await self._one_shot(request, sink)
+            if text is not None:
+                summary = NewMessage(role="summary", content=text, tokens=0, model=request.model)
+                await self._store.add(thread, summary)
 
     def stop(self, key: ThreadKey) -> bool:
         """Cancel the reply being generated in ``key``; messages waiting for the next reply
@@ -150,12 +152,13 @@ class Engine:
         """Summarise messages that are not in the store (e.g. a Slack channel catch-up)."""
         lines = [(t.author_name, t.text) for t in turns if t.text.strip()]
         if not lines:
-            await sink.finish("There's nothing to summarize yet.")
+            await sink.finish(NOTHING_TO_SUMMARIZE)
             return
-        await self._one_shot(self._history.summary(lines), sink)
+        await self._one_shot(self._histories.default.transcript_request(lines), sink)
 
     # --- internals ---
     async def _reply(self, thread: ThreadState, active: _Active, sink: ReplySink) -> None:
+        history = self._histories.of(thread)
         active.reply_row = None
         row = active.reply_row = await self._store.begin_reply(thread)
         active.parts = []
@@ -163,7 +166,7 @@ class Engine:
         # The platform shows "thinking" while the request is built and sent; the sink still
         # sees its calls in order: start, append…, then finish or fail.
         started = asyncio.ensure_future(_safely(sink.start()))
-        active.task = asyncio.create_task(self._generate(thread, sink, active, started))
+        active.task = asyncio.create_task(self._generate(thread, history, sink, active, started))
         try:
             completion = await active.task
         except asyncio.CancelledError:
@@ -171,42 +174,42 @@ class Engine:
             if task is not None and task.cancelling():
                 raise  # we are being shut down, not stopped
             await _settled(started)
-            await self._stopped(thread, row, sink, "".join(active.parts))
+            await self._stopped(thread, history, row, sink, "".join(active.parts))
             return
         except Exception as exc:
             message = _failure(exc, thread.key)
-            await self._abandon(thread, row)
+            await self._store.discard_reply(row)
+            await history.after_unfinished(thread)
             await _settled(started)
             await _safely(sink.fail(message))
             return
         finally:
             active.task = None
-        await self._store.finish_reply(
-            thread,
-            row,
-            NewMessage(
-                role="assistant", content=completion.text, tokens=self._history.count(completion.text),
-                response_id=completion.response_id, model=completion.model, usage=completion.usage,
-            ),
+        reply = NewMessage(
+            role="assistant", content=completion.text, tokens=history.count(completion.text),
+            response_id=completion.response_id, model=completion.model, usage=completion.usage,
         )
-        if thread.strategy == "chain":
-            await self._store.set_anchor(thread, completion.response_id, self._model)
+        await self._store.finish_reply(thread, row, reply)
+        await history.after_reply(thread, completion)
         await _settled(started)
         await _safely(sink.finish(completion.text))
 
     async def _generate(
-        self, thread: ThreadState, sink: ReplySink, active: _Active, started: asyncio.Future[None]
+        self,
+        thread: ThreadState,
+        history: HistoryStrategy,
+        sink: ReplySink,
+        active: _Active,
+        started: asyncio.Future[None],
     ) -> Completion:
-        request = await self._history.request(thread)
+        request = await history.request(thread)
         try:
             return await self._stream(request, sink, active, started)
         except ProviderError as exc:
-            expired = exc.kind is ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
-            if not (expired and request.previous_response_id and not active.parts):
+            retry = None if active.parts else await history.retry(thread, request, exc)
+            if retry is None:
                 raise
-        log.info("chain anchor expired in %s; replaying from the local history", thread.key)
-        replay = await self._history.replay(thread, store=True)
-        return await self._stream(replay, sink, active, started)
+        return await self._stream(retry, sink, active, started)
 
     async def _stream(
         self, request: Request, sink: ReplySink, active: _Active, started: asyncio.Future[None]
@@ -244,35 +247,26 @@ class Engine:
         await _safely(sink.finish(completion.text))
         return completion.text
 
-    async def _stopped(self, thread: ThreadState, row: int, sink: ReplySink, partial: str) -> None:
+    async def _stopped(
+        self, thread: ThreadState, history: HistoryStrategy, row: int, sink: ReplySink, partial: str
+    ) -> None:
         """Keep what was generated before a stop, marked as stopped."""
         if partial.strip():
             reply = NewMessage(
-                role="assistant", content=partial, tokens=self._history.count(partial),
-                model=self._model, stopped=True,
+                role="assistant", content=partial, tokens=history.count(partial),
+                model=history.model, stopped=True,
             )
             await self._store.finish_reply(thread, row, reply)
-            await self._forget_anchor(thread)
         else:
-            await self._abandon(thread, row)
-        shown = f"{partial.rstrip()}\n\n_(stopped)_" if partial.strip() else "_(stopped)_"
-        await _safely(sink.finish(shown))
-
-    async def _abandon(self, thread: ThreadState, row: int) -> None:
-        """A reply that produced nothing: drop its reserved row. After a failed chained
-        call the provider's view is uncertain, so the next turn replays and re-anchors."""
-        await self._store.discard_reply(row)
-        await self._forget_anchor(thread)
-
-    async def _forget_anchor(self, thread: ThreadState) -> None:
-        if thread.strategy == "chain" and thread.last_response_id:
-            await self._store.set_anchor(thread, None, self._model)
+            await self._store.discard_reply(row)
+        await history.after_unfinished(thread)
+        await _safely(sink.finish(partial if partial.strip() else "", Ending.STOPPED))
 
     def _stored(self, turn: Turn, role: Literal["user", "assistant"] = "user") -> NewMessage:
         return NewMessage(
             role=role,
             content=turn.text,
-            tokens=self._history.count(turn.text),
+            tokens=self._histories.count(turn.text),
             author_id=turn.author_id,
             author_name=turn.author_name,
             platform_message_id=turn.message_id,
@@ -288,10 +282,6 @@ def _failure(exc: Exception, where: object) -> str:
         return exc.user_message
     log.exception("reply failed in %s", where)
     return USER_MESSAGES[ErrorKind.OTHER]
-
-
-def _speaker(role: str, author_name: str) -> str:
-    return "Assistant" if role == "assistant" else (author_name or "User")
 
 
 async def _settled(future: asyncio.Future[None]) -> None:

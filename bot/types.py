@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Literal, NamedTuple
 
 Role = Literal["user", "assistant"]
+StoredRole = Literal["user", "assistant", "summary"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +122,36 @@ class ContextMessage(NamedTuple):
     tokens: int
 
 
+class Ending(StrEnum):
+    """How a reply ended, so a sink can show it (a stop note) without parsing the text."""
+
+    ANSWERED = "answered"
+    STOPPED = "stopped"  # a user stopped it: the text is what was written before the stop
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewMessage:
+    """A message to store; the store adds the thread, epoch and running token total."""
+
+    role: StoredRole
+    content: str
+    tokens: int
+    author_id: str = ""
+    author_name: str = ""
+    platform_message_id: str | None = None
+    response_id: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    stopped: bool = False
+    at: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredMessage:
     """A row of the conversation with everything the store records (export)."""
 
     id: int
-    role: Literal["user", "assistant", "summary"]
+    role: StoredRole
     author_id: str
     author_name: str
     content: str
@@ -143,7 +168,26 @@ class ThreadState:
 
     id: int
     key: ThreadKey
-    strategy: Literal["replay", "chain"]
+    strategy: str  # the name of the history strategy the thread started with
     epoch: int
     last_response_id: str | None
     model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformStats:
+    """One line of `threadbot stats`."""
+
+    platform: str
+    threads: int
+    messages: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadListing:
+    """A thread as `threadbot stats` lists it: most recently active first."""
+
+    key: ThreadKey
+    messages: int
+    updated_at: str  # ISO 8601, UTC

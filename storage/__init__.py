@@ -1,1 +1,52 @@
-"""The conversation store: the only package that contains SQL."""
+"""The conversation stores: the only package that contains SQL.
+
+``open_store(url)`` picks the backend from ``THREADBOT_DB``; each backend implements the
+core's ``bot.ports.Store`` and passes the same contract suite (``tests/contract/``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.errors import ConfigError
+from bot.ports import Store
+
+SQLITE_SCHEME = "sqlite://"
+
+
+async def open_store(url: str | Path) -> Store:
+    """The store ``url`` names: a file path or ``sqlite:///path`` (see ``sqlite_path``)."""
+    text = str(url).strip()
+    if not text:
+        raise ConfigError("THREADBOT_DB is empty: set it to a file path such as ./threadbot.db.")
+    if "://" not in text or text.startswith(SQLITE_SCHEME):
+        from storage.sqlite import SqliteStore
+
+        return await SqliteStore.open(sqlite_path(text))
+    scheme = text.split("://", 1)[0]
+    raise ConfigError(
+        f"THREADBOT_DB uses an unknown scheme '{scheme}://': use a file path or sqlite:///path."
+    )
+
+
+def sqlite_path(url: str) -> str:
+    """The file a SQLite ``THREADBOT_DB`` names.
+
+    A plain path is itself. URLs follow SQLAlchemy: ``sqlite:///rel/bot.db`` is relative to
+    the working directory and ``sqlite:////abs/bot.db`` absolute; ``sqlite:///:memory:`` is
+    a private in-memory database. Because ``file:///tmp/x`` habits write absolute paths with
+    three slashes too, ``sqlite:///tmp/bot.db`` means ``/tmp/bot.db`` when ``./tmp`` does not
+    exist but ``/tmp`` does (the first folder decides).
+    """
+    if not url.startswith(SQLITE_SCHEME):
+        return url
+    rest = url[len(SQLITE_SCHEME) :].split("?", 1)[0]
+    if rest in ("", "/"):
+        raise ConfigError("THREADBOT_DB=sqlite:// needs a path, e.g. sqlite:///threadbot.db.")
+    path = rest[1:] if rest.startswith("/") else rest  # sqlite:///x → x; sqlite://x → x
+    if path == ":memory:" or path.startswith("/"):
+        return path
+    first = Path(path).parts[0]
+    if len(Path(path).parts) > 1 and not Path(first).exists() and Path("/", first).is_dir():
+        return "/" + path
+    return path

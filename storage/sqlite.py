@@ -7,15 +7,23 @@ costs few thread hops (aiosqlite runs each await on its worker thread, ~40-90 µ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aiosqlite
 
-from bot.types import ContextMessage, StoredMessage, ThreadKey, ThreadState, Usage, utcnow
-from storage.migrations import migrate
+from bot.types import (
+    ContextMessage,
+    NewMessage,
+    PlatformStats,
+    StoredMessage,
+    ThreadKey,
+    ThreadListing,
+    ThreadState,
+    utcnow,
+)
+from storage.migrations.sqlite import migrate
 
 _MESSAGE_COLUMNS = (
     "id, role, author_id, author_name, content, tokens, platform_msg_id, response_id, "
@@ -39,31 +47,6 @@ ON CONFLICT (thread_id, platform_msg_id) DO NOTHING
 """
 # One row: the new id, or none for a redelivery (executemany cannot take RETURNING).
 _INSERT_MESSAGE_RETURNING_ID = _INSERT_MESSAGE + "RETURNING id"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewMessage:
-    """A message to store; the store adds the thread, epoch and running token total."""
-
-    role: Literal["user", "assistant", "summary"]
-    content: str
-    tokens: int
-    author_id: str = ""
-    author_name: str = ""
-    platform_message_id: str | None = None
-    response_id: str | None = None
-    model: str | None = None
-    usage: Usage | None = None
-    stopped: bool = False
-    at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadStats:
-    platform: str
-    threads: int
-    messages: int
-    tokens: int
 
 
 class SqliteStore:
@@ -232,22 +215,22 @@ class SqliteStore:
         )
         return [(row[0], _message(row[1:])) for row in rows]
 
-    async def stats(self) -> list[ThreadStats]:
+    async def stats(self) -> list[PlatformStats]:
         rows = await self._run(
             """SELECT t.platform, COUNT(DISTINCT t.id), COUNT(m.id), COALESCE(SUM(m.tokens), 0)
                FROM threads t LEFT JOIN messages m ON m.thread_id = t.id
                GROUP BY t.platform ORDER BY t.platform"""
         )
-        return [ThreadStats(*row) for row in rows]
+        return [PlatformStats(*row) for row in rows]
 
-    async def list_threads(self) -> list[tuple[ThreadKey, int, str]]:
-        """(key, message count, last activity) per thread, most recent first."""
+    async def list_threads(self) -> list[ThreadListing]:
+        """Every thread with its message count, most recently active first."""
         rows = await self._run(
             """SELECT t.platform, t.scope, t.channel, t.thread, COUNT(m.id), t.updated_at
                FROM threads t LEFT JOIN messages m ON m.thread_id = t.id
                GROUP BY t.id ORDER BY t.updated_at DESC"""
         )
-        return [(ThreadKey(*row[:4]), row[4], row[5]) for row in rows]
+        return [ThreadListing(ThreadKey(*row[:4]), row[4], row[5]) for row in rows]
 
 
 def _thread(key: ThreadKey, row: Sequence[Any]) -> ThreadState:

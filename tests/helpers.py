@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from bot.types import Ending
+
 
 @dataclass
 class RecordingSink:
     started: bool = False
     deltas: list[str] = field(default_factory=list)
     final: str | None = None
+    ending: Ending | None = None
     error: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -20,9 +23,10 @@ class RecordingSink:
     async def append(self, delta: str) -> None:
         self.deltas.append(delta)
 
-    async def finish(self, text: str) -> None:
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         assert self.final is None and self.error is None, "a reply was finished twice"
         self.final = text
+        self.ending = ending
         self.done.set()
 
     async def fail(self, message: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.chunking import split_text
+from adapters.common.chunking import split_text
 
 
 def test_short_text_is_one_chunk_and_empty_is_none() -> None:

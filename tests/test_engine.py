@@ -15,8 +15,8 @@ import pytest
 from bot.app import open_engine
 from bot.engine import EMPTY_TEXT
 from bot.errors import USER_MESSAGES, ErrorKind
-from bot.types import Command, CommandName, ThreadKey, Turn
-from storage.sqlite import SqliteStore
+from bot.types import Command, CommandName, Ending, ThreadKey, Turn
+from storage import open_store
 from tests.conftest import make_settings
 from tests.helpers import RecordingSink
 
@@ -152,7 +152,7 @@ async def test_chain_falls_back_to_replay_when_the_response_expired(
         "My name is Alice", first.final, "What is my name?"
     ]
     # Re-anchored on the replayed response: the next turn chains again, on the new id.
-    store = await SqliteStore.open(settings.db)
+    store = await open_store(settings.db)
     ids = [m.response_id for _, m in await store.history(KEY) if m.role == "assistant"]
     await store.close()
     assert calls[3]["previous_response_id"] == ids[1] != calls[1]["previous_response_id"]
@@ -185,7 +185,7 @@ async def test_summarize_shows_a_summary_and_stores_it_outside_the_context(
     assert "Alice: We agreed to ship on Friday" in transcript and "Bob: And Bob" in transcript
     # The summary is not a normal assistant turn: the next request does not contain it.
     assert all("Summary:" not in m["content"] for m in fake_openai.requests[-1].json["messages"])
-    store = await SqliteStore.open(settings.db)
+    store = await open_store(settings.db)
     roles = [m.role for _, m in await store.history(KEY)]
     await store.close()
     assert roles.count("summary") == 1
@@ -208,10 +208,10 @@ async def test_stop_keeps_the_partial_reply_marked_and_the_next_turn_works(
         fake_openai.reply_with("short answer")
         nxt = await ask(engine, "Never mind")
     assert stop.final == "Stopped."
-    assert sink.final is not None and sink.final.endswith("_(stopped)_")
+    assert sink.ending is Ending.STOPPED and sink.final is not None
     assert 0 < sink.final.count("word") < 200
     assert nxt.final == "short answer"
-    store = await SqliteStore.open(settings.db)
+    store = await open_store(settings.db)
     stopped = [m for _, m in await store.history(KEY) if m.stopped]
     await store.close()
     assert len(stopped) == 1 and stopped[0].content.startswith("word")
@@ -378,9 +378,9 @@ class StrictSink(RecordingSink):
         await self._call("append")
         await super().append(delta)
 
-    async def finish(self, text: str) -> None:
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         await self._call("finish")
-        await super().finish(text)
+        await super().finish(text, ending)
 
     async def fail(self, message: str) -> None:
         await self._call("fail")
@@ -404,4 +404,4 @@ async def test_sink_calls_are_ordered_and_a_stop_never_cuts_one(
     assert sink.calls[0] == "start" and sink.calls.count("start") == 1
     assert sink.calls[-1] == "finish" and sink.calls.count("finish") == 1
     assert sink.cut == 0
-    assert sink.final is not None and sink.final.endswith("_(stopped)_")
+    assert sink.final is not None and sink.ending is Ending.STOPPED

@@ -147,7 +147,7 @@ async def test_provider_failure_shows_a_short_message_not_an_exception(
     msg = await fake_discord.say(alice, "hello", mention_bot=True)
     await bot.settle()
     [reply] = fake_discord.bot_messages(int(msg["id"]))
-    assert reply["content"] == "The bot's AI credentials were rejected. Please tell the bot's admin."
+    assert reply["content"] == "_The bot's AI credentials were rejected. Please tell the bot's admin._"
 
 
 async def test_events_missed_while_disconnected_are_answered_once_after_resume(

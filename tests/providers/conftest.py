@@ -14,7 +14,7 @@ import pytest
 
 from bot.config import Settings
 from bot.errors import ProviderError
-from bot.providers.base import Provider
+from bot.ports import Provider
 from bot.providers.factory import make_provider
 from bot.types import ChatMessage, Completion, Request
 from tests.fakes.anthropic_server import FakeAnthropic

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.chunking import split_text
+from adapters.common.chunking import split_text
 from adapters.slack_events import (
     Action,
     Identity,

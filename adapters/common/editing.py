@@ -14,7 +14,9 @@ import abc
 import time
 from typing import Generic, TypeVar
 
-from adapters.chunking import split_text
+from adapters.common.chunking import split_text
+from adapters.common.endings import failed_text, final_text
+from bot.types import Ending
 
 H = TypeVar("H")  # the platform's handle for a posted message
 
@@ -49,14 +51,13 @@ class EditingSink(abc.ABC, Generic[H]):
         self._text += delta
         await self._sync(self._text, final=False)
 
-    async def finish(self, text: str) -> None:
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         self._done = True
-        await self._sync(text or "(no reply)", final=True)
+        await self._sync(final_text(text, ending), final=True)
 
     async def fail(self, message: str) -> None:
         self._done = True
-        shown = f"{self._text.rstrip()}\n\n_{message}_" if self._text.strip() else message
-        await self._sync(shown, final=True)
+        await self._sync(failed_text(self._text, message), final=True)
 
     @property
     def handles(self) -> list[H]:

@@ -1,21 +1,17 @@
-"""How a thread's stored history becomes a provider Request: replay or chain.
-
-- replay: the system prompt plus the newest messages that fit the token budget, normalised to
-  what the Chat/Messages APIs accept (user first, strict alternation, authors named when
-  several people talk).
-- chain (OpenAI Responses): only the messages since the last answered response, sent with
-  ``previous_response_id`` — the provider holds the rest. Every message is still stored
-  locally, so replay can rebuild the context whenever the chain breaks.
-"""
+"""Replay: each request carries the system prompt and the newest stored messages that fit
+the token budget, normalised to what the Chat/Messages APIs accept (user first, strict
+alternation, authors named when several people talk). Also the base of the chain strategy,
+which replays whenever its chain breaks, and of the one-shot summary requests."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from bot.config import Settings
+from bot.errors import ProviderError
+from bot.ports import Store
 from bot.tokens import TokenCounter
-from bot.types import ChatMessage, ContextMessage, Request, Role, ThreadState
-from storage.sqlite import SqliteStore
+from bot.types import ChatMessage, Completion, ContextMessage, Request, Role, ThreadState
 
 # Per-message framing the APIs add around content (role markers etc.); counted at insert so
 # the budget holds for many short messages, not just for long ones.
@@ -27,45 +23,48 @@ SUMMARY_SYSTEM = (
 )
 
 
-class History:
-    def __init__(
-        self, store: SqliteStore, counter: TokenCounter, settings: Settings, *, chain_capable: bool
-    ) -> None:
+class ReplayHistory:
+    name = "replay"
+
+    def __init__(self, store: Store, counter: TokenCounter, settings: Settings) -> None:
         self._store = store
         self._counter = counter
         self.model = settings.model_name
         self._system = settings.system_prompt
         self._max_output = settings.max_output_tokens
-        self._chain_capable = chain_capable
         self.budget = max(64, settings.context_tokens - counter.count(settings.system_prompt))
 
     def count(self, text: str) -> int:
-        """Tokens a message costs in the context (what the store records at insert)."""
         return self._counter.count(text) + MESSAGE_OVERHEAD_TOKENS
 
     async def request(self, thread: ThreadState) -> Request:
-        """The request for the thread's next reply, by its strategy."""
-        if thread.strategy != "chain" or not self._chain_capable:
-            return await self.replay(thread, store=False)
-        if thread.last_response_id and thread.model == self.model:
-            new = await self._store.since_response(thread, thread.last_response_id)
-            if new:
-                return self._request(
-                    _normalise(self._fit(new), attribute=True),
-                    previous_response_id=thread.last_response_id,
-                    store=True,
-                )
-        # No anchor yet, a changed model, or an anchor from before a reset: rebuild.
-        return await self.replay(thread, store=True)
+        return await self.replay(thread, store=False)
+
+    async def retry(
+        self, thread: ThreadState, request: Request, error: ProviderError
+    ) -> Request | None:
+        return None  # a replayed request has nothing to fall back to
+
+    async def after_reply(self, thread: ThreadState, completion: Completion) -> None:
+        return None
+
+    async def after_unfinished(self, thread: ThreadState) -> None:
+        return None
 
     async def replay(self, thread: ThreadState, *, store: bool) -> Request:
-        """Rebuild the context from the local store (also the chain's fallback)."""
+        """Rebuild the context from the local store."""
         window = self._fit(await self._store.context(thread, self.budget))
         authors = {m.author_id for m in window if m.role == "user"}
-        return self._request(_normalise(window, attribute=len(authors) > 1), store=store)
+        return self._request(normalise(window, attribute=len(authors) > 1), store=store)
 
-    def summary(self, lines: Sequence[tuple[str, str]]) -> Request:
-        """A one-shot request summarising (speaker, text) lines, newest kept within budget."""
+    async def summary_request(self, thread: ThreadState) -> Request | None:
+        window = await self._store.context(thread, self.budget)
+        if not window:
+            return None
+        return self.transcript_request([(_speaker(m), m.content) for m in window])
+
+    def transcript_request(self, lines: Sequence[tuple[str, str]]) -> Request:
+        """The newest lines within budget, as one user message to summarise."""
         kept: list[str] = []
         used = 0
         for speaker, text in reversed(lines):
@@ -118,7 +117,7 @@ class History:
         return kept[::-1]
 
 
-def _normalise(messages: Sequence[ContextMessage], *, attribute: bool) -> tuple[ChatMessage, ...]:
+def normalise(messages: Sequence[ContextMessage], *, attribute: bool) -> tuple[ChatMessage, ...]:
     """User first, strict user/assistant alternation (same-role neighbours merged), and each
     user message prefixed with its author's name when ``attribute``."""
     out: list[ChatMessage] = []
@@ -134,3 +133,7 @@ def _normalise(messages: Sequence[ContextMessage], *, attribute: bool) -> tuple[
         elif out or role == "user":
             out.append(ChatMessage(role, text))
     return tuple(out)
+
+
+def _speaker(message: ContextMessage) -> str:
+    return "Assistant" if message.role == "assistant" else (message.author_name or "User")

@@ -1,0 +1,170 @@
+"""The ports the core owns: what it needs from a store, a platform and a model provider.
+
+The engine and the history strategies are written against these Protocols only; the
+composition root (``bot/app.py``, ``bot/cli.py``) plugs in the concrete SQLite store, the
+platform adapters and the SDK-backed providers. A second store or a third platform
+implements a Protocol here and passes the shared test suite for it (``tests/contract/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from typing import Protocol
+
+from bot.types import (
+    Completion,
+    ContextMessage,
+    Ending,
+    NewMessage,
+    PlatformStats,
+    Request,
+    StoredMessage,
+    ThreadKey,
+    ThreadListing,
+    ThreadState,
+)
+
+
+class Store(Protocol):
+    """Where every conversation is kept. Contracts every backend keeps (tested by
+    ``tests/contract/test_store.py`` against each backend):
+
+    - **Durable on return.** A message is stored once ``add`` returns; a crash after that
+      loses nothing.
+    - **A platform message id is unique per thread.** Storing the same id in the same thread
+      again is a no-op that says so (``add`` returns None), across restarts; the same id in
+      another thread is another message.
+    - **Row ids grow in insertion order** within a thread, and the engine compares them to
+      decide which messages a running reply has already covered.
+    - **Writes to one thread are serialised.** Each message carries the running token total
+      of its thread and epoch, which is only right if no two writes to a thread interleave.
+    - **``context()`` is bounded by the budget, not by the thread's length**: it reads only
+      the rows that fit, so turn 100,000 of a thread costs what turn 100 does.
+    - A reply's row is reserved (``begin_reply``) before its context is read; messages stored
+      after it are ordered after the reply, and ``finish_reply`` shifts their running totals.
+    - ``reset`` starts a new epoch: older messages stay (export) but leave the context, and
+      the chain anchor is cleared; ``set_anchor`` never re-attaches an older epoch.
+    """
+
+    # --- threads ---
+    async def ensure_thread(self, key: ThreadKey, strategy: str) -> ThreadState:
+        """The thread's state, created with ``strategy`` if new."""
+        ...
+
+    async def get_thread(self, key: ThreadKey) -> ThreadState | None:
+        """The thread's state, or None if the bot has never stored anything there."""
+        ...
+
+    async def reset(self, thread_id: int) -> None:
+        """Start a new epoch (see the class docstring)."""
+        ...
+
+    async def set_anchor(self, thread: ThreadState, response_id: str | None, model: str) -> None:
+        """Point the thread's chain at ``response_id`` (None: the next turn replays), only
+        while the thread is still in ``thread.epoch``."""
+        ...
+
+    # --- messages ---
+    async def add(self, thread: ThreadState, message: NewMessage) -> int | None:
+        """Store one message in the thread's current epoch: its row id, or None for a
+        platform message id already stored in this thread (a redelivery)."""
+        ...
+
+    async def add_many(self, thread: ThreadState, messages: Sequence[NewMessage]) -> None:
+        """Store several messages at once; already-stored platform ids are skipped."""
+        ...
+
+    async def begin_reply(self, thread: ThreadState) -> int:
+        """Reserve an empty assistant row for the reply about to be generated: its id."""
+        ...
+
+    async def finish_reply(self, thread: ThreadState, row_id: int, reply: NewMessage) -> None:
+        """Fill the reserved row with the reply; running totals of later rows follow."""
+        ...
+
+    async def discard_reply(self, row_id: int) -> None:
+        """Drop a reserved row that never got text (the reply failed or stopped at once)."""
+        ...
+
+    async def context(self, thread: ThreadState, budget: int) -> list[ContextMessage]:
+        """The newest user/assistant messages of the current epoch within ``budget`` tokens,
+        oldest first; the newest message always, even when it alone is over budget.
+        Summaries and reserved (empty) rows are never part of it."""
+        ...
+
+    async def since_response(self, thread: ThreadState, response_id: str) -> list[ContextMessage]:
+        """User messages stored after the reply with ``response_id`` in the current epoch
+        (a chained turn's new input); [] when that reply is not in this epoch."""
+        ...
+
+    # --- reading back (export, stats) ---
+    async def history(self, key: ThreadKey) -> list[tuple[int, StoredMessage]]:
+        """Every stored message of the thread with its epoch, all epochs, oldest first."""
+        ...
+
+    async def stats(self) -> list[PlatformStats]:
+        """Threads, messages and tokens per platform."""
+        ...
+
+    async def list_threads(self) -> list[ThreadListing]:
+        """Every thread, most recently active first."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ReplySink(Protocol):
+    """One reply's view on a platform. The engine guarantees, so a sink needs no locks or
+    shields of its own for its calls:
+
+    - calls are strictly ordered, never concurrent: ``start`` completes before the first
+      ``append``; ``finish`` or ``fail`` comes after ``start`` and every ``append``
+      (commands and hints may call only ``finish``);
+    - a stop never cancels a call midway: each ``start`` and ``append`` runs to completion,
+      the stop takes effect between calls, and then the same sink's ``finish`` gets the text
+      written so far with ``Ending.STOPPED``.
+
+    Work a sink starts itself (a typing task, a timer) is not covered and is its own to order.
+    """
+
+    async def start(self) -> None:
+        """The bot begins answering: show typing / a status / a placeholder."""
+        ...
+
+    async def append(self, delta: str) -> None:
+        """More text of the reply; the adapter chooses when to show it."""
+        ...
+
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
+        """The one final text of the reply (complete, not a delta) and how it ended; a
+        stopped reply is shown with a note (``text`` may then be empty). Called exactly
+        once per reply unless ``fail`` is called instead."""
+        ...
+
+    async def fail(self, message: str) -> None:
+        """The reply failed; ``message`` is short and safe to show to the user."""
+        ...
+
+
+class Provider(Protocol):
+    """A model behind one SDK client, reused across turns.
+
+    Every provider maps its SDK's exceptions (and in-stream error events) to
+    ``bot.errors.ProviderError`` with an ``ErrorKind``; nothing else escapes ``stream``.
+    """
+
+    name: str
+    supports_chain: bool  # True only where previous_response_id exists (OpenAI Responses)
+
+    def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
+        """Yield text deltas (str) as they arrive, then exactly one Completion.
+
+        Raises ProviderError. With ``request.previous_response_id`` set and the id unknown
+        or expired, raises ProviderError(ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND) before
+        yielding any text, so the caller can fall back to replay invisibly.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Close the SDK client."""
+        ...

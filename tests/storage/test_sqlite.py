@@ -1,0 +1,69 @@
+"""What only the SQLite backend has: its migrations, WAL, and the THREADBOT_DB forms that
+name a SQLite file. (Everything a store promises is in tests/contract/.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.errors import ConfigError
+from bot.types import NewMessage, ThreadKey
+from storage import open_store, sqlite_path
+from storage.migrations.sqlite import MIGRATIONS
+
+KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
+
+
+async def test_migrations_are_recorded_and_not_reapplied(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store = await open_store(path)
+    thread = await store.ensure_thread(KEY, "replay")
+    await store.add(thread, NewMessage(role="user", content="hello", tokens=5))
+    await store.close()
+
+    store = await open_store(path)  # a second open (an upgrade with nothing new) keeps data
+    assert [m.content for m in await store.context(thread, 100)] == ["hello"]
+    await store.close()
+    async with aiosqlite.connect(path) as db:
+        async with db.execute("SELECT name FROM _migrations ORDER BY name") as cursor:
+            assert [r[0] for r in await cursor.fetchall()] == [n for n, _ in MIGRATIONS]
+        async with db.execute("PRAGMA journal_mode") as cursor:
+            row = await cursor.fetchone()
+            assert row is not None and row[0] == "wal"
+
+
+async def test_a_sqlite_url_and_a_plain_path_open_the_same_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "bot.db"
+    store = await open_store(f"sqlite:///{path}")  # four slashes: absolute
+    thread = await store.ensure_thread(KEY, "replay")
+    await store.add(thread, NewMessage(role="user", content="hello", tokens=5))
+    await store.close()
+    assert path.exists()
+    store = await open_store(str(path))
+    assert [m.content for m in await store.context(thread, 100)] == ["hello"]
+    await store.close()
+
+
+def test_sqlite_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert sqlite_path("bot.db") == "bot.db"
+    assert sqlite_path("sqlite:///bot.db") == "bot.db"  # relative, as in SQLAlchemy
+    assert sqlite_path("sqlite:///data/bot.db") == "data/bot.db"
+    assert sqlite_path("sqlite:////srv/bot.db") == "/srv/bot.db"
+    assert sqlite_path("sqlite:///:memory:") == ":memory:"
+    # No ./tmp here but a /tmp: three slashes written the file:/// way mean /tmp.
+    assert not (tmp_path / "tmp").exists() and os.path.isdir("/tmp")
+    assert sqlite_path("sqlite:///tmp/bot.db") == "/tmp/bot.db"
+    (tmp_path / "tmp").mkdir()
+    assert sqlite_path("sqlite:///tmp/bot.db") == "tmp/bot.db"
+
+
+async def test_an_unknown_database_url_is_one_clear_line() -> None:
+    with pytest.raises(ConfigError, match="THREADBOT_DB") as caught:
+        await open_store("mysql://localhost/bot")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ConfigError, match="needs a path"):
+        await open_store("sqlite://")
