@@ -1,4 +1,6 @@
-"""`threadbot run | console | export | stats | discord-invite`.
+"""`threadbot run | console | export | stats`, plus what each platform adds (e.g.
+`discord-invite`). With ``bot/app.py``, the composition root: the only core module that
+names the adapters and the store.
 
 Configuration problems end in one line on stderr saying what to set (exit status 2), never a
 traceback.
@@ -12,14 +14,19 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from adapters.registry import PLATFORMS
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
+from bot.ports import Platform, PlatformCommand
 from bot.types import ThreadKey
 
 log = logging.getLogger("threadbot")
+
+Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+LLM_LOGGERS = ("httpx", "httpx2", "openai", "anthropic", "aiohttp")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         _configure_logging(settings.log_level)
-        return asyncio.run(_COMMANDS[args.command](settings, args))
+        return asyncio.run(_commands()[args.command](settings, args))
     except ConfigError as exc:
         print(f"threadbot: {exc}", file=sys.stderr)
         return 2
@@ -39,46 +46,57 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="threadbot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start every configured adapter (the console if none)")
+    sub.add_parser("run", help="start every configured platform (the console if none)")
     console = sub.add_parser("console", help="chat in the terminal")
     console.add_argument("--thread", default="default", help="conversation name (persisted)")
     export = sub.add_parser("export", help="print a thread's stored history")
     export.add_argument("--thread", required=True, help="thread key (see `stats`) or console name")
     export.add_argument("--format", choices=("json", "markdown"), default="markdown")
     sub.add_parser("stats", help="threads, messages and tokens per platform")
-    sub.add_parser("discord-invite", help="print the URL that adds the bot to a Discord server")
+    for platform in PLATFORMS.values():
+        for command in platform.commands:
+            sub.add_parser(command.name, help=command.help)
     return parser
+
+
+def _commands() -> dict[str, Command]:
+    commands: dict[str, Command] = {
+        "run": _run, "console": _console, "export": _export, "stats": _stats,
+    }
+    for platform in PLATFORMS.values():
+        for command in platform.commands:
+            commands[command.name] = _platform_command(platform, command)
+    return commands
+
+
+def _platform_command(platform: Platform[Any], command: PlatformCommand[Any]) -> Command:
+    async def run(settings: Settings, args: argparse.Namespace) -> int:
+        await command.run(platform.load_settings())
+        return 0
+
+    return run
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_engine
 
+    configured = [(p, p.load_settings()) for p in PLATFORMS.values()]
+    enabled = [(p, s) for p, s in configured if p.enabled(s)]
     async with open_engine(settings) as engine:
-        jobs: list[Coroutine[Any, Any, None]] = []
-        if settings.slack_enabled:
-            from adapters.slack_adapter import run_slack
-
-            jobs.append(run_slack(settings, engine))
-        if settings.discord_enabled:
-            from adapters.discord_adapter import run_discord
-
-            jobs.append(run_discord(settings, engine))
-        if not jobs:
+        if not enabled:
             from adapters.console import run_console
 
-            print(
-                "No chat platform configured (set SLACK_BOT_TOKEN with SLACK_APP_TOKEN or "
-                "SLACK_SIGNING_SECRET, or DISCORD_BOT_TOKEN); starting the console chat.",
-                file=sys.stderr,
-            )
+            ways = "; ".join(f"{p.name}: set {p.how_to_enable}" for p in PLATFORMS.values())
+            print(f"No chat platform configured ({ways}); starting the console chat.",
+                  file=sys.stderr)
             await run_console(engine, thread="default")
             return 0
-        await _until_signalled(jobs)
+        await _until_signalled([p.run(engine, s) for p, s in enabled])
     return 0
 
 
 async def _until_signalled(jobs: list[Coroutine[Any, Any, None]]) -> None:
-    """Run the adapters side by side; SIGTERM/SIGINT or one adapter failing stops them all."""
+    """Run the platforms side by side; SIGTERM/SIGINT or one platform failing stops them all."""
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
@@ -91,7 +109,7 @@ async def _until_signalled(jobs: list[Coroutine[Any, Any, None]]) -> None:
     except asyncio.CancelledError:
         log.info("shutting down")
     except BaseExceptionGroup as failed:
-        # An adapter that cannot start for a configuration reason says so in one line.
+        # A platform that cannot start for a configuration reason says so in one line.
         config = [e for e in failed.exceptions if isinstance(e, ConfigError)]
         if config:
             raise config[0] from None
@@ -166,34 +184,16 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _discord_invite(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.discord_adapter import print_invite
-
-    await print_invite(settings)
-    return 0
-
-
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # SDK request logs name URLs (and, at DEBUG, headers): keep them quiet unless asked.
     if level.upper() != "DEBUG":
-        for noisy in ("httpx", "httpx2", "openai", "anthropic", "discord", "slack_bolt", "aiohttp"):
+        sdk_loggers = [name for p in PLATFORMS.values() for name in p.sdk_loggers]
+        for noisy in (*LLM_LOGGERS, *sdk_loggers):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    # discord.py warns at every start that voice needs extra packages; threadbot has no voice.
-    logging.getLogger("discord.client").addFilter(
-        lambda record: "voice will NOT be supported" not in record.getMessage()
-    )
 
-
-_COMMANDS = {
-    "run": _run,
-    "console": _console,
-    "export": _export,
-    "stats": _stats,
-    "discord-invite": _discord_invite,
-}
 
 if __name__ == "__main__":
     sys.exit(main())

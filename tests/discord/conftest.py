@@ -19,8 +19,8 @@ import discord
 import pytest
 from pydantic import SecretStr
 
-from adapters.discord_adapter import ThreadbotClient, discord_endpoints, serve
-from bot.config import Settings
+from adapters.discord.client import ThreadbotClient, discord_endpoints, serve
+from adapters.discord.settings import DiscordSettings
 from bot.engine import Engine
 from tests.fakes.discord_server import TOKEN, FakeDiscord
 
@@ -61,7 +61,7 @@ class Bot:
             while calm < 3:
                 ws = self.client.ws
                 caught_up = ws is not None and (ws.sequence or 0) >= self.fake.seq
-                calm = calm + 1 if caught_up and self.client.busy == 0 else 0
+                calm = calm + 1 if caught_up and self.client.tasks.busy == 0 else 0
                 await asyncio.sleep(0.02)
 
 
@@ -72,12 +72,13 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-def discord_settings(settings: Settings, fake_discord: FakeDiscord) -> Settings:
-    return settings.model_copy(update={
-        "discord_bot_token": SecretStr(fake_discord.token),
-        "discord_api_url": fake_discord.api_url,
-        "discord_gateway_url": fake_discord.gateway_url,
-    })
+def discord_settings(fake_discord: FakeDiscord) -> DiscordSettings:
+    return DiscordSettings(  # type: ignore[call-arg]
+        _env_file=None,
+        bot_token=SecretStr(fake_discord.token),
+        api_url=fake_discord.api_url,
+        gateway_url=fake_discord.gateway_url,
+    )
 
 
 StartBot = Callable[..., Awaitable[Bot]]
@@ -85,7 +86,7 @@ StartBot = Callable[..., Awaitable[Bot]]
 
 @pytest.fixture
 async def start_bot(
-    discord_settings: Settings, engine: Engine, fake_discord: FakeDiscord
+    discord_settings: DiscordSettings, engine: Engine, fake_discord: FakeDiscord
 ) -> AsyncIterator[StartBot]:
     """``await start_bot(**settings_overrides)`` → a connected, ready Bot."""
     bots: list[Bot] = []

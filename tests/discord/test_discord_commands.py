@@ -26,7 +26,7 @@ async def test_commands_are_registered_globally_on_start(
 async def test_commands_are_registered_in_one_server_when_configured(
     start_bot: StartBot, fake_discord: FakeDiscord
 ) -> None:
-    await start_bot(discord_guild_id=fake_discord.guild_id)
+    await start_bot(guild_id=fake_discord.guild_id)
     assert {c["name"] for c in fake_discord.commands[str(fake_discord.guild_id)]} == NAMES
 
 
@@ -105,7 +105,7 @@ async def test_stop_ends_the_reply_being_written(
 async def test_stop_in_a_channel_stops_its_reply_chains(
     start_bot: StartBot, fake_discord: FakeDiscord, fake_openai: Any
 ) -> None:
-    bot = await start_bot(discord_threads="never")
+    bot = await start_bot(threads="never")
     alice = fake_discord.add_user("Alice")
     fake_openai.reply_with(" ".join(["blah"] * 200))
     fake_openai.chunk_size, fake_openai.delay = 5, 0.05
@@ -145,7 +145,7 @@ async def test_commands_work_in_dms(
 
 
 async def test_a_slow_command_is_deferred_before_the_deadline(
-    start_bot: StartBot, fake_discord: FakeDiscord, fake_openai: Any, discord_settings: Any
+    start_bot: StartBot, fake_discord: FakeDiscord, fake_openai: Any, settings: Any
 ) -> None:
     bot = await start_bot()
     bot.client.command_deadline = 0.2
@@ -153,7 +153,7 @@ async def test_a_slow_command_is_deferred_before_the_deadline(
     msg = await fake_discord.say(alice, "hello", mention_bot=True)
     await bot.settle()
     # another process (say, a backup) holds the database's write lock for a while
-    other = sqlite3.connect(discord_settings.db, isolation_level=None)
+    other = sqlite3.connect(settings.db, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
         inter = await fake_discord.invoke("reset", alice, channel=int(msg["id"]))

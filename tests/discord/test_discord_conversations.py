@@ -89,7 +89,7 @@ async def test_several_people_in_a_thread_are_attributed_by_display_name(
 async def test_never_mode_replies_and_a_reply_to_the_bot_continues_the_chain(
     start_bot: StartBot, fake_discord: FakeDiscord, fake_openai: Any
 ) -> None:
-    bot = await start_bot(discord_threads="never")
+    bot = await start_bot(threads="never")
     alice = fake_discord.add_user("Alice")
     first = await fake_discord.say(alice, "My name is Ada", mention_bot=True)
     await bot.settle()
@@ -117,7 +117,7 @@ async def test_never_mode_replies_and_a_reply_to_the_bot_continues_the_chain(
 async def test_reply_chain_survives_a_restart(
     start_bot: StartBot, fake_discord: FakeDiscord, fake_openai: Any
 ) -> None:
-    first_bot = await start_bot(discord_threads="never")
+    first_bot = await start_bot(threads="never")
     alice = fake_discord.add_user("Alice")
     await fake_discord.say(alice, "My name is Ada", mention_bot=True)
     await first_bot.settle()
@@ -125,7 +125,7 @@ async def test_reply_chain_survives_a_restart(
     await first_bot.settle()
     first_bot.task.cancel()
 
-    second = await start_bot(discord_threads="never")  # empty memory: walks the chain via REST
+    second = await start_bot(threads="never")  # empty memory: walks the chain via REST
     await fake_discord.say(alice, "what is my name?",
                            reply_to=int(fake_discord.bot_messages()[-1]["id"]))
     await second.settle()
@@ -166,7 +166,7 @@ async def test_own_echo_other_bots_system_messages_and_edits_are_ignored(
 async def test_other_bots_are_answered_when_allowed(
     start_bot: StartBot, fake_discord: FakeDiscord, fake_openai: Any
 ) -> None:
-    bot = await start_bot(discord_allow_bots=True)
+    bot = await start_bot(allow_bots=True)
     other = fake_discord.add_user("Helper", bot=True)
     msg = await fake_discord.say(other, "ping", mention_bot=True)
     await bot.settle()

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.discord_events import (
+from adapters.common.routing import Action
+from adapters.discord.events import (
     THREAD_NAME_LIMIT,
     Incoming,
-    ReplyChains,
     Route,
     clean_text,
     route,
@@ -51,33 +51,34 @@ def test_other_bots_are_answered_when_allowed() -> None:
 
 def test_dm_is_always_a_turn_keyed_by_the_dm_channel() -> None:
     assert decide(msg(place="dm", guild_id=None)) == Route(
-        "answer", ThreadKey("discord", "", str(CHANNEL), ""))
+        Action.ANSWER, ThreadKey("discord", "", str(CHANNEL), ""))
 
 
 def test_mention_in_a_channel_opens_a_thread_with_the_messages_id() -> None:
     assert decide(msg(mentions_bot=True)) == Route(
-        "open_thread", ThreadKey("discord", str(GUILD), "500", ""))
+        Action.OPEN_THREAD, ThreadKey("discord", str(GUILD), "500", ""))
 
 
 def test_mention_in_never_mode_starts_a_reply_chain() -> None:
     assert decide(msg(mentions_bot=True), threads="never") == Route(
-        "answer", ThreadKey("discord", str(GUILD), str(CHANNEL), "500"), reply_to=500)
+        Action.ANSWER, ThreadKey("discord", str(GUILD), str(CHANNEL), "500"), reply_to=500)
 
 
 def test_reply_to_the_bot_continues_the_chain_in_either_mode() -> None:
     reply = msg(reply_to=7, reply_to_bot=True, mentions_bot=True)  # a reply pings by default
     for mode in ("auto", "never"):
         decision = decide(reply, threads=mode)
-        assert decision is not None and decision.action == "continue_chain"
+        assert decision is not None and decision.action is Action.CONTINUE_CHAIN
         assert decision.reply_to == 500
 
 
 def test_threads_answer_mentions_and_the_bots_own_threads_else_only_if_followed() -> None:
     in_thread = msg(place="thread", channel_id=600, thread_owner_id=ALICE)
     key = ThreadKey("discord", str(GUILD), "600", "")
-    assert decide(in_thread) == Route("answer_if_following", key)
-    assert decide(replace(in_thread, mentions_bot=True)) == Route("answer", key)
-    assert decide(replace(in_thread, thread_owner_id=BOT)) == Route("answer", key)
+    assert decide(in_thread) == Route(Action.ANSWER_IF_FOLLOWING, key)
+    # mentioned in someone else's thread: join it (read it once if new), then answer
+    assert decide(replace(in_thread, mentions_bot=True)) == Route(Action.JOIN, key)
+    assert decide(replace(in_thread, thread_owner_id=BOT)) == Route(Action.ANSWER, key)
 
 
 def test_clean_text_drops_the_bots_mention_and_names_the_others() -> None:
@@ -103,11 +104,3 @@ def test_turn_carries_ids_display_name_and_attachment_names() -> None:
         key, "500", str(ALICE), "Alice")
     assert turn.text == "see this\n[attachment: plot.png]" and turn.at == at
     assert turn.addressed
-
-
-def test_reply_chains_remember_roots_and_stay_bounded() -> None:
-    chains = ReplyChains(size=2)
-    chains.add(1, 1)
-    chains.add(2, 1)
-    chains.add(3, 1)
-    assert chains.root_of(1) is None and chains.root_of(3) == 1

@@ -8,14 +8,14 @@ import discord
 import pytest
 from pydantic import SecretStr
 
-from adapters.discord_adapter import (
+from adapters.discord.client import (
     discord_endpoints,
     fetch_application_id,
     invite_url,
     print_invite,
     run_discord,
 )
-from bot.config import Settings
+from adapters.discord.settings import DiscordSettings
 from bot.engine import Engine
 from bot.errors import ConfigError
 from tests.fakes.discord_server import FakeDiscord
@@ -34,7 +34,7 @@ def test_invite_url_asks_for_the_scopes_and_permissions_the_bot_uses() -> None:
 
 
 async def test_discord_invite_prints_the_url_for_the_tokens_application(
-    discord_settings: Settings, fake_discord: FakeDiscord, capsys: pytest.CaptureFixture[str]
+    discord_settings: DiscordSettings, fake_discord: FakeDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert await fetch_application_id(discord_settings) == fake_discord.app_id
     await print_invite(discord_settings)
@@ -42,17 +42,17 @@ async def test_discord_invite_prints_the_url_for_the_tokens_application(
 
 
 async def test_a_wrong_token_is_one_clear_line(
-    discord_settings: Settings, engine: Engine, fake_discord: FakeDiscord
+    discord_settings: DiscordSettings, engine: Engine, fake_discord: FakeDiscord
 ) -> None:
-    wrong = discord_settings.model_copy(update={"discord_bot_token": SecretStr("nope")})
+    wrong = discord_settings.model_copy(update={"bot_token": SecretStr("nope")})
     with pytest.raises(ConfigError, match="DISCORD_BOT_TOKEN"):
         await fetch_application_id(wrong)
     with pytest.raises(ConfigError, match="rejected DISCORD_BOT_TOKEN"):
-        await run_discord(wrong, engine)
+        await run_discord(engine, wrong)
 
 
 async def test_discord_invite_without_discord_is_one_clear_line(
-    discord_settings: Settings, fake_discord: FakeDiscord
+    discord_settings: DiscordSettings, fake_discord: FakeDiscord
 ) -> None:
     await fake_discord.__aexit__(None, None, None)  # Discord is unreachable
     with pytest.raises(ConfigError, match="Could not reach Discord"):
@@ -60,14 +60,14 @@ async def test_discord_invite_without_discord_is_one_clear_line(
 
 
 async def test_refused_message_content_intent_exits_with_one_clear_line(
-    settings: Settings, engine: Engine
+    discord_settings: DiscordSettings, engine: Engine
 ) -> None:
     async with FakeDiscord(refuse_privileged=True) as fake:
-        configured = settings.model_copy(update={
-            "discord_bot_token": SecretStr(fake.token), "discord_api_url": fake.api_url,
-            "discord_gateway_url": fake.gateway_url})
+        configured = discord_settings.model_copy(update={
+            "bot_token": SecretStr(fake.token), "api_url": fake.api_url,
+            "gateway_url": fake.gateway_url})
         with pytest.raises(ConfigError) as refused:
-            await run_discord(configured, engine)
+            await run_discord(engine, configured)
     line = str(refused.value)
     assert "\n" not in line and "Message Content Intent" in line
     assert "discord.com/developers/applications" in line

@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.slack_adapter import SlackBot, build_slack_app
-from adapters.slack_sink import SlackCaps
+from adapters.slack.app import SlackBot
+from adapters.slack.settings import SlackSettings
+from adapters.slack.sink import SlackCaps
 from bot.app import open_engine
 from bot.config import Settings
-from tests.conftest import make_settings
 from tests.fakes.slack_server import (
     FakeSlack,
     event_callback,
@@ -43,26 +42,23 @@ async def slack() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
-def slack_settings(tmp_path: Path, fake_openai: Any, slack: FakeSlack, **extra: Any) -> Settings:
+def slack_settings(slack: FakeSlack, **extra: Any) -> SlackSettings:
+    """The adapter's settings for the fake Slack (HTTP mode with a signing secret)."""
     values: dict[str, Any] = {
-        "openai_base_url": fake_openai.base_url,
-        "slack_bot_token": slack.bot_token,
-        "slack_signing_secret": SECRET,
-        "slack_api_url": slack.base_url,
+        "bot_token": slack.bot_token,
+        "signing_secret": SECRET,
+        "api_url": slack.base_url,
     }
-    return make_settings(tmp_path, **(values | extra))
-
-
-@pytest.fixture
-def settings(tmp_path: Path, fake_openai: Any, slack: FakeSlack) -> Settings:
-    return slack_settings(tmp_path, fake_openai, slack)
+    return SlackSettings(_env_file=None, **(values | extra))  # type: ignore[call-arg]
 
 
 class Served:
     """The bot's HTTP endpoint plus helpers that post to it as Slack would."""
 
-    def __init__(self, bot: SlackBot, slack: FakeSlack, url: str, http: aiohttp.ClientSession):
+    def __init__(self, bot: SlackBot, slack: FakeSlack, url: str, http: aiohttp.ClientSession,
+                 settings: Settings):
         self.bot = bot
+        self.settings = settings  # the core settings: the same database file
         self.slack = slack
         self.url = url
         self.http = http
@@ -108,16 +104,17 @@ class Served:
         return result
 
 
-async def serve(settings: Settings, slack: FakeSlack) -> AsyncIterator[Served]:
+async def serve(settings: Settings, slack: FakeSlack, **overrides: Any) -> AsyncIterator[Served]:
+    """The adapter in HTTP mode on the core ``settings``, Slack settings ``overrides``."""
     async with open_engine(settings) as engine:
-        bot = build_slack_app(settings, engine, caps=SlackCaps(interval=INTERVAL))
+        bot = SlackBot(slack_settings(slack, **overrides), engine, caps=SlackCaps(interval=INTERVAL))
         runner = web.AppRunner(bot.web_app(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         port = runner.addresses[0][1]
         try:
             async with aiohttp.ClientSession() as http:
-                yield Served(bot, slack, f"http://127.0.0.1:{port}", http)
+                yield Served(bot, slack, f"http://127.0.0.1:{port}", http, settings)
             await bot.drain()
         finally:
             await bot.aclose()

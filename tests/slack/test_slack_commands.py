@@ -102,11 +102,10 @@ async def test_slash_summarize_in_a_channel_is_a_private_catch_up(
     assert not replies(slack)  # nothing public
 
 
-async def test_configured_command_names_are_used(tmp_path: Any, fake_openai: Any, slack: FakeSlack) -> None:
-    from tests.slack.conftest import serve, slack_settings
+async def test_configured_command_names_are_used(settings: Any, slack: FakeSlack) -> None:
+    from tests.slack.conftest import serve
 
-    settings = slack_settings(tmp_path, fake_openai, slack, slack_reset_command="/tb-reset")
-    async for bot in serve(settings, slack):
+    async for bot in serve(settings, slack, reset_command="/tb-reset"):
         status, body = await bot.form(slash_command("/tb-reset", channel="C0GENERAL"))
         assert status == 200 and "!reset" in body
 

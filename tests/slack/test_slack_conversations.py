@@ -3,11 +3,11 @@ several people, duplicates, what the bot ignores, and a restart mid-thread."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from bot.config import Settings
 from tests.fakes.slack_server import BOT_ID, BOT_USER_ID, FakeSlack, message_event
-from tests.slack.conftest import serve, slack_settings
+from tests.slack.conftest import serve
 
 REPLY_METHODS = ("chat.postMessage", "chat.startStream", "chat.update", "chat.postEphemeral")
 
@@ -43,10 +43,9 @@ async def test_follow_up_in_the_thread_needs_no_mention(bot: Any, slack: FakeSla
 
 
 async def test_with_follow_threads_off_a_follow_up_is_context_until_mentioned(
-    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+    settings: Settings, fake_openai: Any, slack: FakeSlack
 ) -> None:
-    settings = slack_settings(tmp_path, fake_openai, slack, slack_follow_threads=False)
-    async for bot in serve(settings, slack):
+    async for bot in serve(settings, slack, follow_threads=False):
         root = await bot.mention("Hello")
         await bot.say("My name is Grace.", thread_ts=root)
         assert len(fake_openai.requests) == 1  # not answered...
@@ -154,19 +153,17 @@ async def test_own_messages_other_bots_and_edits_are_ignored(
 
 
 async def test_other_bots_are_answered_when_allowed(
-    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+    settings: Settings, fake_openai: Any, slack: FakeSlack
 ) -> None:
-    settings = slack_settings(tmp_path, fake_openai, slack, slack_allow_bots=True)
-    async for bot in serve(settings, slack):
+    async for bot in serve(settings, slack, allow_bots=True):
         await bot.say(f"<@{BOT_USER_ID}> status?", user="U0OTHERBOT", bot_id="B0OTHER", username="CI bot")
         assert len(fake_openai.requests) == 1
         assert said(fake_openai) == [("user", "status?")]
 
 
 async def test_a_restart_mid_thread_continues_it_and_ignores_redeliveries(
-    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+    settings: Settings, fake_openai: Any, slack: FakeSlack
 ) -> None:
-    settings = slack_settings(tmp_path, fake_openai, slack)
     async for bot in serve(settings, slack):
         root = await bot.mention("My name is Ada.")
     async for bot in serve(settings, slack):  # a new process on the same database

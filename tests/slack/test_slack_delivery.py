@@ -7,15 +7,15 @@ import asyncio
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from adapters.slack_adapter import build_slack_app, run_slack
-from adapters.slack_sink import SlackCaps
+from adapters.slack.app import SlackBot, run_slack
+from adapters.slack.sink import SlackCaps
 from bot.app import open_engine
+from bot.config import Settings
 from bot.errors import USER_MESSAGES, ConfigError, ErrorKind
 from bot.types import ThreadKey
 from tests.fakes.slack_server import (
@@ -164,7 +164,7 @@ async def test_forged_and_unsigned_requests_are_refused_and_nothing_is_stored(
     await bot.bot.drain()
 
     assert not slack.calls and not fake_openai.requests
-    async with open_engine(bot.bot.settings) as engine:  # the same database file
+    async with open_engine(bot.settings) as engine:  # the same database file
         ts = json.loads(body)["event"]["ts"]
         assert not await engine.follows(ThreadKey("slack", "T0TEAM", "C0GENERAL", ts))
 
@@ -192,11 +192,11 @@ async def test_tokens_never_reach_the_logs(
 
 
 async def test_socket_mode_envelope_in_ack_out_reply_posted(
-    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+    settings: Settings, fake_openai: Any, slack: FakeSlack
 ) -> None:
-    settings = slack_settings(tmp_path, fake_openai, slack, slack_app_token=slack.app_token)
+    config = slack_settings(slack, app_token=slack.app_token)
     async with open_engine(settings) as engine:
-        bot = build_slack_app(settings, engine, caps=SlackCaps(interval=0.05))
+        bot = SlackBot(config, engine, caps=SlackCaps(interval=0.05))
         handler = bot.socket_handler()
         await handler.connect_async()
         try:
@@ -281,16 +281,16 @@ async def test_a_stream_that_breaks_mid_reply_continues_without_repeating_text(
 
 
 async def test_run_slack_serves_http_until_cancelled(
-    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+    settings: Settings, slack: FakeSlack
 ) -> None:
     import socket
 
     with socket.socket() as probe:  # a free loopback port for the real entry point
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = slack_settings(tmp_path, fake_openai, slack, http_host="127.0.0.1", http_port=port)
+    config = slack_settings(slack, http_host="127.0.0.1", http_port=port)
     async with open_engine(settings) as engine:
-        running = asyncio.create_task(run_slack(settings, engine))
+        running = asyncio.create_task(run_slack(engine, config))
         async with aiohttp.ClientSession() as http:
             for _ in range(100):
                 try:
@@ -307,11 +307,11 @@ async def test_run_slack_serves_http_until_cancelled(
 
 
 async def test_run_slack_uses_socket_mode_when_an_app_token_is_set(
-    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+    settings: Settings, slack: FakeSlack
 ) -> None:
-    settings = slack_settings(tmp_path, fake_openai, slack, slack_app_token=slack.app_token)
+    config = slack_settings(slack, app_token=slack.app_token)
     async with open_engine(settings) as engine:
-        running = asyncio.create_task(run_slack(settings, engine))
+        running = asyncio.create_task(run_slack(engine, config))
         ts = slack.next_ts()
         await slack.socket_send(
             "events_api", event_callback(message_event("hi there", ts=ts, channel="D0ALICE"))
@@ -325,9 +325,9 @@ async def test_run_slack_uses_socket_mode_when_an_app_token_is_set(
 
 
 async def test_without_app_token_or_signing_secret_slack_refuses_to_start(
-    tmp_path: Path, fake_openai: Any, slack: FakeSlack
+    settings: Settings, slack: FakeSlack
 ) -> None:
-    settings = slack_settings(tmp_path, fake_openai, slack, slack_signing_secret=None)
+    config = slack_settings(slack, signing_secret=None)
     async with open_engine(settings) as engine:
         with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
-            await run_slack(settings, engine)
+            await run_slack(engine, config)

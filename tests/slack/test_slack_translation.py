@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from adapters.common.chunking import split_text
-from adapters.slack_events import (
+from adapters.common.titles import title_from
+from adapters.slack.events import (
     Action,
     Identity,
     decide,
@@ -17,9 +18,8 @@ from adapters.slack_events import (
     readable,
     shortcut_target,
     slash_target,
-    title_from,
 )
-from adapters.slack_format import to_mrkdwn
+from adapters.slack.format import to_mrkdwn
 from bot.types import CommandName, ThreadKey
 from tests.fakes.slack_server import message_event, message_shortcut, slash_command
 
@@ -153,8 +153,8 @@ def test_suggested_prompts_and_titles() -> None:
         {"title": "B", "message": "B"},
         {"title": "C", "message": "C"},
     ]
-    assert title_from("\n  Short question?\nmore") == "Short question?"
-    long = title_from("word " * 40)
+    assert title_from("\n  Short question?\nmore", 60) == "Short question?"
+    long = title_from("word " * 40, 60)
     assert len(long) <= 61 and long.endswith("…")
 
 
@@ -190,12 +190,12 @@ def test_an_unclosed_code_block_is_closed() -> None:
 def test_the_manifest_declares_what_the_adapter_handles() -> None:
     from pathlib import Path
 
-    from adapters.slack_adapter import SHORTCUTS
-    from bot.config import Settings
+    from adapters.slack.app import SHORTCUTS
+    from adapters.slack.settings import SlackSettings
 
     manifest = (Path(__file__).parents[2] / "slack-manifest.yaml").read_text()
-    fields = Settings.model_fields
-    for command in (fields["slack_reset_command"].default, fields["slack_summarize_command"].default):
+    fields = SlackSettings.model_fields
+    for command in (fields["reset_command"].default, fields["summarize_command"].default):
         assert f"command: {command}\n" in manifest
     for callback_id in SHORTCUTS:
         assert f"callback_id: {callback_id}\n" in manifest

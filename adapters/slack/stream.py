@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.chunking import fence_marker, open_fence
 from adapters.common.endings import NO_REPLY, failed_text, final_text
-from adapters.slack_sink import (
+from adapters.slack.sink import (
     SLACK_ERRORS,
     SlackCaps,
     SlackEditingSink,

@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 
+from adapters.common.routing import Action
 from bot.types import CommandName, ThreadKey, Turn
 
 PLATFORM = "slack"
@@ -36,13 +36,6 @@ class Identity:
     team_id: str
     user_id: str
     bot_id: str = ""
-
-
-class Action(Enum):
-    IGNORE = "ignore"  # not ours: not even stored
-    CONTEXT = "context"  # stored so the model sees it later, not answered
-    ANSWER = "answer"
-    JOIN = "join"  # mentioned in a thread the bot is new to: read it once, then answer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -269,12 +262,3 @@ def prompts(setting: str) -> list[dict[str, str]]:
     """THREADBOT_SLACK_SUGGESTED_PROMPTS ("A|B|C") → assistant.threads.setSuggestedPrompts."""
     items = [p.strip() for p in setting.split("|") if p.strip()]
     return [{"title": p[:75], "message": p} for p in items[:4]]
-
-
-def title_from(text: str, limit: int = 60) -> str:
-    """An assistant thread title from its first message: first line, cut at a word."""
-    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
-    if len(line) <= limit:
-        return line
-    cut = line.rfind(" ", 0, limit)
-    return line[: cut if cut > limit // 2 else limit].rstrip(" ,.;:") + "…"

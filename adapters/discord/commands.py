@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from adapters import discord_events as ev
 from adapters.common.help import help_text
-from adapters.discord_sink import InteractionSink
+from adapters.discord import events as ev
+from adapters.discord.sink import InteractionSink
 from bot.types import Command, CommandName, Ending, ThreadKey, Turn
 
 if TYPE_CHECKING:
-    from adapters.discord_adapter import ThreadbotClient
+    from adapters.discord.client import ThreadbotClient
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ async def sync_commands(client: ThreadbotClient, guild_id: int | None) -> None:
 
 def _callback(client: ThreadbotClient, name: CommandName):  # type: ignore[no-untyped-def]
     async def callback(interaction: discord.Interaction) -> None:
-        with client.working():
+        with client.tasks.working():
             await handle_command(client, interaction, name)
 
     callback.__name__ = name.value

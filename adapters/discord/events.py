@@ -10,26 +10,26 @@ Everything here is pure except ``incoming()``, which reads a discord.py Message 
 - text channels: a mention opens a thread (``auto``) or is answered by a reply (``never``);
   replying to one of the bot's messages continues that reply chain in either mode.
 
-A reply chain's conversation is keyed by its first message (the root); ``ReplyChains``
+A reply chain's conversation is keyed by its first message (the root); the client
 remembers which root each message of a chain belongs to.
 """
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 import discord
 
+from adapters.common.routing import Action
+from adapters.common.titles import title_from
 from bot.types import ThreadKey, Turn
 
 PLATFORM = "discord"
 Place = Literal["dm", "thread", "channel"]
-Action = Literal["answer", "answer_if_following", "open_thread", "continue_chain"]
 _MENTION = re.compile(r"<(@[!&]?|#)(\d+)>")
 THREAD_NAME_LIMIT = 80  # Discord allows 100; shorter names read better in the channel list
 
@@ -71,28 +71,30 @@ def route(msg: Incoming, *, bot_id: int, threads: str = "auto",
     if msg.author_id == bot_id or msg.system or (msg.author_is_bot and not allow_bots):
         return None
     if msg.place == "dm":
-        return Route("answer", ThreadKey(PLATFORM, "", str(msg.channel_id), ""))
+        return Route(Action.ANSWER, ThreadKey(PLATFORM, "", str(msg.channel_id), ""))
     scope = str(msg.guild_id or "")
     if msg.place == "thread":
         key = ThreadKey(PLATFORM, scope, str(msg.channel_id), "")
-        if msg.mentions_bot or msg.thread_owner_id == bot_id:
-            return Route("answer", key)
-        return Route("answer_if_following", key)
+        if msg.thread_owner_id == bot_id:
+            return Route(Action.ANSWER, key)
+        if msg.mentions_bot:  # someone else's thread: read it once if new to the bot
+            return Route(Action.JOIN, key)
+        return Route(Action.ANSWER_IF_FOLLOWING, key)
     if msg.reply_to is not None and msg.reply_to_bot:
-        return Route("continue_chain", ThreadKey(PLATFORM, scope, str(msg.channel_id), ""),
+        return Route(Action.CONTINUE_CHAIN, ThreadKey(PLATFORM, scope, str(msg.channel_id), ""),
                      reply_to=msg.id)
     if not msg.mentions_bot:
         return None
     if threads == "auto":
         # A thread started from a message has the message's id.
-        return Route("open_thread", ThreadKey(PLATFORM, scope, str(msg.id), ""))
+        return Route(Action.OPEN_THREAD, ThreadKey(PLATFORM, scope, str(msg.id), ""))
     return chain_route(msg)
 
 
 def chain_route(msg: Incoming) -> Route:
     """Answer ``msg`` by a reply in its channel, as the root of a new reply chain."""
     key = ThreadKey(PLATFORM, str(msg.guild_id or ""), str(msg.channel_id), str(msg.id))
-    return Route("answer", key, reply_to=msg.id)
+    return Route(Action.ANSWER, key, reply_to=msg.id)
 
 
 def to_turn(msg: Incoming, key: ThreadKey, *, addressed: bool = True) -> Turn:
@@ -125,36 +127,7 @@ def clean_text(content: str, *, bot_id: int, users: Mapping[int, str] | None = N
 
 def thread_name(text: str, author_name: str) -> str:
     """A thread title from the prompt's first line, trimmed at a word boundary."""
-    line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    line = re.sub(r"\s+", " ", re.sub(r"[*_~`>#|]+", "", line)).strip()
-    if not line:
-        return f"Chat with {author_name}"[:THREAD_NAME_LIMIT]
-    if len(line) <= THREAD_NAME_LIMIT:
-        return line
-    cut = line[: THREAD_NAME_LIMIT - 1]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > THREAD_NAME_LIMIT // 2 else cut).rstrip(" ,.;:") + "…"
-
-
-@dataclass
-class ReplyChains:
-    """Which reply chain (root message id) a message belongs to; bounded, newest kept.
-
-    Filled as the bot answers. After a restart it is empty and the adapter walks the chain
-    through the API instead.
-    """
-
-    size: int = 10_000
-    _roots: OrderedDict[int, int] = field(default_factory=OrderedDict)
-
-    def add(self, message_id: int, root: int) -> None:
-        self._roots[message_id] = root
-        self._roots.move_to_end(message_id)
-        while len(self._roots) > self.size:
-            self._roots.popitem(last=False)
-
-    def root_of(self, message_id: int) -> int | None:
-        return self._roots.get(message_id)
+    return title_from(text, THREAD_NAME_LIMIT) or f"Chat with {author_name}"[:THREAD_NAME_LIMIT]
 
 
 CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)

@@ -1,6 +1,6 @@
 """What the bot does with each Slack message, command and shortcut (after bolt has acked).
 
-Translation is in slack_events (pure); this module adds the I/O: the engine, user names,
+Translation is in events.py (pure); this module adds the I/O: the engine, user names,
 one conversations.replies read when joining a thread, and choosing the reply sink.
 """
 
@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.caches import BoundedSet
 from adapters.common.help import help_text
-from adapters.slack_events import (
-    Action,
+from adapters.common.routing import Action
+from adapters.common.titles import title_from
+from adapters.slack.events import (
     Identity,
     Incoming,
     Target,
@@ -26,12 +27,11 @@ from adapters.slack_events import (
     parse_message,
     prompts,
     readable,
-    title_from,
 )
-from adapters.slack_sink import SLACK_ERRORS, EphemeralSink, SlackCaps, SlackEditingSink, error_code
-from adapters.slack_stream import SlackStreamSink
-from adapters.slack_users import NameCache
-from bot.config import Settings
+from adapters.slack.settings import SlackSettings
+from adapters.slack.sink import SLACK_ERRORS, EphemeralSink, SlackCaps, SlackEditingSink, error_code
+from adapters.slack.stream import SlackStreamSink
+from adapters.slack.users import NameCache
 from bot.engine import Engine
 from bot.ports import ReplySink
 from bot.types import Command, CommandName, ThreadKey, Turn
@@ -40,8 +40,11 @@ log = logging.getLogger(__name__)
 
 
 
-def slack_help(settings: Settings) -> str:
-    reset, summarize = settings.slack_reset_command, settings.slack_summarize_command
+TITLE_LIMIT = 60  # an AI-app thread's title in Slack's history list
+
+
+def slack_help(settings: SlackSettings) -> str:
+    reset, summarize = settings.reset_command, settings.summarize_command
     return help_text(
         "I answer when you mention me, and keep answering in threads where I've replied — "
         "no need to mention me again. In a DM every message is for me.",
@@ -56,16 +59,18 @@ def slack_help(settings: Settings) -> str:
 
 
 class SlackHandlers:
-    def __init__(self, settings: Settings, engine: Engine, client: AsyncWebClient, caps: SlackCaps) -> None:
+    def __init__(
+        self, settings: SlackSettings, engine: Engine, client: AsyncWebClient, caps: SlackCaps
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.client = client
         self.caps = caps
         self.names = NameCache(client)
-        self.read_limit = settings.slack_context_messages
-        self.greeting = settings.slack_greeting
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._assistant_threads: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.read_limit = settings.context_messages
+        self.greeting = settings.greeting
+        self._seen: BoundedSet[tuple[str, str]] = BoundedSet(4096)
+        self._assistant_threads: BoundedSet[tuple[str, str]] = BoundedSet(4096)
         self._joining: dict[ThreadKey, asyncio.Lock] = {}
 
     # --- messages ---
@@ -73,16 +78,16 @@ class SlackHandlers:
         """Synchronous first look (before any await): our own/bot/subtype messages and a
         second delivery of the same message (retry, app_mention + message) end here."""
         incoming = parse_message(
-            event, ident, team_id=ident.team_id, allow_bots=self.settings.slack_allow_bots
+            event, ident, team_id=ident.team_id, allow_bots=self.settings.allow_bots
         )
-        if incoming is None or not _first(self._seen, (incoming.channel, incoming.ts)):
+        if incoming is None or not self._seen.add((incoming.channel, incoming.ts)):
             return None
         return incoming
 
     async def on_message(self, incoming: Incoming, ident: Identity) -> None:
         # A top-level channel message is a new thread: nothing to look up.
         follows = (incoming.in_thread or incoming.direct) and await self.engine.follows(incoming.key)
-        action = decide(incoming, follows=follows, follow_threads=self.settings.slack_follow_threads)
+        action = decide(incoming, follows=follows, follow_threads=self.settings.follow_threads)
         if action is Action.IGNORE:
             return
         if action is Action.JOIN:
@@ -113,7 +118,7 @@ class SlackHandlers:
                 self.client.assistant_threads_setTitle(
                     channel_id=incoming.channel,
                     thread_ts=incoming.key.thread,
-                    title=title_from(turn.text) or "Chat",
+                    title=title_from(turn.text, TITLE_LIMIT) or "Chat",
                 )
             )
         sink = self.reply_sink(
@@ -200,9 +205,9 @@ class SlackHandlers:
         channel, ts = thread.get("channel_id") or "", thread.get("thread_ts") or ""
         if not channel or not ts:
             return
-        _first(self._assistant_threads, (channel, ts))
+        self._assistant_threads.add((channel, ts))
         await self._call(self.client.chat_postMessage(channel=channel, thread_ts=ts, text=self.greeting))
-        suggested = prompts(self.settings.slack_suggested_prompts)
+        suggested = prompts(self.settings.suggested_prompts)
         if suggested:
             await self._call(
                 self.client.assistant_threads_setSuggestedPrompts(
@@ -232,16 +237,6 @@ class SlackHandlers:
             await call
         except SLACK_ERRORS as exc:
             log.info("Slack call failed: %s", error_code(exc))
-
-
-def _first(seen: OrderedDict[tuple[str, str], None], key: tuple[str, str], size: int = 4096) -> bool:
-    """Record ``key``; False if it was already there (bounded, oldest forgotten first)."""
-    if key in seen:
-        return False
-    seen[key] = None
-    while len(seen) > size:
-        seen.popitem(last=False)
-    return True
 
 
 def _older(ts: Any, before: str) -> bool:

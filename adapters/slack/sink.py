@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.common.chunking import split_text
 from adapters.common.editing import EditingSink
 from adapters.common.endings import failed_text, final_text
-from adapters.slack_format import to_mrkdwn
+from adapters.slack.format import to_mrkdwn
 from bot.types import Ending
 
 log = logging.getLogger(__name__)

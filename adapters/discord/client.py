@@ -1,11 +1,11 @@
 """The Discord adapter: discord.py gateway client → Engine.
 
-``run_discord(settings, engine)`` connects and answers until cancelled. A conversation is a
+``run_discord(engine, settings)`` connects and answers until cancelled. A conversation is a
 thread (the one the bot opens from a mention, or one it was mentioned in), a DM channel, or —
 with THREADBOT_DISCORD_THREADS=never, or where the bot may not create threads — a reply chain
-in a text channel, keyed by its first message. Which messages count is decided in
-discord_events, replies are shown by discord_sink, slash commands live in discord_commands,
-endpoints / intents / the invite URL in discord_setup.
+in a text channel, keyed by its first message. Which messages count is decided in events.py,
+replies are shown by sink.py, slash commands live in commands.py, endpoints / intents / the
+invite URL in setup.py.
 
 Tests build ``ThreadbotClient`` themselves (shorter edit interval and ready timeout) inside
 ``discord_endpoints(fake.api_url, fake.gateway_url)`` and run it with ``serve()``.
@@ -14,17 +14,19 @@ Tests build ``ThreadbotClient`` themselves (shorter edit interval and ready time
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterator
 
 import aiohttp
 import discord
 
-from adapters import discord_events as ev
-from adapters.discord_commands import build_tree, sync_commands
-from adapters.discord_setup import (
+from adapters.common.caches import BoundedCache
+from adapters.common.routing import Action
+from adapters.common.tasks import Tracker
+from adapters.discord import events as ev
+from adapters.discord.commands import build_tree, sync_commands
+from adapters.discord.settings import DiscordSettings
+from adapters.discord.setup import (
     BAD_TOKEN_HELP,
     NO_TOKEN_HELP,
     PRIVILEGED_INTENT_HELP,
@@ -34,8 +36,8 @@ from adapters.discord_setup import (
     invite_url,
     print_invite,
 )
-from adapters.discord_sink import DiscordSink
-from bot.config import Settings
+from adapters.discord.sink import DiscordSink
+from bot.config import secret
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.types import ThreadKey, Turn
@@ -47,16 +49,17 @@ log = logging.getLogger(__name__)
 
 CONTEXT_MESSAGES = 20  # earlier messages read when first mentioned in an existing thread
 CHAIN_HOPS = 25  # how far a reply chain is walked through the API after a restart
+CHAIN_MEMORY = 10_000  # messages whose reply chain is remembered (then walked again)
 
 
-async def run_discord(settings: Settings, engine: Engine) -> None:
+async def run_discord(engine: Engine, settings: DiscordSettings) -> None:
     """Connect to Discord and answer until cancelled. Raises ConfigError with one line for
     the admin when the token or the Message Content intent is refused."""
-    if settings.discord_bot_token is None:
+    if settings.bot_token is None:
         raise ConfigError(NO_TOKEN_HELP)
-    with discord_endpoints(settings.discord_api_url, settings.discord_gateway_url):
+    with discord_endpoints(settings.api_url, settings.gateway_url):
         client = ThreadbotClient(settings, engine)
-        await serve(client, settings.discord_bot_token.get_secret_value())
+        await serve(client, secret(settings.bot_token))
 
 
 async def serve(client: ThreadbotClient, token: str) -> None:
@@ -70,13 +73,13 @@ async def serve(client: ThreadbotClient, token: str) -> None:
         raise ConfigError(BAD_TOKEN_HELP) from None
     except aiohttp.ClientConnectorError as exc:  # at login; later drops discord.py reconnects
         raise ConfigError(
-            f"Could not reach Discord at {client.settings.discord_api_url} "
+            f"Could not reach Discord at {client.settings.api_url} "
             f"({type(exc).__name__}); check the network or DISCORD_API_URL."
         ) from None
 
 
 class ThreadbotClient(discord.Client):
-    def __init__(self, settings: Settings, engine: Engine, *, edit_interval: float = 1.0,
+    def __init__(self, settings: DiscordSettings, engine: Engine, *, edit_interval: float = 1.0,
                  guild_ready_timeout: float = 2.0, command_deadline: float = 2.0) -> None:
         super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none(),
                          guild_ready_timeout=guild_ready_timeout)
@@ -84,34 +87,26 @@ class ThreadbotClient(discord.Client):
         self.engine = engine
         self.edit_interval = edit_interval  # per message; Discord rate-limits edits
         self.command_deadline = command_deadline  # defer a command not answered by then
-        self.chains = ev.ReplyChains()
+        self.chains: BoundedCache[int, int] = BoundedCache(CHAIN_MEMORY)  # message → chain root
         self.ready_event = asyncio.Event()
-        self.busy = 0  # messages and commands being handled (tests wait for 0)
+        self.tasks = Tracker("Discord")  # messages and commands being handled
         self._running: Counter[ThreadKey] = Counter()  # turns being handled, per key
         self._warned: set[int] = set()
         self.tree = build_tree(self)
 
     async def setup_hook(self) -> None:
-        await sync_commands(self, self.settings.discord_guild_id)
+        await sync_commands(self, self.settings.guild_id)
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s (%d servers)", self.user, len(self.guilds))
         self.ready_event.set()
-
-    @contextlib.contextmanager
-    def working(self) -> Iterator[None]:
-        self.busy += 1
-        try:
-            yield
-        finally:
-            self.busy -= 1
 
     def running_chains(self, channel_id: int) -> list[ThreadKey]:
         """Reply chains in this text channel with a reply being written."""
         return [k for k in self._running if k.channel == str(channel_id) and k.thread]
 
     async def on_message(self, message: discord.Message) -> None:
-        with self.working():
+        with self.tasks.working():
             await self._on_message(message)
 
     async def _on_message(self, message: discord.Message) -> None:
@@ -125,21 +120,21 @@ class ThreadbotClient(discord.Client):
                 log.info("ignoring a message in unknown channel %s: %s", channel.id, exc)
                 return
         msg = ev.incoming(message, bot_id, channel=channel)
-        decision = ev.route(msg, bot_id=bot_id, threads=self.settings.discord_threads,
-                            allow_bots=self.settings.discord_allow_bots)
+        decision = ev.route(msg, bot_id=bot_id, threads=self.settings.threads,
+                            allow_bots=self.settings.allow_bots)
         if decision is None:
             return
         target: discord.abc.Messageable = message.channel
         key, reply_to = decision.key, None
-        if decision.action == "answer_if_following":
+        if decision.action is Action.ANSWER_IF_FOLLOWING:
             if not await self.engine.follows(key):
                 return
-        elif decision.action == "answer" and msg.place == "thread":
-            if msg.thread_owner_id != bot_id and not await self.engine.follows(key):
+        elif decision.action is Action.JOIN:
+            if not await self.engine.follows(key):
                 await self._catch_up(message, key)
-        elif decision.action == "open_thread":
+        elif decision.action is Action.OPEN_THREAD:
             target, key, reply_to = await self._open_thread(message, msg)
-        elif decision.action == "continue_chain":
+        elif decision.action is Action.CONTINUE_CHAIN:
             root = await self._chain_root(message)
             key = ThreadKey(key.platform, key.scope, key.channel, str(root))
             reply_to = message
@@ -152,10 +147,10 @@ class ThreadbotClient(discord.Client):
         on_post = None
         if turn.key.thread:  # a reply chain: remember which chain each message belongs to
             root = int(turn.key.thread)
-            self.chains.add(int(turn.message_id), root)
+            self.chains.put(int(turn.message_id), root)
 
             def on_post(posted: discord.Message) -> None:
-                self.chains.add(posted.id, root)
+                self.chains.put(posted.id, root)
 
         sink = DiscordSink(target, reply_to=reply_to, interval=self.edit_interval,
                            on_post=on_post)
@@ -199,7 +194,7 @@ class ThreadbotClient(discord.Client):
             ref = current.reference
             if ref is None or ref.message_id is None:
                 return current.id
-            known = self.chains.root_of(ref.message_id)
+            known = self.chains.get(ref.message_id)
             if known is not None:
                 return known
             parent = ref.resolved if isinstance(ref.resolved, discord.Message) else None

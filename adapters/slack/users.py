@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_events import display_name
-from adapters.slack_sink import SLACK_ERRORS, error_code
+from adapters.common.caches import BoundedCache
+from adapters.slack.events import display_name
+from adapters.slack.sink import SLACK_ERRORS, error_code
 
 log = logging.getLogger(__name__)
 
@@ -19,23 +18,20 @@ log = logging.getLogger(__name__)
 class NameCache:
     def __init__(self, client: AsyncWebClient, *, size: int = 2_000, ttl: float = 6 * 3600) -> None:
         self._client = client
-        self._size = size
-        self._ttl = ttl
-        self._names: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._names: BoundedCache[str, str] = BoundedCache(size, ttl=ttl)
         self._pending: dict[str, asyncio.Future[str]] = {}
 
     def put(self, user_id: str, name: str) -> None:
         if user_id and name:
-            self._store(user_id, name, self._ttl)
+            self._names.put(user_id, name)
 
     async def get(self, user_id: str) -> str:
         """The user's display name; the id itself when Slack will not say (never raises)."""
         if not user_id:
             return ""
         cached = self._names.get(user_id)
-        if cached is not None and cached[1] > time.monotonic():
-            self._names.move_to_end(user_id)
-            return cached[0]
+        if cached is not None:
+            return cached
         pending = self._pending.get(user_id)
         if pending is not None:  # one users.info per id, however many ask at once
             return await asyncio.shield(pending)
@@ -59,14 +55,8 @@ class NameCache:
             response = await self._client.users_info(user=user_id)
         except SLACK_ERRORS as exc:
             log.info("users.info failed for %s: %s", user_id, error_code(exc))
-            self._store(user_id, user_id, 300)  # retry in a few minutes, not on every message
+            self._names.put(user_id, user_id, ttl=300)  # retry in minutes, not every message
             return user_id
         name = display_name(response.get("user") or {}) or user_id
-        self._store(user_id, name, self._ttl)
+        self._names.put(user_id, name)
         return name
-
-    def _store(self, user_id: str, name: str, ttl: float) -> None:
-        self._names[user_id] = (name, time.monotonic() + ttl)
-        self._names.move_to_end(user_id)
-        while len(self._names) > self._size:
-            self._names.popitem(last=False)

@@ -17,7 +17,8 @@ import aiohttp
 import discord
 import yarl
 
-from bot.config import Settings
+from adapters.discord.settings import DiscordSettings
+from bot.config import secret
 from bot.errors import ConfigError
 
 PRIVILEGED_INTENT_HELP = (
@@ -63,12 +64,12 @@ def invite_url(application_id: int) -> str:
     return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
 
 
-async def fetch_application_id(settings: Settings) -> int:
+async def fetch_application_id(settings: DiscordSettings) -> int:
     """The application id behind DISCORD_BOT_TOKEN (GET /oauth2/applications/@me)."""
-    if settings.discord_bot_token is None:
+    if settings.bot_token is None:
         raise ConfigError(NO_TOKEN_HELP)
-    headers = {"Authorization": f"Bot {settings.discord_bot_token.get_secret_value()}"}
-    url = settings.discord_api_url.rstrip("/") + "/oauth2/applications/@me"
+    headers = {"Authorization": f"Bot {secret(settings.bot_token)}"}
+    url = settings.api_url.rstrip("/") + "/oauth2/applications/@me"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session, \
                 session.get(url, headers=headers) as resp:
@@ -79,10 +80,10 @@ async def fetch_application_id(settings: Settings) -> int:
                                   "application behind DISCORD_BOT_TOKEN; try again later.")
             return int((await resp.json(content_type=None))["id"])
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ConfigError(f"Could not reach Discord at {settings.discord_api_url} "
+        raise ConfigError(f"Could not reach Discord at {settings.api_url} "
                           f"({type(exc).__name__}); check the network or DISCORD_API_URL.") from None
 
 
-async def print_invite(settings: Settings) -> None:
+async def print_invite(settings: DiscordSettings) -> None:
     """`threadbot discord-invite`: print the URL an admin opens to add the bot."""
     print(invite_url(await fetch_application_id(settings)))

@@ -1,11 +1,11 @@
 """Slack: slack-bolt's AsyncApp wired to the engine, served by Socket Mode or over HTTP.
 
-    await run_slack(settings, engine)       # until cancelled (threadbot run)
-    bot = build_slack_app(settings, engine)  # tests: bot.web_app() / bot.socket_handler()
+    await run_slack(engine, settings)        # until cancelled (threadbot run)
+    bot = SlackBot(settings, engine)         # tests: bot.web_app() / bot.socket_handler()
 
 Listeners return at once (commands and shortcuts ack() first thing): the work itself runs
-in tasks this module tracks, so every request is answered well within Slack's 3 s, and
-shutdown (and tests) can wait for the work.
+in tracked tasks, so every request is answered well within Slack's 3 s, and shutdown (and
+tests) can wait for the work.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
-from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -26,10 +25,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_events import Identity, shortcut_target, slash_target
-from adapters.slack_handlers import SlackHandlers
-from adapters.slack_sink import SlackCaps
-from bot.config import Settings
+from adapters.common.tasks import Tracker
+from adapters.slack.events import Identity, shortcut_target, slash_target
+from adapters.slack.handlers import SlackHandlers
+from adapters.slack.settings import SlackSettings
+from adapters.slack.sink import SlackCaps
+from bot.config import secret
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.types import CommandName
@@ -50,10 +51,6 @@ _BOLT_LOG = logging.getLogger("threadbot.slack.bolt")
 _BOLT_LOG.addFilter(lambda record: "token` will be unused" not in record.getMessage())
 
 
-def _secret(value: SecretStr | None) -> str:
-    return value.get_secret_value() if value is not None else ""
-
-
 def make_client(token: str, api_url: str | None) -> AsyncWebClient:
     """The Web API client: 429s retried after Retry-After, connection errors retried."""
     kwargs: dict[str, Any] = {}
@@ -72,14 +69,14 @@ def make_client(token: str, api_url: str | None) -> AsyncWebClient:
 class SlackBot:
     """The bolt app plus our handlers; one per process (or per test)."""
 
-    def __init__(self, settings: Settings, engine: Engine, *, caps: SlackCaps | None = None):
-        token = _secret(settings.slack_bot_token)
+    def __init__(self, settings: SlackSettings, engine: Engine, *, caps: SlackCaps | None = None):
+        token = secret(settings.bot_token)
         if not token:
             raise ConfigError("Slack needs SLACK_BOT_TOKEN (the xoxb- token from OAuth & Permissions).")
         self.settings = settings
         self.caps = caps or SlackCaps()
-        self.client = make_client(token, settings.slack_api_url)
-        self.signing_secret = _secret(settings.slack_signing_secret)
+        self.client = make_client(token, settings.api_url)
+        self.signing_secret = secret(settings.signing_secret)
         self.app = AsyncApp(
             client=self.client,
             signing_secret=self.signing_secret,  # "" never validates: no secret, no HTTP
@@ -91,7 +88,7 @@ class SlackBot:
             process_before_response=True,
         )
         self.handlers = SlackHandlers(settings, engine, self.client, self.caps)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.tasks = Tracker("Slack")
         self._register()
 
     # --- listeners (bolt injects arguments by name) ---
@@ -135,8 +132,8 @@ class SlackBot:
             await ack(text="Catching up on this channel for you…")
             self.spawn(handlers.channel_summary(target, _identity(body, context), respond))
 
-        app.command(settings.slack_reset_command)(on_reset)
-        app.command(settings.slack_summarize_command)(on_summarize)
+        app.command(settings.reset_command)(on_reset)
+        app.command(settings.summarize_command)(on_summarize)
 
         async def on_shortcut(ack: Any, shortcut: dict, body: dict, context: AsyncBoltContext) -> None:
             await ack()
@@ -148,28 +145,14 @@ class SlackBot:
 
     # --- task tracking ---
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._guard(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # never reaches a user; the engine already answered what it could
-            log.exception("Slack handler failed")
+        self.tasks.spawn(work)
 
     async def drain(self, within: float = 10.0) -> None:
         """Wait for all work started so far (and any it starts) to finish."""
-        async with asyncio.timeout(within):
-            while self._tasks:
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.tasks.drain(within)
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.tasks.aclose()
 
     # --- transports ---
     def web_app(self) -> web.Application:
@@ -184,7 +167,7 @@ class SlackBot:
 
         async def health(request: web.Request) -> web.Response:
             return web.json_response(
-                {"ok": True, "platform": "slack", "mode": "http", "busy": len(self._tasks)}
+                {"ok": True, "platform": "slack", "mode": "http", "busy": self.tasks.busy}
             )
 
         web_app.router.add_post(EVENTS_PATH, events)
@@ -193,7 +176,7 @@ class SlackBot:
 
     def socket_handler(self) -> AsyncSocketModeHandler:
         """Socket Mode (needs SLACK_APP_TOKEN, an xapp- token with connections:write)."""
-        app_token = _secret(self.settings.slack_app_token)
+        app_token = secret(self.settings.app_token)
         if not app_token:
             raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token).")
         return AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
@@ -207,15 +190,11 @@ def _identity(body: dict, context: AsyncBoltContext) -> Identity:
     )
 
 
-def build_slack_app(settings: Settings, engine: Engine, *, caps: SlackCaps | None = None) -> SlackBot:
-    return SlackBot(settings, engine, caps=caps)
-
-
-async def run_slack(settings: Settings, engine: Engine) -> None:
+async def run_slack(engine: Engine, settings: SlackSettings) -> None:
     """Serve Slack until cancelled: Socket Mode when SLACK_APP_TOKEN is set, else HTTP."""
-    bot = build_slack_app(settings, engine)
+    bot = SlackBot(settings, engine)
     try:
-        if settings.slack_app_token is not None:
+        if settings.app_token is not None:
             handler = bot.socket_handler()
             await handler.connect_async()
             log.info("Slack: connected in Socket Mode")

@@ -1,0 +1,59 @@
+"""Discord, through discord.py's gateway client.
+
+    events.py    messages → values, and the routing rules (pure but for reading a Message)
+    client.py    the gateway client: what the bot does with each message
+    sink.py      post-then-edit replies, app-command responses
+    commands.py  /reset /summarize /stop /help       setup.py  endpoints, intents, invite URL
+    settings.py  DISCORD_* variables
+
+This module is what the registry imports: it stays cheap, discord.py loads in ``run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from adapters.discord.settings import DiscordSettings
+from bot.ports import PlatformCommand
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+
+async def _print_invite(settings: DiscordSettings) -> None:
+    from adapters.discord.setup import print_invite
+
+    await print_invite(settings)
+
+
+def _quiet_voice_warning(record: logging.LogRecord) -> bool:
+    """discord.py warns at every start that voice needs extra packages; threadbot has none."""
+    return "voice will NOT be supported" not in record.getMessage()
+
+
+class DiscordPlatform:
+    name = "discord"
+    how_to_enable = "DISCORD_BOT_TOKEN"
+    sdk_loggers = ("discord",)
+    commands: Sequence[PlatformCommand[DiscordSettings]] = (
+        PlatformCommand(
+            "discord-invite", "print the URL that adds the bot to a Discord server", _print_invite
+        ),
+    )
+
+    def load_settings(self) -> DiscordSettings:
+        return DiscordSettings.load()
+
+    def enabled(self, settings: DiscordSettings) -> bool:
+        return settings.bot_token is not None
+
+    async def run(self, engine: Engine, settings: DiscordSettings) -> None:
+        from adapters.discord.client import run_discord
+
+        logging.getLogger("discord.client").addFilter(_quiet_voice_warning)
+        await run_discord(engine, settings)
+
+
+platform = DiscordPlatform()
