@@ -21,7 +21,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/threadbot run
 
-test: $(VENV)/.installed-dev
+# The suite includes the lint: ruff (with the complexity cap) and mypy --strict.
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev

@@ -81,34 +81,40 @@ async def run_console(
     prompt()
     while (line := await lines.get()) is not None:
         text = line.strip()
-        if not text:
-            prompt()
-            continue
         if text.startswith("/"):
-            name = text[1:].split()[0].lower() if text[1:].split() else ""
-            if name in ("exit", "quit"):
+            if not await _command(engine, key, text, stdout):
                 break
-            if name == CommandName.HELP:
-                await ConsoleSink(stdout).finish(HELP)
-            elif name in {c.value for c in CommandName}:
-                await engine.command(Command(key=key, name=CommandName(name)), ConsoleSink(stdout))
-            else:
-                stdout.write(f"{BOT}Unknown command /{name}. Try /help.\n")
-            prompt()
+        elif text:
+            turn = Turn(
+                key=key, message_id=uuid.uuid4().hex, author_id=f"console:{author}",
+                author_name=author, text=text,
+            )
+            task = asyncio.create_task(engine.handle(turn, ConsoleSink(stdout)))
+            if not interactive:
+                await task  # a script's lines are answered one by one, in order
+                continue
+            replies.add(task)
+            task.add_done_callback(replies.discard)
+            task.add_done_callback(prompt)
             continue
-        turn = Turn(
-            key=key, message_id=uuid.uuid4().hex, author_id=f"console:{author}",
-            author_name=author, text=text,
-        )
-        task = asyncio.create_task(engine.handle(turn, ConsoleSink(stdout)))
-        if not interactive:
-            await task
-            continue
-        replies.add(task)
-        task.add_done_callback(replies.discard)
-        task.add_done_callback(prompt)
+        prompt()
     if replies:
         await asyncio.gather(*replies)
+
+
+async def _command(engine: Engine, key: ThreadKey, text: str, stdout: TextIO) -> bool:
+    """Run a /command; False for /exit."""
+    words = text[1:].split()
+    name = words[0].lower() if words else ""
+    if name in ("exit", "quit"):
+        return False
+    if name == CommandName.HELP:
+        await ConsoleSink(stdout).finish(HELP)
+    elif name in {c.value for c in CommandName}:
+        await engine.command(Command(key=key, name=CommandName(name)), ConsoleSink(stdout))
+    else:
+        stdout.write(f"{BOT}Unknown command /{name}. Try /help.\n")
+    return True
 
 
 def _read_lines(stdin: TextIO) -> asyncio.Queue[str | None]:

@@ -23,11 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pydantic import SecretStr  # noqa: E402
+
 from bot.app import open_engine  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.ports import Provider  # noqa: E402
 from bot.providers.factory import make_provider  # noqa: E402
-from bot.types import Completion, NewMessage, Request, ThreadKey, Turn  # noqa: E402
+from bot.types import Completion, Ending, NewMessage, Request, ThreadKey, Turn  # noqa: E402
 from storage import open_store  # noqa: E402
 
 
@@ -75,7 +77,7 @@ class CannedProvider:
 class NullSink:
     async def start(self) -> None: ...
     async def append(self, delta: str) -> None: ...
-    async def finish(self, text: str) -> None: ...
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None: ...
     async def fail(self, message: str) -> None:
         raise RuntimeError(f"turn failed: {message}")
 
@@ -184,9 +186,9 @@ async def main() -> None:
     base_url = ports.get(timeout=30)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(
-                _env_file=None, openai_api_key="bench", openai_base_url=base_url,  # type: ignore[call-arg]
-                db=Path(tmp) / "bench.db", model="gpt-4.1-mini", provider_retries=0,
+            settings = Settings(  # type: ignore[call-arg]
+                _env_file=None, openai_api_key=SecretStr("bench"), openai_base_url=base_url,
+                db=str(Path(tmp) / "bench.db"), model="gpt-4.1-mini", provider_retries=0,
             )
             print(f"context budget: {settings.context_tokens:,} tokens (the default)\n")
             print("| stored messages in thread | overhead p50 (ms) | overhead p99 (ms) |")

@@ -14,7 +14,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from adapters.registry import PLATFORMS
@@ -25,7 +25,7 @@ from bot.types import ThreadKey
 
 log = logging.getLogger("threadbot")
 
-Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 LLM_LOGGERS = ("httpx", "httpx2", "openai", "anthropic", "aiohttp")
 
 

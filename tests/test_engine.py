@@ -356,7 +356,8 @@ class StrictSink(RecordingSink):
 
     def __init__(self, delay: float) -> None:
         super().__init__()
-        self.delay, self.calls, self.busy, self.cut = delay, [], False, 0
+        self.delay, self.busy, self.cut = delay, False, 0
+        self.calls: list[str] = []
 
     async def _call(self, name: str) -> None:
         assert not self.busy, f"{name} overlapped another sink call: {self.calls}"

@@ -29,7 +29,7 @@ def split_text(text: str, limit: int) -> list[str]:
             chunks.append(body)
             break
         # Reserve room for a closing fence in case the cut lands inside a code block.
-        cut = _best_cut(body, limit - 4)
+        cut = best_cut(body, limit - 4)
         head, rest = body[:cut].rstrip(), body[cut:].lstrip("\n")
         fence = open_fence(head)
         if fence is not None:
@@ -41,19 +41,17 @@ def split_text(text: str, limit: int) -> list[str]:
     return [c for c in chunks if c.strip()]
 
 
-def _best_cut(text: str, limit: int) -> int:
-    """Index to cut ``text`` at so the head is ≤ limit, preferring natural boundaries.
-
-    A boundary in the first half of the window is ignored: cutting there would make many tiny
-    messages out of one long paragraph.
-    """
+def best_cut(text: str, limit: int, floor: int | None = None) -> int:
+    """Where to end a message with ``text[:cut]`` (≤ limit): the last paragraph break, else
+    line break, else space at or after ``floor`` (default: half the limit, so one long
+    paragraph does not become many tiny messages); a hard cut when there is none."""
     window = text[: limit + 1]
-    floor = limit // 2
+    start = min(limit // 2 if floor is None else floor, limit)
     for sep in ("\n\n", "\n", " "):
-        at = window.rfind(sep, floor)
+        at = window.rfind(sep, start)
         if at > 0:
             return at + len(sep) if sep == " " else at
-    return limit
+    return max(limit, 1)
 
 
 def open_fence(text: str) -> str | None:

@@ -36,7 +36,7 @@ def _quiet_voice_warning(record: logging.LogRecord) -> bool:
 class DiscordPlatform:
     name = "discord"
     how_to_enable = "DISCORD_BOT_TOKEN"
-    sdk_loggers = ("discord",)
+    sdk_loggers: tuple[str, ...] = ("discord",)
     commands: Sequence[PlatformCommand[DiscordSettings]] = (
         PlatformCommand(
             "discord-invite", "print the URL that adds the bot to a Discord server", _print_invite

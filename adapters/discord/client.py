@@ -111,21 +111,16 @@ class ThreadbotClient(discord.Client):
 
     async def _on_message(self, message: discord.Message) -> None:
         assert self.user is not None
-        bot_id = self.user.id
-        channel: object = message.channel
-        if isinstance(channel, discord.PartialMessageable) and message.guild is not None:
-            try:  # not in the cache: learn whether it is a thread
-                channel = await self.fetch_channel(channel.id)
-            except discord.HTTPException as exc:
-                log.info("ignoring a message in unknown channel %s: %s", channel.id, exc)
-                return
-        msg = ev.incoming(message, bot_id, channel=channel)
-        decision = ev.route(msg, bot_id=bot_id, threads=self.settings.threads,
+        channel = await self._channel_of(message)
+        if channel is None:
+            return
+        msg = ev.incoming(message, self.user.id, channel=channel)
+        decision = ev.route(msg, bot_id=self.user.id, threads=self.settings.threads,
                             allow_bots=self.settings.allow_bots)
         if decision is None:
             return
         target: discord.abc.Messageable = message.channel
-        key, reply_to = decision.key, None
+        key, reply_to = decision.key, message if decision.reply_to is not None else None
         if decision.action is Action.ANSWER_IF_FOLLOWING:
             if not await self.engine.follows(key):
                 return
@@ -137,10 +132,19 @@ class ThreadbotClient(discord.Client):
         elif decision.action is Action.CONTINUE_CHAIN:
             root = await self._chain_root(message)
             key = ThreadKey(key.platform, key.scope, key.channel, str(root))
-            reply_to = message
-        elif decision.reply_to is not None:
-            reply_to = message
         await self._answer(ev.to_turn(msg, key), target, reply_to)
+
+    async def _channel_of(self, message: discord.Message) -> object | None:
+        """The message's channel, fetched when the cache only has a partial one (to learn
+        whether it is a thread); None when Discord will not say."""
+        channel: object = message.channel
+        if isinstance(channel, discord.PartialMessageable) and message.guild is not None:
+            try:
+                return await self.fetch_channel(channel.id)
+            except discord.HTTPException as exc:
+                log.info("ignoring a message in unknown channel %s: %s", channel.id, exc)
+                return None
+        return channel
 
     async def _answer(self, turn: Turn, target: discord.abc.Messageable,
                       reply_to: discord.Message | None) -> None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class SlackPlatform:
     name = "slack"
     how_to_enable = "SLACK_BOT_TOKEN with SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP)"
-    sdk_loggers = ("slack_bolt", "slack_sdk")
+    sdk_loggers: tuple[str, ...] = ("slack_bolt", "slack_sdk")
     commands: Sequence[PlatformCommand[SlackSettings]] = ()
 
     def load_settings(self) -> SlackSettings:

@@ -93,55 +93,60 @@ class SlackBot:
 
     # --- listeners (bolt injects arguments by name) ---
     def _register(self) -> None:
-        app, handlers, settings = self.app, self.handlers, self.settings
-
-        async def on_message(body: dict, event: dict, context: AsyncBoltContext) -> None:
-            ident = _identity(body, context)
-            incoming = handlers.accept(event, ident)
-            if incoming is not None:
-                self.spawn(handlers.on_message(incoming, ident))
-
-        app.event("app_mention")(on_message)
-        app.event("message")(on_message)
-
-        async def on_thread_started(event: dict) -> None:
-            self.spawn(handlers.assistant_thread_started(event))
-
-        async def on_ignored() -> None:
-            pass
-
-        app.event("assistant_thread_started")(on_thread_started)
-        app.event("assistant_thread_context_changed")(on_ignored)
-
-        async def on_reset(ack: Any, command: dict) -> None:
-            target = slash_target(command)
-            if not target.direct:
-                await ack(text=RESET_HINT)
-                return
-            await ack()
-            self.spawn(handlers.command(CommandName.RESET, target))
-
-        async def on_summarize(
-            ack: Any, command: dict, body: dict, context: AsyncBoltContext, respond: Any
-        ) -> None:
-            target = slash_target(command)
-            if target.direct:
-                await ack()
-                self.spawn(handlers.command(CommandName.SUMMARIZE, target))
-                return
-            await ack(text="Catching up on this channel for you…")
-            self.spawn(handlers.channel_summary(target, _identity(body, context), respond))
-
-        app.command(settings.reset_command)(on_reset)
-        app.command(settings.summarize_command)(on_summarize)
-
-        async def on_shortcut(ack: Any, shortcut: dict, body: dict, context: AsyncBoltContext) -> None:
-            await ack()
-            name = SHORTCUTS[shortcut.get("callback_id", "")]
-            self.spawn(handlers.shortcut(name, shortcut_target(shortcut), _identity(body, context)))
-
+        app = self.app
+        app.event("app_mention")(self._on_message)
+        app.event("message")(self._on_message)
+        app.event("assistant_thread_started")(self._on_thread_started)
+        app.event("assistant_thread_context_changed")(self._on_ignored)
+        app.command(self.settings.reset_command)(self._on_reset)
+        app.command(self.settings.summarize_command)(self._on_summarize)
         for callback_id in SHORTCUTS:
-            app.shortcut(callback_id)(on_shortcut)
+            app.shortcut(callback_id)(self._on_shortcut)
+
+    async def _on_message(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        ident = _identity(body, context)
+        incoming = self.handlers.accept(event, ident)
+        if incoming is not None:
+            self.spawn(self.handlers.on_message(incoming, ident))
+
+    async def _on_thread_started(self, event: dict[str, Any]) -> None:
+        self.spawn(self.handlers.assistant_thread_started(event))
+
+    async def _on_ignored(self) -> None:
+        pass
+
+    async def _on_reset(self, ack: Any, command: dict[str, Any]) -> None:
+        target = slash_target(command)
+        if not target.direct:
+            await ack(text=RESET_HINT)
+            return
+        await ack()
+        self.spawn(self.handlers.command(CommandName.RESET, target))
+
+    async def _on_summarize(
+        self,
+        ack: Any,
+        command: dict[str, Any],
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: Any,
+    ) -> None:
+        target = slash_target(command)
+        if target.direct:
+            await ack()
+            self.spawn(self.handlers.command(CommandName.SUMMARIZE, target))
+            return
+        await ack(text="Catching up on this channel for you…")
+        self.spawn(self.handlers.channel_summary(target, _identity(body, context), respond))
+
+    async def _on_shortcut(
+        self, ack: Any, shortcut: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        name = SHORTCUTS[shortcut.get("callback_id", "")]
+        self.spawn(self.handlers.shortcut(name, shortcut_target(shortcut), _identity(body, context)))
 
     # --- task tracking ---
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -182,7 +187,7 @@ class SlackBot:
         return AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
 
 
-def _identity(body: dict, context: AsyncBoltContext) -> Identity:
+def _identity(body: dict[str, Any], context: AsyncBoltContext) -> Identity:
     return Identity(
         team_id=body.get("team_id") or context.team_id or "",
         user_id=context.bot_user_id or "",

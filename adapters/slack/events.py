@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from adapters.common.routing import Action
 from bot.types import CommandName, ThreadKey, Turn
@@ -80,7 +81,7 @@ def is_direct(channel: str, channel_type: str | None = None) -> bool:
 
 
 def parse_message(
-    event: Mapping, ident: Identity, *, team_id: str, allow_bots: bool = False
+    event: Mapping[str, Any], ident: Identity, *, team_id: str, allow_bots: bool = False
 ) -> Incoming | None:
     """An ``app_mention`` or ``message`` event → Incoming, or None when it is never ours:
     our own messages, other bots (unless allowed), edits/deletes/joins and other subtypes."""
@@ -176,7 +177,7 @@ def _link_text(match: re.Match[str]) -> str:
     return f"{label} ({url})" if label and label != url else url
 
 
-def display_name(user_or_profile: Mapping) -> str:
+def display_name(user_or_profile: Mapping[str, Any]) -> str:
     """Display name from a users.info ``user`` or an event's ``user_profile``."""
     profile = user_or_profile.get("profile") or user_or_profile
     for value in (
@@ -190,7 +191,9 @@ def display_name(user_or_profile: Mapping) -> str:
     return ""
 
 
-def history_turn(message: Mapping, key: ThreadKey, names: Mapping[str, str], ident: Identity) -> Turn | None:
+def history_turn(
+    message: Mapping[str, Any], key: ThreadKey, names: Mapping[str, str], ident: Identity
+) -> Turn | None:
     """A message read with conversations.replies / .history → a context Turn (or None for
     joins, edits and empty messages). The bot's own messages keep its user id so the engine
     stores them as assistant messages."""
@@ -228,7 +231,7 @@ class Target:
     direct: bool
 
 
-def slash_target(payload: Mapping) -> Target:
+def slash_target(payload: Mapping[str, Any]) -> Target:
     """A slash command: in a DM it acts on the DM conversation (thread "")."""
     channel = payload.get("channel_id") or ""
     direct = channel.startswith("D") or payload.get("channel_name") == "directmessage"
@@ -241,7 +244,7 @@ def slash_target(payload: Mapping) -> Target:
     )
 
 
-def shortcut_target(payload: Mapping) -> Target:
+def shortcut_target(payload: Mapping[str, Any]) -> Target:
     """A message shortcut acts on the conversation the message belongs to."""
     channel = (payload.get("channel") or {}).get("id") or ""
     message = payload.get("message") or {}

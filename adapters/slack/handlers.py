@@ -151,7 +151,7 @@ class SlackHandlers:
         messages = [m for m in response.get("messages") or [] if _older(m.get("ts"), before)]
         return await self._turns(messages, key, ident)
 
-    async def _turns(self, messages: list[dict], key: ThreadKey, ident: Identity) -> list[Turn]:
+    async def _turns(self, messages: list[dict[str, Any]], key: ThreadKey, ident: Identity) -> list[Turn]:
         ids = [m.get("user", "") for m in messages if not m.get("bot_id")]
         for m in messages:
             ids.extend(mentioned_users(m.get("text") or ""))

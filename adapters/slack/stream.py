@@ -19,7 +19,7 @@ import time
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.common.chunking import fence_marker, open_fence
+from adapters.common.chunking import best_cut, fence_marker, open_fence
 from adapters.common.endings import NO_REPLY, failed_text, final_text
 from adapters.slack.sink import (
     SLACK_ERRORS,
@@ -127,7 +127,7 @@ class SlackStreamSink:
                 if final:
                     await self._stop()
                 return
-            cut = _cut(pending, room, floor=max(1, self._caps.limit // 2 - used))
+            cut = best_cut(pending, room, floor=max(1, self._caps.limit // 2 - used))
             head = pending[:cut].rstrip()
             fence = open_fence(self._reopen + self._message + head)
             closing = "\n" + fence_marker(fence) if fence else ""
@@ -191,14 +191,3 @@ class SlackStreamSink:
 
     def _editing(self) -> SlackEditingSink:
         return SlackEditingSink(self._client, self._caps, self.channel, self.thread_ts)
-
-
-def _cut(text: str, room: int, floor: int) -> int:
-    """Where to end a message with ``text[:cut]`` (≤ room): the last paragraph break, else
-    line break, else space at or after ``floor``; a hard cut when there is none."""
-    window = text[: room + 1]
-    for sep in ("\n\n", "\n", " "):
-        at = window.rfind(sep, min(floor, room))
-        if at > 0:
-            return at + len(sep) if sep == " " else at
-    return max(room, 1)

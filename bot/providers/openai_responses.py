@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from openai import AsyncOpenAI, omit
-from openai.types.responses import Response
+from openai.types.responses import Response, ResponseStreamEvent
 
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.openai_chat import code_kind, kept_cause, map_openai_error
@@ -48,16 +48,8 @@ class OpenAIResponsesProvider:
                         if event.delta:
                             parts.append(event.delta)
                             yield event.delta
-                    elif event.type == "response.completed":
-                        final = event.response
-                    elif event.type == "response.incomplete" and _cut_short(event.response):
-                        # Kept, as Chat's finish_reason="length" and Anthropic's max_tokens are.
-                        final = event.response
-                    elif event.type == "error":
-                        kind = code_kind(event.code, chained=chained and not parts)
-                        raise ProviderError(kind, f"stream error event code={event.code}")
-                    elif event.type in ("response.failed", "response.incomplete"):
-                        raise _ended_badly(event.type, event.response)
+                    else:
+                        final = _final(event, chained=chained and not parts) or final
         except ProviderError:
             raise
         except Exception as exc:
@@ -79,6 +71,22 @@ class OpenAIResponsesProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _final(event: ResponseStreamEvent, *, chained: bool) -> Response | None:
+    """The finished response a stream event carries (None for events that say nothing
+    about the end); raises ProviderError for the failure events. ``chained``: the request
+    chained and no text has been shown, so an unknown anchor can still be replayed."""
+    if event.type == "response.completed":
+        return event.response
+    if event.type == "response.incomplete" and _cut_short(event.response):
+        # Kept, as Chat's finish_reason="length" and Anthropic's max_tokens are.
+        return event.response
+    if event.type == "error":
+        raise ProviderError(code_kind(event.code, chained=chained), f"stream error event code={event.code}")
+    if event.type in ("response.failed", "response.incomplete"):
+        raise _ended_badly(event.type, event.response)
+    return None
 
 
 def _cut_short(response: Response) -> bool:

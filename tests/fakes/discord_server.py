@@ -215,6 +215,10 @@ class FakeDiscord(FakeGateway):
     async def _route(self, method: str, path: str, body: Any,
                      query: dict[str, str]) -> web.Response:
         parts = path.strip("/").split("/")
+        if parts[0] == "channels":
+            return await self._channel_route(method, parts, body, query)
+        if parts[0] in ("interactions", "webhooks"):
+            return self._interaction_route(method, parts, body)
         match method, parts:
             case "GET", ["users", "@me"]:
                 return _json(self.bot)
@@ -224,6 +228,11 @@ class FakeDiscord(FakeGateway):
                 return _json(self._sync("global", body))
             case "PUT", ["applications", _, "guilds", gid, "commands"]:
                 return _json(self._sync(gid, body))
+        return _not_found()
+
+    async def _channel_route(self, method: str, parts: list[str], body: Any,
+                             query: dict[str, str]) -> web.Response:
+        match method, parts:
             case "POST", ["channels", cid, "typing"]:
                 return web.Response(status=204)
             case "GET", ["channels", cid]:
@@ -241,6 +250,10 @@ class FakeDiscord(FakeGateway):
                 return await self._edit_message(int(mid), body)
             case "POST", ["channels", cid, "messages", mid, "threads"]:
                 return await self._start_thread(int(cid), int(mid), body)
+        return _not_found()
+
+    def _interaction_route(self, method: str, parts: list[str], body: Any) -> web.Response:
+        match method, parts:
             case "POST", ["interactions", iid, _, "callback"]:
                 return self._callback(int(iid), body)
             case "PATCH", ["webhooks", _, token, "messages", "@original"]:
@@ -249,7 +262,7 @@ class FakeDiscord(FakeGateway):
                 return self._followup(token, body)
             case "PATCH", ["webhooks", _, token, "messages", mid]:
                 return self._edit_followup(int(mid), body)
-        return _json(p.error("404: Not Found"), 404)
+        return _not_found()
 
     def _found(self, obj: dict[str, Any] | None, code: int, message: str) -> web.Response:
         return _json(obj) if obj is not None else _json(p.error(message, code), 404)
@@ -361,6 +374,10 @@ class FakeDiscord(FakeGateway):
 
 def _too_long(body: dict[str, Any]) -> web.Response | None:
     return _json(p.too_long(), 400) if len(body.get("content") or "") > 2000 else None
+
+
+def _not_found() -> web.Response:  # noqa: N802 - reads like the constant it stands for
+    return _json(p.error("404: Not Found"), 404)
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

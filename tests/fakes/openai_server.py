@@ -170,7 +170,7 @@ class FakeOpenAI(FakeLLMServer):
         yield event("response.created", response=started)
         yield event("response.in_progress", response=started)
         mid = new_id("msg_", 48)
-        at = {"item_id": mid, "output_index": 0, "content_index": 0}
+        at: dict[str, Any] = {"item_id": mid, "output_index": 0, "content_index": 0}
         yield event(
             "response.output_item.added",
             output_index=0,

@@ -35,7 +35,11 @@ async def test_deltas_concatenate_to_the_completion_with_usage(backend: Backend)
 
 async def test_reply_with_a_function_sees_the_system_prompt_first(backend: Backend) -> None:
     seen: list[list[dict[str, str]]] = []
-    backend.fake.reply_with(lambda messages: seen.append(messages) or "ok")
+    def reply(messages: list[dict[str, str]]) -> str:
+        seen.append(messages)
+        return "ok"
+
+    backend.fake.reply_with(reply)
 
     _, completion = await collect(backend.provider(), make_request("hi", system="SYS"))
 

@@ -16,7 +16,7 @@ from tests.providers.conftest import Backend, collect, make_request
 
 
 def settings(tmp_path: Path, **values: object) -> Settings:
-    return Settings(_env_file=None, db=tmp_path / "t.db", **values)  # type: ignore[arg-type]
+    return Settings(_env_file=None, db=tmp_path / "t.db", **values)  # type: ignore[arg-type, call-arg]
 
 
 @pytest.mark.parametrize("provider", ["openai", "openai-responses", "anthropic"])

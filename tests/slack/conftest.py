@@ -68,7 +68,7 @@ class Served:
         body: str,
         *,
         content_type: str = "application/json",
-        headers: dict | None = None,
+        headers: dict[str, str] | None = None,
         secret: str = SECRET,
     ) -> tuple[int, str]:
         sent = signed_headers(secret, body, content_type=content_type)

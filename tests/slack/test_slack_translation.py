@@ -3,13 +3,16 @@ which conversation, how Slack text reads to the model, how Markdown reads in Sla
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adapters.common.chunking import split_text
+from adapters.common.routing import Action
 from adapters.common.titles import title_from
 from adapters.slack.events import (
-    Action,
     Identity,
+    Incoming,
     decide,
     history_turn,
     parse_command,
@@ -26,8 +29,8 @@ from tests.fakes.slack_server import message_event, message_shortcut, slash_comm
 ME = Identity(team_id="T0TEAM", user_id="U0BOT", bot_id="B0BOT")
 
 
-def parse(text: str, **kw: object):
-    event = message_event(text, ts=kw.pop("ts", "1700000100.000100"), **kw)  # type: ignore[arg-type]
+def parse(text: str, **kw: Any) -> Incoming | None:
+    event = message_event(text, ts=kw.pop("ts", "1700000100.000100"), **kw)
     return parse_message(event, ME, team_id="T0TEAM")
 
 
@@ -80,7 +83,7 @@ def test_chatter_without_a_mention_is_ignored() -> None:
         {"hidden": True},
     ],
 )
-def test_own_bot_and_subtype_messages_are_never_turns(extra: dict) -> None:
+def test_own_bot_and_subtype_messages_are_never_turns(extra: dict[str, Any]) -> None:
     assert parse("<@U0BOT> hi", **extra) is None
 
 
