@@ -1,4 +1,6 @@
-"""`threadbot run | console | export | stats`, plus what each platform adds (e.g.
+"""threadbot: an LLM in your Slack and Discord threads.
+
+`threadbot run | console | export | stats`, plus what each platform adds (e.g.
 `discord-invite`). With ``bot/app.py``, the composition root: the only core module that
 names the adapters and the store.
 
@@ -15,23 +17,28 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.registry import PLATFORMS
-from bot.config import Settings, load_settings
 from bot.errors import ConfigError
 from bot.ports import Platform, PlatformCommand
 from bot.types import ThreadKey
 
+if TYPE_CHECKING:  # pydantic loads after argument parsing: `threadbot --help` stays instant
+    from bot.config import Settings
+
+    Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
 log = logging.getLogger("threadbot")
 
-Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 LLM_LOGGERS = ("httpx", "httpx2", "openai", "anthropic", "aiohttp")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    from bot.config import load_settings
+
     try:
         settings = load_settings()
         _configure_logging(settings.log_level)

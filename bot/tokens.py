@@ -1,30 +1,9 @@
-"""Token counting that works offline.
-
-tiktoken downloads its encoding files on first use, and many servers (and CI) have no
-internet. The official cl100k and o200k files ship in ``bot/tiktoken_cache/`` under the names
-tiktoken gives its cache entries, and are loaded through ``TIKTOKEN_CACHE_DIR`` so tiktoken
-itself verifies each file against its built-in sha256. If that still fails, counting degrades
-to a logged estimate instead of crashing a turn.
-"""
+"""Token counting that works offline: exact with the model's tiktoken encoding (loaded by
+``bot.encodings``), a logged estimate that errs high if it cannot load — never a crash."""
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from functools import cache
-from pathlib import Path
-from typing import Protocol
-
-log = logging.getLogger(__name__)
-
-BUNDLED_CACHE = Path(__file__).parent / "tiktoken_cache"
-_load_lock = threading.Lock()
-
-
-class Encoder(Protocol):
-    def encode_ordinary(self, text: str) -> list[int]: ...
-    def decode(self, tokens: list[int]) -> str: ...
+from bot.encodings import load_encoding
 
 
 def encoding_name_for(model: str) -> str:
@@ -44,7 +23,7 @@ class TokenCounter:
 
     def __init__(self, model: str) -> None:
         self.encoding_name = encoding_name_for(model)
-        self._encoder = _load(self.encoding_name)
+        self._encoder = load_encoding(self.encoding_name)
 
     @property
     def estimated(self) -> bool:
@@ -90,35 +69,3 @@ def _truncate_estimate(text: str, max_tokens: int) -> str:
         if used > max_tokens:
             return text[:i]
     return text
-
-
-@cache
-def _load(encoding_name: str) -> Encoder | None:
-    try:
-        import tiktoken
-
-        with _load_lock:
-            previous = os.environ.get("TIKTOKEN_CACHE_DIR")
-            if previous is None and (BUNDLED_CACHE / _CACHE_FILES[encoding_name]).exists():
-                # Scoped to this one load: tiktoken reads the variable at call time.
-                os.environ["TIKTOKEN_CACHE_DIR"] = str(BUNDLED_CACHE)
-            try:
-                return tiktoken.get_encoding(encoding_name)
-            finally:
-                if previous is None:
-                    os.environ.pop("TIKTOKEN_CACHE_DIR", None)
-    except Exception as exc:  # no file, hash mismatch, no network: never crash a turn
-        log.warning(
-            "tiktoken encoding %s unavailable (%s); token counts are estimates "
-            "(~4 ASCII chars or 1 other char per token)",
-            encoding_name,
-            type(exc).__name__,
-        )
-        return None
-
-
-# sha1 of tiktoken's download URL: the cache-entry names tiktoken looks for.
-_CACHE_FILES = {
-    "cl100k_base": "9b5ad71b2ce5302211f9c61530b329a4922fc6a4",
-    "o200k_base": "fb374d419588a4632f3f557e76b4b70aebbca790",
-}

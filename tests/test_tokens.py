@@ -81,3 +81,36 @@ def test_truncate_keeps_a_prefix_within_the_limit() -> None:
     cut = counter.truncate(text, 3)
     assert text.startswith(cut) and counter.count(cut) <= 3 and cut
     assert counter.truncate("short", 10) == "short"
+
+
+def count_in_a_fresh_process(cache_home: Path) -> str:
+    script = (
+        "from bot.tokens import TokenCounter\n"
+        "c = TokenCounter('gpt-4o')\n"
+        "print(c.estimated, c.count('hello world'), c.count('Grüße aus Köln 🎉'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache_home)}, cwd=Path(__file__).parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_parsed_encoding_is_cached_and_a_damaged_cache_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.encodings import parsed_cache_path
+
+    first = count_in_a_fresh_process(tmp_path)
+    assert first.startswith("False 2 ")  # exact counts, not estimates
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cached = parsed_cache_path("o200k_base")
+    assert cached.is_relative_to(tmp_path) and cached.stat().st_size > 1_000_000
+    assert count_in_a_fresh_process(tmp_path) == first  # read from the cache: same counts
+
+    data = bytearray(cached.read_bytes())
+    data[5_000:5_010] = b"0123456789"  # damaged on disk
+    cached.write_bytes(bytes(data))
+    assert count_in_a_fresh_process(tmp_path) == first  # rebuilt from the bundled file
+    assert cached.read_bytes() != bytes(data)

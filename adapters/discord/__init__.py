@@ -15,10 +15,10 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from adapters.discord.settings import DiscordSettings
 from bot.ports import PlatformCommand
 
 if TYPE_CHECKING:
+    from adapters.discord.settings import DiscordSettings
     from bot.engine import Engine
 
 
@@ -44,6 +44,8 @@ class DiscordPlatform:
     )
 
     def load_settings(self) -> DiscordSettings:
+        from adapters.discord.settings import DiscordSettings
+
         return DiscordSettings.load()
 
     def enabled(self, settings: DiscordSettings) -> bool:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from adapters.slack.settings import SlackSettings
 from bot.ports import PlatformCommand
 
 if TYPE_CHECKING:
+    from adapters.slack.settings import SlackSettings
     from bot.engine import Engine
 
 
@@ -27,6 +27,8 @@ class SlackPlatform:
     commands: Sequence[PlatformCommand[SlackSettings]] = ()
 
     def load_settings(self) -> SlackSettings:
+        from adapters.slack.settings import SlackSettings
+
         return SlackSettings.load()
 
     def enabled(self, settings: SlackSettings) -> bool:
