@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters import discord, slack
-from bot.ports import Platform
+from bot.platform import Platform
 
 PLATFORMS: dict[str, Platform[Any]] = {
     slack.platform.name: slack.platform,

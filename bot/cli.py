@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.registry import PLATFORMS
 from bot.errors import ConfigError
-from bot.ports import Platform, PlatformCommand
+from bot.platform import Platform, PlatformCommand
 from bot.types import ThreadKey
 
 if TYPE_CHECKING:  # pydantic loads after argument parsing: `threadbot --help` stays instant

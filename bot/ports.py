@@ -1,4 +1,5 @@
-"""The ports the core owns: what it needs from a store, a platform and a model provider.
+"""The ports the core owns: what it needs from a store, a platform's reply and a model
+provider (a platform itself is ``bot.platform.Platform``).
 
 The engine and the history strategies are written against these Protocols only; the
 composition root (``bot/app.py``, ``bot/cli.py``) plugs in the concrete SQLite store, the
@@ -8,9 +9,8 @@ implements a Protocol here and passes the shared test suite for it (``tests/cont
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from collections.abc import AsyncGenerator, Sequence
+from typing import Protocol
 
 from bot.types import (
     Completion,
@@ -24,9 +24,6 @@ from bot.types import (
     ThreadListing,
     ThreadState,
 )
-
-if TYPE_CHECKING:
-    from bot.engine import Engine
 
 
 class Store(Protocol):
@@ -173,37 +170,3 @@ class Provider(Protocol):
         """Close the SDK client."""
         ...
 
-
-S = TypeVar("S")
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformCommand(Generic[S]):
-    """An extra `threadbot` subcommand a platform offers (e.g. `discord-invite`)."""
-
-    name: str
-    help: str
-    run: Callable[[S], Awaitable[None]]
-
-
-class Platform(Protocol[S]):
-    """A chat platform `threadbot run` can serve: one package under ``adapters/`` and one
-    line in ``adapters/registry.py``. Importing the package must stay cheap (no SDK import
-    before ``run``), so `threadbot --help` and the console never pay for it."""
-
-    name: str
-    how_to_enable: str  # one line for an admin: which variables turn it on
-    sdk_loggers: tuple[str, ...]  # the SDK's loggers, quiet unless THREADBOT_LOG_LEVEL=DEBUG
-    commands: Sequence[PlatformCommand[S]]
-
-    def load_settings(self) -> S:
-        """Its settings from the environment and `.env`; ConfigError (one line) if wrong."""
-        ...
-
-    def enabled(self, settings: S) -> bool:
-        """Whether the admin configured this platform (its token is set)."""
-        ...
-
-    async def run(self, engine: Engine, settings: S) -> None:
-        """Serve the platform until cancelled; ConfigError for what the admin must fix."""
-        ...

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.ports import PlatformCommand
+from bot.platform import PlatformCommand
 
 if TYPE_CHECKING:
     from adapters.discord.settings import DiscordSettings

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.ports import PlatformCommand
+from bot.platform import PlatformCommand
 
 if TYPE_CHECKING:
     from adapters.slack.settings import SlackSettings
