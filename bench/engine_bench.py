@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pydantic import SecretStr  # noqa: E402
 
+from bench.fake_llm import fake_openai  # noqa: E402
 from bot.app import open_engine  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.ports import Provider  # noqa: E402
@@ -89,19 +89,6 @@ REPLY = (
     "notes, and the feature flag stays off for enterprise accounts until the migration is done."
 )
 REPLY_PARTS = [REPLY[i : i + 24] for i in range(0, len(REPLY), 24)]
-
-
-def serve_fake(port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    from tests.fakes.openai_server import FakeOpenAI
-
-    async def main() -> None:
-        async with FakeOpenAI() as fake:
-            fake.reply_with(REPLY)
-            fake.chunk_size = 24
-            port_queue.put(fake.base_url)
-            await asyncio.Event().wait()
-
-    asyncio.run(main())
 
 
 async def prefill(db: str, keys: list[ThreadKey], count: int) -> None:
@@ -180,33 +167,26 @@ async def main() -> None:
     parser.add_argument("--concurrent", type=int, default=1000)
     args = parser.parse_args()
 
-    ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    server = multiprocessing.Process(target=serve_fake, args=(ports,), daemon=True)
-    server.start()
-    base_url = ports.get(timeout=30)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(  # type: ignore[call-arg]
-                _env_file=None, openai_api_key=SecretStr("bench"), openai_base_url=base_url,
-                db=str(Path(tmp) / "bench.db"), model="gpt-4.1-mini", provider_retries=0,
-            )
-            print(f"context budget: {settings.context_tokens:,} tokens (the default)\n")
-            print("| stored messages in thread | overhead p50 (ms) | overhead p99 (ms) |")
-            print("|---:|---:|---:|")
-            results = {}
-            for stored in (10, 10_000, 100_000):
-                p50, p99 = await overhead(settings, stored, args.turns)
-                results[stored] = p50
-                print(f"| {stored:,} | {p50:.2f} | {p99:.2f} |", flush=True)
-            ratio = results[100_000] / results[10]
-            print(f"\noverhead at 100,000 vs 10 messages: {ratio:.2f}x")
-            n = args.concurrent
-            rate = await throughput(settings, n)
-            print(f"throughput, {n:,} concurrent threads, real OpenAI SDK -> fake: {rate:,.0f} turns/s")
-            rate = await throughput(settings, n, CannedProvider())
-            print(f"throughput, {n:,} concurrent threads, engine + store only: {rate:,.0f} turns/s")
-    finally:
-        server.terminate()
+    with fake_openai(reply=REPLY) as base_url, tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, openai_api_key=SecretStr("bench"), openai_base_url=base_url,
+            db=str(Path(tmp) / "bench.db"), model="gpt-4.1-mini", provider_retries=0,
+        )
+        print(f"context budget: {settings.context_tokens:,} tokens (the default)\n")
+        print("| stored messages in thread | overhead p50 (ms) | overhead p99 (ms) |")
+        print("|---:|---:|---:|")
+        results = {}
+        for stored in (10, 10_000, 100_000):
+            p50, p99 = await overhead(settings, stored, args.turns)
+            results[stored] = p50
+            print(f"| {stored:,} | {p50:.2f} | {p99:.2f} |", flush=True)
+        ratio = results[100_000] / results[10]
+        print(f"\noverhead at 100,000 vs 10 messages: {ratio:.2f}x")
+        n = args.concurrent
+        rate = await throughput(settings, n)
+        print(f"throughput, {n:,} concurrent threads, real OpenAI SDK -> fake: {rate:,.0f} turns/s")
+        rate = await throughput(settings, n, CannedProvider())
+        print(f"throughput, {n:,} concurrent threads, engine + store only: {rate:,.0f} turns/s")
 
 
 if __name__ == "__main__":

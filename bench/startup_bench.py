@@ -13,7 +13,6 @@ start does). Not part of `make test`.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -24,21 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.fake_llm import fake_openai  # noqa: E402
+
 THREADBOT = [sys.executable, "-m", "bot.cli"]
 CHAT = "My name is Alice\nWhat is my name?\n"
-
-
-def serve_fake(port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    import asyncio
-
-    from tests.fakes.openai_server import FakeOpenAI
-
-    async def serve() -> None:
-        async with FakeOpenAI() as fake:
-            port_queue.put(fake.base_url)
-            await asyncio.Event().wait()
-
-    asyncio.run(serve())
 
 
 def run_once(args: list[str], env: dict[str, str], stdin: str) -> tuple[float, float, str]:
@@ -73,23 +62,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    server = multiprocessing.Process(target=serve_fake, args=(ports,), daemon=True)
-    server.start()
-    base_url = ports.get(timeout=30)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("THREADBOT_", "OPENAI_"))}
-            env.update(PYTHONPATH=str(ROOT), OPENAI_BASE_URL=base_url, OPENAI_API_KEY="bench",
-                       THREADBOT_DB=str(Path(tmp) / "bench.db"))
-            print("| command | wall median (s) | wall min–max (s) | peak RSS (MB) |")
-            print("|---|---:|---:|---:|")
-            measure("`threadbot --help`", [*THREADBOT, "--help"], env, "", args.runs, "usage")
-            measure("two-turn piped console chat (gpt-4.1-mini)",
-                    [*THREADBOT, "console", "--thread", "bench"], env, CHAT, args.runs,
-                    "Your name is Alice.")
-    finally:
-        server.terminate()
+    with fake_openai() as base_url, tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("THREADBOT_", "OPENAI_"))}
+        env.update(PYTHONPATH=str(ROOT), OPENAI_BASE_URL=base_url, OPENAI_API_KEY="bench",
+                   THREADBOT_DB=str(Path(tmp) / "bench.db"))
+        print("| command | wall median (s) | wall min–max (s) | peak RSS (MB) |")
+        print("|---|---:|---:|---:|")
+        measure("`threadbot --help`", [*THREADBOT, "--help"], env, "", args.runs, "usage")
+        measure("two-turn piped console chat (gpt-4.1-mini)",
+                [*THREADBOT, "console", "--thread", "bench"], env, CHAT, args.runs,
+                "Your name is Alice.")
 
 
 if __name__ == "__main__":
