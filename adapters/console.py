@@ -90,13 +90,12 @@ async def run_console(
                 author_name=author, text=text,
             )
             task = asyncio.create_task(engine.handle(turn, ConsoleSink(stdout)))
-            if not interactive:
-                await task  # a script's lines are answered one by one, in order
+            if interactive:  # keep reading, so /stop works while the reply streams
+                replies.add(task)
+                task.add_done_callback(replies.discard)
+                task.add_done_callback(prompt)
                 continue
-            replies.add(task)
-            task.add_done_callback(replies.discard)
-            task.add_done_callback(prompt)
-            continue
+            await task  # a script's lines are answered one by one, in order
         prompt()
     if replies:
         await asyncio.gather(*replies)

@@ -125,8 +125,7 @@ class Engine:
             await sink.finish("Conversation reset: I've forgotten everything said here before.")
         elif name is CommandName.SUMMARIZE:
             thread = await self._store.get_thread(command.key)
-            history = self._histories.of(thread) if thread else None
-            request = await history.summary_request(thread) if history and thread else None
+            request = await self._histories.of(thread).summary_request(thread) if thread else None
             if request is None or thread is None:
                 await sink.finish(NOTHING_TO_SUMMARIZE)
                 return
