@@ -34,6 +34,8 @@ def console_key(thread: str) -> ThreadKey:
 class ConsoleSink:
     """Writes the reply as it streams; ``finish`` only completes what was not streamed."""
 
+    refs: tuple[str, ...] = ()  # a terminal line cannot be found again after a restart
+
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._streamed = False

@@ -10,6 +10,7 @@ implements a Protocol here and passes the shared test suite for it (``tests/cont
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from bot.types import (
@@ -23,6 +24,7 @@ from bot.types import (
     ThreadKey,
     ThreadListing,
     ThreadState,
+    Unfinished,
 )
 
 
@@ -41,8 +43,14 @@ class Store(Protocol):
       of its thread and epoch, which is only right if no two writes to a thread interleave.
     - **``context()`` is bounded by the budget, not by the thread's length**: it reads only
       the rows that fit, so turn 100,000 of a thread costs what turn 100 does.
-    - A reply's row is reserved (``begin_reply``) before its context is read; messages stored
-      after it are ordered after the reply, and ``finish_reply`` shifts their running totals.
+    - A reply's row is reserved (``begin_reply``) before its context is read, and its
+      context ends at that row (``before=``); messages stored after it are ordered after the
+      reply, and ``finish_reply`` shifts their running totals.
+    - **Every user message the bot was asked to answer is pending until a reply covers it**
+      (``awaits_answer``): ``finish_reply`` marks every message stored before the reply's row
+      as answered in the same atomic write that stores the reply, whatever its ending — so a
+      crash leaves either the reply and its answered messages, or neither. A reply row with
+      no ending is one a process was writing when it ended (``unfinished``).
     - ``reset`` starts a new epoch: older messages stay (export) but leave the context, and
       the chain anchor is cleared; ``set_anchor`` never re-attaches an older epoch.
     """
@@ -80,22 +88,61 @@ class Store(Protocol):
         ...
 
     async def finish_reply(self, thread: ThreadState, row_id: int, reply: NewMessage) -> None:
-        """Fill the reserved row with the reply; running totals of later rows follow."""
+        """Fill the reserved row with the reply and its ending (the text may be empty),
+        shift the running totals of later rows, and mark every message stored before the
+        row as answered — one atomic write."""
         ...
 
     async def discard_reply(self, row_id: int) -> None:
-        """Drop a reserved row that never got text (the reply failed or stopped at once)."""
+        """Drop a reserved row that was never shown (a round with nothing to answer)."""
         ...
 
-    async def context(self, thread: ThreadState, budget: int) -> list[ContextMessage]:
-        """The newest user/assistant messages of the current epoch within ``budget`` tokens,
-        oldest first; the newest message always, even when it alone is over budget.
-        Summaries and reserved (empty) rows are never part of it."""
+    async def set_refs(self, row_id: int, refs: Sequence[str]) -> None:
+        """Record the platform messages showing the open reply ``row_id`` (to tidy them up
+        if the process dies before the reply ends)."""
         ...
 
-    async def since_response(self, thread: ThreadState, response_id: str) -> list[ContextMessage]:
-        """User messages stored after the reply with ``response_id`` in the current epoch
-        (a chained turn's new input); [] when that reply is not in this epoch."""
+    async def waiting(self, thread: ThreadState) -> int:
+        """How many messages of the thread's current epoch wait for an answer."""
+        ...
+
+    async def settle(self, thread: ThreadState) -> None:
+        """Nothing in the thread waits for an answer any more (after a stop or a reset)."""
+        ...
+
+    async def context(
+        self, thread: ThreadState, budget: int, *, before: int | None = None
+    ) -> list[ContextMessage]:
+        """The newest user/assistant messages of the current epoch within ``budget`` tokens
+        (stored before row ``before`` when given), oldest first; the newest always, even
+        when it alone is over budget. Summaries and empty reply rows are never part of it."""
+        ...
+
+    async def since_response(
+        self, thread: ThreadState, response_id: str, *, before: int | None = None
+    ) -> list[ContextMessage]:
+        """User messages stored after the reply with ``response_id`` (and before row
+        ``before``) in the current epoch: a chained turn's new input; [] when that reply is
+        not in this epoch."""
+        ...
+
+    # --- commands and hints ---
+    async def first_time(self, key: ThreadKey, event_id: str, kind: str) -> bool:
+        """Record that platform event ``event_id`` was handled in ``key``; False if it
+        already was. Creates no conversation."""
+        ...
+
+    # --- after a restart ---
+    async def expire_waiting(self, older_than: datetime) -> int:
+        """Mark messages waiting since before ``older_than`` as left unanswered: how many."""
+        ...
+
+    async def unfinished(self) -> list[Unfinished]:
+        """Threads with messages waiting for an answer or a reply that was being written."""
+        ...
+
+    async def drop_open_replies(self, key: ThreadKey) -> None:
+        """Forget the replies of ``key`` a dead process was writing."""
         ...
 
     # --- reading back (export, stats) ---
@@ -128,6 +175,14 @@ class ReplySink(Protocol):
     Work a sink starts itself (a typing task, a timer) is not covered and is its own to order.
     """
 
+    @property
+    def refs(self) -> Sequence[str]:
+        """The platform's ids of the messages showing this reply so far, oldest first, in a
+        form the platform's ``Resumer.tidy`` understands ([] for sinks that post nothing
+        until the end). The engine records them, so a reply cut off by a crash can be
+        tidied up on screen after the restart."""
+        ...
+
     async def start(self) -> None:
         """The bot begins answering: show typing / a status / a placeholder."""
         ...
@@ -138,12 +193,25 @@ class ReplySink(Protocol):
 
     async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         """The one final text of the reply (complete, not a delta) and how it ended; a
-        stopped reply is shown with a note (``text`` may then be empty). Called exactly
-        once per reply unless ``fail`` is called instead."""
+        stopped or interrupted reply is shown with a note (``text`` may then be empty).
+        Called exactly once per reply unless ``fail`` is called instead."""
         ...
 
     async def fail(self, message: str) -> None:
         """The reply failed; ``message`` is short and safe to show to the user."""
+        ...
+
+
+class Resumer(Protocol):
+    """What a platform offers the engine after a restart: tidying up a reply a dead process
+    left half-written on screen, and a sink to answer a waiting conversation in."""
+
+    async def tidy(self, key: ThreadKey, refs: Sequence[str]) -> None:
+        """Mark the messages ``refs`` (from ``ReplySink.refs``) as interrupted; never raises."""
+        ...
+
+    def sink_for(self, work: Unfinished) -> ReplySink:
+        """A sink that answers in ``work.key``'s conversation."""
         ...
 
 

@@ -69,6 +69,7 @@ class Command:
     key: ThreadKey
     name: CommandName
     author_id: str = ""
+    message_id: str = ""  # the platform's id of the message or interaction: answered once
 
 
 class ChatMessage(NamedTuple):
@@ -123,10 +124,14 @@ class ContextMessage(NamedTuple):
 
 
 class Ending(StrEnum):
-    """How a reply ended, so a sink can show it (a stop note) without parsing the text."""
+    """How a reply ended, so a sink can show it (a note) without parsing the text, and the
+    store can tell an answer from what was cut short. Every ending counts as answered: the
+    user saw it end."""
 
     ANSWERED = "answered"
     STOPPED = "stopped"  # a user stopped it: the text is what was written before the stop
+    FAILED = "failed"  # the provider failed; the text is what was shown before it did
+    INTERRUPTED = "interrupted"  # the bot shut down before the reply was complete
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,7 +147,8 @@ class NewMessage:
     response_id: str | None = None
     model: str | None = None
     usage: Usage | None = None
-    stopped: bool = False
+    ending: Ending | None = None  # replies: how it ended
+    awaits_answer: bool = False  # user messages the bot was asked to answer (pending until it does)
     at: datetime | None = None
 
 
@@ -159,7 +165,11 @@ class StoredMessage:
     platform_message_id: str | None
     response_id: str | None
     created_at: datetime
-    stopped: bool = False
+    ending: Ending | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.ending is Ending.STOPPED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,3 +201,14 @@ class ThreadListing:
     key: ThreadKey
     messages: int
     updated_at: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class Unfinished:
+    """A thread a stopped or crashed process left with work: messages still waiting for an
+    answer, and/or the platform messages of a reply that was being written (to tidy up)."""
+
+    key: ThreadKey
+    waiting: int  # messages waiting for an answer
+    last_author_id: str  # who asked last (Slack streams to a recipient)
+    open_refs: tuple[str, ...]  # platform messages of the reply cut short, oldest first

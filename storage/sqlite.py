@@ -6,6 +6,7 @@ costs few thread hops (aiosqlite runs each await on its worker thread, ~40-90 µ
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -15,20 +16,16 @@ import aiosqlite
 
 from bot.types import (
     ContextMessage,
+    Ending,
     NewMessage,
-    PlatformStats,
-    StoredMessage,
     ThreadKey,
-    ThreadListing,
     ThreadState,
+    Unfinished,
     utcnow,
 )
 from storage.migrations.sqlite import migrate
+from storage.sqlite_reads import SqliteReads
 
-_MESSAGE_COLUMNS = (
-    "id, role, author_id, author_name, content, tokens, platform_msg_id, response_id, "
-    "created_at, stopped"
-)
 _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
 
 # Running total of the thread's context messages, computed inside the INSERT so it costs no
@@ -36,28 +33,26 @@ _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_token
 _INSERT_MESSAGE = """
 INSERT INTO messages (thread_id, epoch, role, author_id, author_name, content, tokens,
                       running_tokens, platform_msg_id, response_id, model,
-                      input_tokens, output_tokens, stopped, created_at)
+                      input_tokens, output_tokens, stopped, ending, awaits_answer, created_at)
 SELECT :thread_id, :epoch, :role, :author_id, :author_name, :content, :tokens,
        COALESCE((SELECT MAX(running_tokens) FROM messages
                  WHERE thread_id = :thread_id AND epoch = :epoch), 0)
          + CASE WHEN :role = 'summary' THEN 0 ELSE :tokens END,
        :platform_msg_id, :response_id, :model, :input_tokens, :output_tokens, :stopped,
-       :created_at
+       :ending, :awaits_answer, :created_at
 ON CONFLICT (thread_id, platform_msg_id) DO NOTHING
 """
 # One row: the new id, or none for a redelivery (executemany cannot take RETURNING).
 _INSERT_MESSAGE_RETURNING_ID = _INSERT_MESSAGE + "RETURNING id"
+_NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
-class SqliteStore:
+class SqliteStore(SqliteReads):
     """Every method is one ``execute_fetchall``: a single hop to aiosqlite's thread (an
     ``async with execute() … fetchone()`` costs three)."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
-
-    async def _run(self, sql: str, params: Any = ()) -> list[Any]:
-        return list(await self._db.execute_fetchall(sql, params))
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
@@ -140,12 +135,17 @@ class SqliteStore:
         return row_id
 
     async def finish_reply(self, thread: ThreadState, row_id: int, reply: NewMessage) -> None:
-        """Fill the reserved row and shift the running totals of it and of the messages
-        stored since (only those that arrived during this reply). One statement, so it is
-        atomic without a transaction that other coroutines' writes could slip into."""
+        """Fill the reserved row (its text may be empty: a reply that failed or was cut off
+        before any text still ends, and still answers), shift the running totals of it and of
+        the messages stored since, and mark every message stored before it as answered.
+
+        One statement, so it is atomic without a transaction that other coroutines' writes
+        could slip into: a crash leaves either the open reply and its waiting messages, or
+        the reply and its answered messages — never an answer that is also still waiting."""
         await self._run(
             """UPDATE messages SET
-                   running_tokens = running_tokens + :tokens,
+                   running_tokens = running_tokens + CASE WHEN id >= :row_id THEN :tokens ELSE 0 END,
+                   awaits_answer = CASE WHEN id < :row_id THEN 0 ELSE awaits_answer END,
                    content       = CASE WHEN id = :row_id THEN :content ELSE content END,
                    tokens        = CASE WHEN id = :row_id THEN :tokens ELSE tokens END,
                    response_id   = CASE WHEN id = :row_id THEN :response_id ELSE response_id END,
@@ -154,42 +154,83 @@ class SqliteStore:
                    output_tokens = CASE WHEN id = :row_id THEN :output_tokens
                                         ELSE output_tokens END,
                    stopped       = CASE WHEN id = :row_id THEN :stopped ELSE stopped END,
+                   ending        = CASE WHEN id = :row_id THEN :ending ELSE ending END,
+                   refs          = CASE WHEN id = :row_id THEN '[]' ELSE refs END,
                    created_at    = CASE WHEN id = :row_id THEN :created_at ELSE created_at END
-               WHERE thread_id = :thread_id AND epoch = :epoch AND id >= :row_id
-                 -- running totals never decrease: this bounds the index range to the rows
-                 -- since the reply instead of the whole thread
-                 AND running_tokens >= (SELECT running_tokens FROM messages WHERE id = :row_id)""",
+               WHERE thread_id = :thread_id AND (
+                   (epoch = :epoch AND id >= :row_id
+                    -- running totals never decrease: this bounds the index range to the rows
+                    -- since the reply instead of the whole thread
+                    AND running_tokens >= (SELECT running_tokens FROM messages WHERE id = :row_id))
+                   OR (awaits_answer = 1 AND id < :row_id))""",
             {**_params(thread, reply), "row_id": row_id},
         )
 
     async def discard_reply(self, row_id: int) -> None:
-        """Drop a reserved reply row that never got text (failed, or stopped at once)."""
-        await self._run("DELETE FROM messages WHERE id = ? AND content = ''", (row_id,))
+        """Drop a reserved row that was never shown (a round with nothing to answer)."""
+        await self._run(
+            "DELETE FROM messages WHERE id = ? AND role = 'assistant' AND ending IS NULL", (row_id,)
+        )
 
-    async def context(self, thread: ThreadState, budget: int) -> list[ContextMessage]:
+    async def set_refs(self, row_id: int, refs: Sequence[str]) -> None:
+        """Record the platform messages showing the open reply ``row_id``."""
+        await self._run(
+            "UPDATE messages SET refs = ? WHERE id = ? AND ending IS NULL",
+            (json.dumps(list(refs)), row_id),
+        )
+
+    async def settle(self, thread: ThreadState) -> None:
+        """Nothing in the thread waits for an answer any more (a stop or a reset)."""
+        await self._run(
+            "UPDATE messages SET awaits_answer = 0 WHERE thread_id = ? AND awaits_answer = 1",
+            (thread.id,),
+        )
+
+    async def waiting(self, thread: ThreadState) -> int:
+        """How many messages of the thread's current epoch wait for an answer."""
+        rows = await self._run(
+            """SELECT COUNT(*) FROM messages
+               WHERE thread_id = ? AND awaits_answer = 1 AND epoch = ?""",
+            (thread.id, thread.epoch),
+        )
+        return int(rows[0][0])
+
+    async def context(
+        self, thread: ThreadState, budget: int, *, before: int | None = None
+    ) -> list[ContextMessage]:
         """The newest user/assistant messages of the current epoch that fit ``budget`` tokens,
-        oldest first. Reads only those rows (index range on the running total), so its cost
-        does not grow with the thread. The newest message is always included, even when it
-        alone exceeds the budget: the caller truncates it rather than sending nothing."""
+        oldest first; with ``before`` (a reserved reply row) only those stored before it.
+        Reads only those rows (index range on the running total), so its cost does not grow
+        with the thread. The newest message is always included, even when it alone exceeds
+        the budget: the caller truncates it rather than sending nothing."""
+        top = (
+            "(SELECT running_tokens FROM messages WHERE id = :before)"
+            if before is not None
+            else "(SELECT COALESCE(MAX(running_tokens), 0) FROM messages "
+            "WHERE thread_id = :t AND epoch = :e)"
+        )
         rows = await self._run(
             f"""SELECT {_CONTEXT_COLUMNS} FROM messages
                 WHERE thread_id = :t AND epoch = :e AND role != 'summary' AND content != ''
-                  AND running_tokens > (SELECT COALESCE(MAX(running_tokens), 0) FROM messages
-                                        WHERE thread_id = :t AND epoch = :e) - :budget
+                  AND running_tokens > {top} - :budget AND running_tokens <= {top}
+                  AND id < :before
                 ORDER BY running_tokens, id""",
-            {"t": thread.id, "e": thread.epoch, "budget": budget},
+            {"t": thread.id, "e": thread.epoch, "budget": budget, "before": before or _NO_LIMIT},
         )
         if not rows:
             return []
-        top = rows[-1][5]
+        top_total = rows[-1][5]
         # The oldest row is the one whose end fits the budget; keep it only if all of it fits.
-        if len(rows) > 1 and top - (rows[0][5] - rows[0][4]) > budget:
+        if len(rows) > 1 and top_total - (rows[0][5] - rows[0][4]) > budget:
             rows = rows[1:]
         return [ContextMessage._make(row[:5]) for row in rows]
 
-    async def since_response(self, thread: ThreadState, response_id: str) -> list[ContextMessage]:
-        """User messages stored after the reply ``response_id`` (the new input of a chained
-        turn); [] when that reply is not in this epoch."""
+    async def since_response(
+        self, thread: ThreadState, response_id: str, *, before: int | None = None
+    ) -> list[ContextMessage]:
+        """User messages stored after the reply ``response_id`` (and before the reserved row
+        ``before``): the new input of a chained turn; [] when that reply is not in this
+        epoch."""
         rows = await self._run(
             f"""WITH anchor AS (SELECT id, running_tokens FROM messages
                                 WHERE thread_id = :t AND epoch = :e AND response_id = :r)
@@ -197,40 +238,69 @@ class SqliteStore:
                 WHERE thread_id = :t AND epoch = :e AND role = 'user'
                   -- running totals never decrease: an index range, not the whole thread
                   AND running_tokens >= (SELECT running_tokens FROM anchor)
-                  AND id > (SELECT id FROM anchor)
+                  AND id > (SELECT id FROM anchor) AND id < :before
                 ORDER BY running_tokens, id""",
-            {"t": thread.id, "e": thread.epoch, "r": response_id},
+            {"t": thread.id, "e": thread.epoch, "r": response_id, "before": before or _NO_LIMIT},
         )
         return [ContextMessage._make(row[:5]) for row in rows]
 
-    async def history(self, key: ThreadKey) -> list[tuple[int, StoredMessage]]:
-        """Every stored message of a thread, all epochs, oldest first (for export)."""
+    # --- commands and hints ---
+    async def first_time(self, key: ThreadKey, event_id: str, kind: str) -> bool:
+        """Record that the platform event ``event_id`` (a command, a hint) was handled in
+        ``key``; False if it already was (a redelivery, also after a restart)."""
         rows = await self._run(
-            f"""SELECT m.epoch, {', '.join('m.' + c for c in _MESSAGE_COLUMNS.split(', '))}
-                FROM messages m JOIN threads t ON t.id = m.thread_id
-                WHERE t.platform = ? AND t.scope = ? AND t.channel = ? AND t.thread = ?
-                  AND m.content != ''
-                ORDER BY m.id""",
+            """INSERT INTO handled (platform, scope, channel, thread, event_id, kind, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1""",
+            (key.platform, key.scope, key.channel, key.thread, event_id, kind,
+             utcnow().isoformat()),
+        )
+        return bool(rows)
+
+    # --- after a restart ---
+    async def expire_waiting(self, older_than: datetime) -> int:
+        """Leave messages that waited since before ``older_than``: marked, never answered."""
+        rows = await self._run(
+            """UPDATE messages SET awaits_answer = 2
+               WHERE awaits_answer = 1 AND created_at < ? RETURNING 1""",
+            (older_than.isoformat(),),
+        )
+        return len(rows)
+
+    async def unfinished(self) -> list[Unfinished]:
+        """Threads with messages waiting for an answer (in their current epoch) or with a
+        reply that was being written when the process ended."""
+        rows = await self._run(
+            """WITH work AS (
+                   SELECT thread_id FROM messages WHERE awaits_answer = 1
+                   UNION SELECT thread_id FROM messages
+                         WHERE role = 'assistant' AND ending IS NULL)
+               SELECT t.platform, t.scope, t.channel, t.thread,
+                      (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id
+                         AND m.awaits_answer = 1 AND m.epoch = t.epoch),
+                      (SELECT m.author_id FROM messages m WHERE m.thread_id = t.id
+                         AND m.awaits_answer = 1 ORDER BY m.id DESC LIMIT 1),
+                      (SELECT json_group_array(value) FROM (
+                         SELECT j.value FROM messages m, json_each(m.refs) j
+                         WHERE m.thread_id = t.id AND m.role = 'assistant'
+                           AND m.ending IS NULL ORDER BY m.id))
+               FROM threads t JOIN work ON work.thread_id = t.id"""
+        )
+        return [
+            Unfinished(
+                key=ThreadKey(*row[:4]), waiting=row[4], last_author_id=row[5] or "",
+                open_refs=tuple(json.loads(row[6] or "[]")),
+            )
+            for row in rows
+        ]
+
+    async def drop_open_replies(self, key: ThreadKey) -> None:
+        """Forget the replies of ``key`` a dead process was writing (tidied up on screen)."""
+        await self._run(
+            """DELETE FROM messages WHERE role = 'assistant' AND ending IS NULL AND thread_id =
+                   (SELECT id FROM threads
+                    WHERE platform = ? AND scope = ? AND channel = ? AND thread = ?)""",
             (key.platform, key.scope, key.channel, key.thread),
         )
-        return [(row[0], _message(row[1:])) for row in rows]
-
-    async def stats(self) -> list[PlatformStats]:
-        rows = await self._run(
-            """SELECT t.platform, COUNT(DISTINCT t.id), COUNT(m.id), COALESCE(SUM(m.tokens), 0)
-               FROM threads t LEFT JOIN messages m ON m.thread_id = t.id
-               GROUP BY t.platform ORDER BY t.platform"""
-        )
-        return [PlatformStats(*row) for row in rows]
-
-    async def list_threads(self) -> list[ThreadListing]:
-        """Every thread with its message count, most recently active first."""
-        rows = await self._run(
-            """SELECT t.platform, t.scope, t.channel, t.thread, COUNT(m.id), t.updated_at
-               FROM threads t LEFT JOIN messages m ON m.thread_id = t.id
-               GROUP BY t.id ORDER BY t.updated_at DESC"""
-        )
-        return [ThreadListing(ThreadKey(*row[:4]), row[4], row[5]) for row in rows]
 
 
 def _thread(key: ThreadKey, row: Sequence[Any]) -> ThreadState:
@@ -253,14 +323,8 @@ def _params(thread: ThreadState, m: NewMessage) -> dict[str, Any]:
         "model": m.model,
         "input_tokens": m.usage.input_tokens if m.usage else None,
         "output_tokens": m.usage.output_tokens if m.usage else None,
-        "stopped": int(m.stopped),
+        "stopped": int(m.ending is Ending.STOPPED),
+        "ending": m.ending.value if m.ending else None,
+        "awaits_answer": int(m.awaits_answer),
         "created_at": (m.at or utcnow()).isoformat(),
     }
-
-
-def _message(row: Sequence[Any]) -> StoredMessage:
-    return StoredMessage(
-        id=row[0], role=row[1], author_id=row[2], author_name=row[3], content=row[4],
-        tokens=row[5], platform_message_id=row[6], response_id=row[7],
-        created_at=datetime.fromisoformat(row[8]), stopped=bool(row[9]),
-    )

@@ -10,6 +10,7 @@ from bot.types import Ending
 
 @dataclass
 class RecordingSink:
+    refs: tuple[str, ...] = ()
     started: bool = False
     deltas: list[str] = field(default_factory=list)
     final: str | None = None

@@ -148,8 +148,9 @@ async def test_chain_falls_back_to_replay_when_the_response_expired(
     assert len(calls) == 4
     assert calls[1]["previous_response_id"]  # tried the chain, was told it expired
     assert calls[2].get("previous_response_id") is None
+    # In chain mode every user message is named, in the replayed context too.
     assert [t for _, t in sent_messages(calls[2])] == [
-        "My name is Alice", first.final, "What is my name?"
+        "Alice: My name is Alice", first.final, "Alice: What is my name?"
     ]
     # Re-anchored on the replayed response: the next turn chains again, on the new id.
     store = await open_store(settings.db)
@@ -345,7 +346,7 @@ async def test_chain_replays_when_the_model_changed(tmp_path: Path, fake_openai:
     calls = [r.json for r in fake_openai.requests]
     # A response id from another model is not chained on: the history is replayed...
     assert calls[1].get("previous_response_id") is None and calls[1]["model"] == "gpt-5-mini"
-    assert [t for _, t in sent_messages(calls[1])][-1] == "What is my name?"
+    assert [t for _, t in sent_messages(calls[1])][-1] == "Alice: What is my name?"
     assert sink.final == "Your name is Alice."
     # ...and the chain continues from the new model's response.
     assert calls[2]["previous_response_id"] and sent_messages(calls[2]) == [("user", "Alice: Thanks")]

@@ -63,6 +63,14 @@ class EditingSink(abc.ABC, Generic[H]):
     def handles(self) -> list[H]:
         return [handle for handle, _ in self._posted]
 
+    @property
+    def refs(self) -> list[str]:
+        return [self._ref(handle) for handle, _ in self._posted]
+
+    def _ref(self, handle: H) -> str:
+        """A posted message as the platform's ``Resumer.tidy`` finds it again."""
+        return str(handle)
+
     async def _sync(self, text: str, *, final: bool) -> None:
         """Make the posted messages show ``text``, respecting the per-message throttle."""
         chunks = split_text(text, self.limit)

@@ -66,6 +66,9 @@ class DiscordSink(EditingSink[discord.Message]):
     async def _edit(self, handle: discord.Message, text: str) -> None:
         await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
 
+    def _ref(self, handle: discord.Message) -> str:
+        return f"{handle.channel.id}/{handle.id}"
+
     # The typing task is the sink's own, beside the engine's calls; the last call stops it
     # even when nothing is posted (blank text). The adapter's close() is not enough: for a
     # message answered in a later round, it runs before the engine has started this sink.

@@ -91,6 +91,15 @@ class SlackEditingSink(EditingSink[str]):
         self.thread_ts = thread_ts
         self._placeholder: str | None = None
 
+    @property
+    def refs(self) -> list[str]:
+        """``post:<ts>`` per message, ``placeholder:<ts>`` while only "Thinking…" shows."""
+        shown = super().refs
+        return [f"placeholder:{self._placeholder}", *shown] if self._placeholder else shown
+
+    def _ref(self, handle: str) -> str:
+        return f"post:{handle}"
+
     async def _typing(self) -> None:
         if await set_status(self._client, self._caps, self.channel, self.thread_ts):
             return
@@ -135,6 +144,8 @@ class EphemeralSink:
         self.channel = channel
         self.user = user
         self.thread_ts = thread_ts
+
+    refs: tuple[str, ...] = ()  # posted once, complete: nothing to tidy up
 
     async def start(self) -> None:
         pass

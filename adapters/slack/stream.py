@@ -64,6 +64,12 @@ class SlackStreamSink:
         self.messages: list[str] = []  # ts of every message this reply streamed
 
     # --- ReplySink ---
+    @property
+    def refs(self) -> list[str]:
+        """``stream:<ts>`` per streamed message, then what the fallback posted."""
+        fallback = self._fallback.refs if self._fallback is not None else []
+        return [f"stream:{ts}" for ts in self.messages] + fallback
+
     async def start(self) -> None:
         if not await set_status(self._client, self._caps, self.channel, self.thread_ts):
             # No status API: the post-then-update path can show a placeholder instead.

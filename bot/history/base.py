@@ -24,12 +24,13 @@ class HistoryStrategy(Protocol):
         """Tokens a message costs in the context (what the store records at insert)."""
         ...
 
-    async def request(self, thread: ThreadState) -> Request:
-        """The request for the thread's next reply."""
+    async def request(self, thread: ThreadState, *, before: int | None = None) -> Request:
+        """The request for the thread's next reply, from what was stored before the reply's
+        reserved row ``before``."""
         ...
 
     async def retry(
-        self, thread: ThreadState, request: Request, error: ProviderError
+        self, thread: ThreadState, request: Request, error: ProviderError, *, before: int | None = None
     ) -> Request | None:
         """A request to try instead after ``request`` failed before any text was shown,
         or None to let the failure stand."""

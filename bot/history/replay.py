@@ -6,6 +6,7 @@ which replays whenever its chain breaks, and of the one-shot summary requests.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from bot.config import Settings
 from bot.errors import ProviderError
@@ -25,6 +26,8 @@ SUMMARY_SYSTEM = (
 
 class ReplayHistory:
     name = "replay"
+    # Name every user message (``Name: text``), not only when several people talk.
+    always_attribute = False
 
     def __init__(self, store: Store, counter: TokenCounter, settings: Settings) -> None:
         self._store = store
@@ -33,15 +36,16 @@ class ReplayHistory:
         self._system = settings.system_prompt
         self._max_output = settings.max_output_tokens
         self.budget = max(64, settings.context_tokens - counter.count(settings.system_prompt))
+        self._prefix_tokens = lru_cache(maxsize=4096)(lambda name: counter.count(f"{name}: "))
 
     def count(self, text: str) -> int:
         return self._counter.count(text) + MESSAGE_OVERHEAD_TOKENS
 
-    async def request(self, thread: ThreadState) -> Request:
-        return await self.replay(thread, store=False)
+    async def request(self, thread: ThreadState, *, before: int | None = None) -> Request:
+        return await self.replay(thread, store=False, before=before)
 
     async def retry(
-        self, thread: ThreadState, request: Request, error: ProviderError
+        self, thread: ThreadState, request: Request, error: ProviderError, *, before: int | None = None
     ) -> Request | None:
         return None  # a replayed request has nothing to fall back to
 
@@ -51,11 +55,15 @@ class ReplayHistory:
     async def after_unfinished(self, thread: ThreadState) -> None:
         return None
 
-    async def replay(self, thread: ThreadState, *, store: bool) -> Request:
-        """Rebuild the context from the local store."""
-        window = self._fit(await self._store.context(thread, self.budget))
+    async def replay(
+        self, thread: ThreadState, *, store: bool, before: int | None = None
+    ) -> Request:
+        """Rebuild the context from the local store (up to the reply's row ``before``)."""
+        window = await self._store.context(thread, self.budget, before=before)
         authors = {m.author_id for m in window if m.role == "user"}
-        return self._request(normalise(window, attribute=len(authors) > 1), store=store)
+        attribute = self.always_attribute or len(authors) > 1
+        fitted = self._fit(window, attribute=attribute)
+        return self._request(normalise(fitted, attribute=attribute), store=store)
 
     async def summary_request(self, thread: ThreadState) -> Request | None:
         window = await self._store.context(thread, self.budget)
@@ -98,18 +106,26 @@ class ReplayHistory:
             store=store,
         )
 
-    def _fit(self, messages: list[ContextMessage]) -> list[ContextMessage]:
-        """The newest messages within budget; the newest is kept (truncated) even if alone
-        it is too long, so a huge paste gets an answer instead of an error."""
-        if sum(m.tokens for m in messages) <= self.budget:
+    def _fit(self, messages: list[ContextMessage], *, attribute: bool) -> list[ContextMessage]:
+        """The newest messages within budget, ``Name: `` prefixes counted when ``attribute``;
+        the newest is kept (truncated) even if alone it is too long, so a huge paste gets an
+        answer instead of an error."""
+
+        def cost(m: ContextMessage) -> int:
+            named = attribute and m.role == "user" and m.author_name
+            return m.tokens + (self._prefix_tokens(m.author_name) if named else 0)
+
+        costs = [cost(m) for m in messages]
+        if sum(costs) <= self.budget:
             return messages  # the usual case: the store's window already fits
         kept: list[ContextMessage] = []
         used = 0
-        for message in reversed(messages):
-            used += message.tokens
+        for message, spent in zip(reversed(messages), reversed(costs), strict=True):
+            used += spent
             if used > self.budget:
                 if not kept:
-                    room = max(1, self.budget - self.count(TRUNCATION_NOTE))
+                    prefix = spent - message.tokens
+                    room = max(1, self.budget - prefix - self.count(TRUNCATION_NOTE))
                     content = self._counter.truncate(message.content, room) + TRUNCATION_NOTE
                     kept.append(message._replace(content=content))
                 break

@@ -52,6 +52,41 @@ MIGRATIONS: list[tuple[str, str]] = [
             WHERE response_id IS NOT NULL;
         """,
     ),
+    (
+        "002_pending_replies_and_handled_events",
+        """
+        -- 1: a user message that wants an answer and has none yet; 0: none wanted or given;
+        -- 2: it waited longer than THREADBOT_RESUME_MAX_AGE when the bot restarted (left).
+        ALTER TABLE messages ADD COLUMN awaits_answer INTEGER NOT NULL DEFAULT 0;
+        -- how an assistant reply ended (answered, stopped, failed, interrupted); NULL while it
+        -- is being written, so a reply row with no ending after a crash was cut short.
+        ALTER TABLE messages ADD COLUMN ending TEXT;
+        -- the platform messages showing a reply being written (JSON list), to tidy them up
+        -- after a crash
+        ALTER TABLE messages ADD COLUMN refs TEXT NOT NULL DEFAULT '[]';
+        UPDATE messages SET ending = CASE WHEN stopped = 1 THEN 'stopped' ELSE 'answered' END
+            WHERE role = 'assistant' AND content != '';
+        -- reserved rows a crash left behind before this migration: nothing to resume from
+        DELETE FROM messages WHERE role = 'assistant' AND content = '';
+        CREATE INDEX messages_pending ON messages (thread_id, id) WHERE awaits_answer = 1;
+        CREATE INDEX messages_open_replies ON messages (id)
+            WHERE role = 'assistant' AND ending IS NULL;
+        -- commands and hints answered, by platform message id: a redelivery is not answered
+        -- again, also after a restart
+        -- (keyed by the conversation's key, not its row: a command in a place the bot has
+        -- no conversation must not start one)
+        CREATE TABLE handled (
+            platform   TEXT NOT NULL,
+            scope      TEXT NOT NULL,
+            channel    TEXT NOT NULL,
+            thread     TEXT NOT NULL,
+            event_id   TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (platform, scope, channel, thread, event_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 

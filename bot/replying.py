@@ -1,0 +1,226 @@
+"""One reply, from its reserved row to how it ended.
+
+A reply reserves its row first, so its context ends there and messages said meanwhile are
+answered by the next reply, not by this one too. It streams to the sink in strict order
+(start, append…, then finish or fail), and whatever happens — done, stopped, failed,
+interrupted by a shutdown — it ends with one atomic store write that also marks the
+messages it answers. A stop or a shutdown takes effect between platform calls, never inside
+one: a call cut in half could post a message the sink never learns about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+
+from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
+from bot.history import HistoryStrategy
+from bot.ports import Provider, ReplySink, Store
+from bot.types import Completion, Ending, NewMessage, Request, ThreadState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """``first_token``: the deadline for the first text of a reply, the SDK's retries
+    included, so a user hears back within it. ``idle``: the longest silence between two
+    chunks once text flows — a long reply that keeps streaming is never cut."""
+
+    first_token: float = 60.0
+    idle: float = 60.0
+
+
+@dataclass(slots=True)
+class Round:
+    """A reply being written: what a stop or a shutdown needs to reach it."""
+
+    task: asyncio.Task[Completion] | None = None
+    parts: list[str] = field(default_factory=list)
+    in_sink: bool = False  # a platform call is under way: a cut waits for it to end
+    cut: Ending | None = None  # STOPPED or INTERRUPTED once asked
+
+    def cut_short(self, ending: Ending) -> bool:
+        """End the reply early with ``ending``; False if there is none in progress."""
+        if self.task is None or self.task.done():
+            return False
+        self.cut = ending
+        if not self.in_sink:
+            self.task.cancel()
+        return True
+
+
+class Replier:
+    def __init__(self, store: Store, provider: Provider, timeouts: Timeouts) -> None:
+        self._store = store
+        self._provider = provider
+        self._timeouts = timeouts
+
+    async def reply(
+        self, thread: ThreadState, history: HistoryStrategy, sink: ReplySink, round_: Round
+    ) -> Ending | None:
+        """Answer what waits in ``thread``: how the reply ended, or None when there was
+        nothing new to answer (the sink is then left untouched)."""
+        row = await self._store.begin_reply(thread)
+        request = await history.request(thread, before=row)
+        if not request.messages or request.messages[-1].role != "user":
+            # Nothing said since the last reply (a reset, or a message already answered):
+            # a request ending on the assistant's own words would make it talk to itself.
+            await self._store.discard_reply(row)
+            return None
+        # The platform shows "thinking" while the request is sent; the sink still sees its
+        # calls in order: start, append…, then finish or fail.
+        started = asyncio.ensure_future(_safely(sink.start()))
+        round_.task = asyncio.create_task(
+            self._generate(thread, history, request, row, sink, round_, started)
+        )
+        try:
+            completion = await round_.task
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this coroutine is being cancelled, not the reply cut short
+            ending = round_.cut or Ending.STOPPED
+            await _settled(started)
+            await self._end(thread, history, row, "".join(round_.parts), ending)
+            await _safely(sink.finish("".join(round_.parts), ending))
+            return ending
+        except Exception as exc:
+            message = _failure(exc, thread.key)
+            # Text already shown stays stored (marked), like a stop: it is what the user saw.
+            await self._end(thread, history, row, "".join(round_.parts), Ending.FAILED)
+            await _settled(started)
+            await _safely(sink.fail(message))
+            return Ending.FAILED
+        finally:
+            round_.task = None
+        reply = NewMessage(
+            role="assistant", content=completion.text, tokens=history.count(completion.text),
+            response_id=completion.response_id, model=completion.model, usage=completion.usage,
+            ending=Ending.ANSWERED,
+        )
+        await self._store.finish_reply(thread, row, reply)
+        await history.after_reply(thread, completion)
+        await _settled(started)
+        await _safely(sink.finish(completion.text))
+        return Ending.ANSWERED
+
+    async def one_shot(self, request: Request, sink: ReplySink) -> str | None:
+        """Stream a request that is not part of the conversation (summaries)."""
+        started = asyncio.ensure_future(_safely(sink.start()))
+        try:
+            completion = await self._stream(request, sink, Round(), started)
+        except Exception as exc:
+            message = _failure(exc, "a summary")
+            await _settled(started)
+            await _safely(sink.fail(message))
+            return None
+        await _settled(started)
+        await _safely(sink.finish(completion.text))
+        return completion.text
+
+    async def _generate(
+        self,
+        thread: ThreadState,
+        history: HistoryStrategy,
+        request: Request,
+        row: int,
+        sink: ReplySink,
+        round_: Round,
+        started: asyncio.Future[None],
+    ) -> Completion:
+        try:
+            return await self._stream(request, sink, round_, started, row=row)
+        except ProviderError as exc:
+            retry = None if round_.parts else await history.retry(thread, request, exc, before=row)
+            if retry is None:
+                raise
+        return await self._stream(retry, sink, round_, started, row=row)
+
+    async def _stream(
+        self,
+        request: Request,
+        sink: ReplySink,
+        round_: Round,
+        started: asyncio.Future[None],
+        *,
+        row: int | None = None,
+    ) -> Completion:
+        """Relay deltas to the sink, recording the platform messages it posts on the way."""
+        shown = 0
+        async with (
+            contextlib.aclosing(self._provider.stream(request)) as stream,
+            contextlib.aclosing(self._paced(stream)) as items,
+        ):
+            async for item in items:
+                if isinstance(item, Completion):
+                    return item
+                round_.in_sink = True
+                try:
+                    if not round_.parts:
+                        await started
+                    round_.parts.append(item)
+                    await sink.append(item)
+                    if row is not None and len(sink.refs) != shown:
+                        shown = len(sink.refs)
+                        await self._store.set_refs(row, sink.refs)
+                finally:
+                    round_.in_sink = False
+                if round_.cut is not None:
+                    raise asyncio.CancelledError
+        raise ProviderError(ErrorKind.OTHER, "stream ended without a completion")
+
+    async def _paced(
+        self, stream: AsyncIterator[str | Completion]
+    ) -> AsyncGenerator[str | Completion, None]:
+        """The provider's items, with the first-token deadline and the idle timeout."""
+        limit = self._timeouts.first_token
+        while True:
+            try:
+                async with asyncio.timeout(limit):
+                    item = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise ProviderError(ErrorKind.TIMEOUT, f"no text within {limit:g} s") from None
+            limit = self._timeouts.idle
+            yield item
+
+    async def _end(
+        self, thread: ThreadState, history: HistoryStrategy, row: int, text: str, ending: Ending
+    ) -> None:
+        """Store a reply that did not complete, with what was shown of it."""
+        reply = NewMessage(
+            role="assistant", content=text if text.strip() else "",
+            tokens=history.count(text) if text.strip() else 0, model=history.model,
+            ending=ending,
+        )
+        await self._store.finish_reply(thread, row, reply)
+        await history.after_unfinished(thread)
+
+
+def _failure(exc: Exception, where: object) -> str:
+    """The short message a user sees for a failed reply; logs the failure once, by kind.
+    Call it inside the ``except`` block, so an unexpected error is logged with its trace."""
+    if isinstance(exc, ProviderError):
+        log.warning("provider error in %s: %s", where, exc)
+        return exc.user_message
+    log.exception("reply failed in %s", where)
+    return USER_MESSAGES[ErrorKind.OTHER]
+
+
+async def _settled(future: asyncio.Future[None]) -> None:
+    """Wait for ``future`` without being affected by how it ended."""
+    await asyncio.wait([future])
+
+
+async def _safely(call: object) -> None:
+    """Await a sink call; a platform failure while showing a reply is logged, not raised,
+    so one broken message never stops the thread's next turn."""
+    try:
+        await call  # type: ignore[misc]
+    except Exception:
+        log.exception("could not deliver a reply to the platform")
