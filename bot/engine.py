@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.history import Histories
@@ -42,6 +42,7 @@ class _Active:
 
     next_sink: ReplySink | None
     round: Round | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Engine:
@@ -114,6 +115,7 @@ class Engine:
                     await self._store.settle(current)  # stop means quiet: nothing waits now
         finally:
             del self._active[key]
+            active.done.set()
 
     async def remember(self, turns: Sequence[Turn], *, bot_user_id: str = "") -> None:
         """Store turns as context without answering (duplicates ignored)."""
@@ -201,7 +203,7 @@ class Engine:
         seconds, then end the rest with their text so far, marked interrupted. Messages
         that arrive meanwhile are still stored and wait for the next process."""
         self._closing = True
-        running = [asyncio.create_task(self._until_idle(key)) for key in list(self._active)]
+        running = [asyncio.create_task(a.done.wait()) for a in self._active.values()]
         if not running:
             return
         done, late = await asyncio.wait(running, timeout=grace)
@@ -211,10 +213,6 @@ class Engine:
                 if active.round is not None:
                     active.round.cut_short(Ending.INTERRUPTED)
             await asyncio.wait(late, timeout=10)
-
-    async def _until_idle(self, key: ThreadKey) -> None:
-        while key in self._active:
-            await asyncio.sleep(0.02)
 
     # --- internals ---
     async def _hint(self, turn: Turn, sink: ReplySink) -> None:
