@@ -6,15 +6,21 @@ tests and the benchmark all run the same engine.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from bot.config import Settings
 from bot.engine import Engine
 from bot.history import make_histories
 from bot.ports import Provider
 from bot.providers.factory import make_provider
+from bot.replying import Timeouts
+from bot.types import utcnow
 from storage import open_store
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -33,7 +39,18 @@ async def open_engine(
         await provider.aclose()
         raise
     try:
-        yield Engine(store, provider, make_histories(settings, store, provider))
+        left = await store.expire_waiting(utcnow() - timedelta(seconds=settings.resume_max_age))
+        if left:
+            log.warning(
+                "%d message(s) waited longer than THREADBOT_RESUME_MAX_AGE (%g s) while the bot "
+                "was down; they are marked and will not be answered", left, settings.resume_max_age,
+            )
+        timeouts = Timeouts(first_token=settings.provider_timeout, idle=settings.provider_timeout)
+        engine = Engine(store, provider, make_histories(settings, store, provider), timeouts=timeouts)
+        try:
+            yield engine
+        finally:
+            await engine.close(settings.shutdown_grace)
     finally:
         await store.close()
         await provider.aclose()

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -98,29 +97,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                   file=sys.stderr)
             await run_console(engine, thread="default")
             return 0
-        await _until_signalled([p.run(engine, s) for p, s in enabled])
+        from bot.serving import serve
+
+        await serve(engine, enabled, grace=settings.shutdown_grace)
     return 0
-
-
-async def _until_signalled(jobs: list[Coroutine[Any, Any, None]]) -> None:
-    """Run the platforms side by side; SIGTERM/SIGINT or one platform failing stops them all."""
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    assert main is not None
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, main.cancel)
-    try:
-        async with asyncio.TaskGroup() as group:
-            for job in jobs:
-                group.create_task(job)
-    except asyncio.CancelledError:
-        log.info("shutting down")
-    except BaseExceptionGroup as failed:
-        # A platform that cannot start for a configuration reason says so in one line.
-        config = [e for e in failed.exceptions if isinstance(e, ConfigError)]
-        if config:
-            raise config[0] from None
-        raise
 
 
 async def _console(settings: Settings, args: argparse.Namespace) -> int:

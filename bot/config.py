@@ -69,6 +69,8 @@ class Settings(EnvSettings):
     history: Literal["replay", "chain"] = Field("replay", validation_alias=env("THREADBOT_HISTORY"))
     context_tokens: int = Field(16_000, gt=0, validation_alias=env("THREADBOT_CONTEXT_TOKENS"))
     max_output_tokens: int = Field(1_024, gt=0, validation_alias=env("THREADBOT_MAX_OUTPUT_TOKENS"))
+    # the deadline for a reply's first text (retries included), and the longest silence
+    # between two streamed chunks after that
     provider_timeout: float = Field(60.0, gt=0, validation_alias=env("THREADBOT_PROVIDER_TIMEOUT"))
     provider_retries: int = Field(2, ge=0, validation_alias=env("THREADBOT_PROVIDER_RETRIES"))
 
@@ -76,6 +78,10 @@ class Settings(EnvSettings):
     # a file path or sqlite:///path (storage.open_store picks the backend)
     db: str = Field("threadbot.db", validation_alias=env("THREADBOT_DB"))
     log_level: str = Field("INFO", validation_alias=env("THREADBOT_LOG_LEVEL"))
+    # on start, answer messages left waiting by the last process if at most this old (s)
+    resume_max_age: float = Field(3600.0, ge=0, validation_alias=env("THREADBOT_RESUME_MAX_AGE"))
+    # on SIGTERM, how long replies in flight may take to finish before they are interrupted
+    shutdown_grace: float = Field(20.0, ge=0, validation_alias=env("THREADBOT_SHUTDOWN_GRACE"))
 
     @field_validator("db", mode="before")
     @classmethod
