@@ -108,8 +108,13 @@ class SlackBot:
     ) -> None:
         ident = _identity(body, context)
         incoming = self.handlers.accept(event, ident)
-        if incoming is not None:
-            self.spawn(self.handlers.on_message(incoming, ident))
+        if incoming is None:
+            return
+        # Stored before bolt acknowledges (process_before_response); answered after it. If
+        # storing fails, the error reaches bolt, Slack gets no ack and delivers it again.
+        later = await self.handlers.take(incoming, ident)
+        if later is not None:
+            self.spawn(later())
 
     async def _on_thread_started(self, event: dict[str, Any]) -> None:
         self.spawn(self.handlers.assistant_thread_started(event))

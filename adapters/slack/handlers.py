@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from functools import partial
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -34,13 +35,18 @@ from adapters.slack.stream import SlackStreamSink
 from adapters.slack.users import NameCache
 from bot.engine import Engine
 from bot.ports import ReplySink
-from bot.types import Command, CommandName, ThreadKey, Turn
+from bot.types import Command, CommandName, ThreadKey, ThreadState, Turn
 
 log = logging.getLogger(__name__)
 
 
 
 TITLE_LIMIT = 60  # an AI-app thread's title in Slack's history list
+# Before the ack (Slack wants it within 3 s): how long user names and a thread's earlier
+# messages may take before the message is stored without them.
+LOOKUP_SECONDS = 1.0
+JOIN_SECONDS = 1.5
+Later = Callable[[], Coroutine[Any, Any, None]]  # what is left to do after the ack
 
 
 def slack_help(settings: SlackSettings) -> str:
@@ -84,27 +90,23 @@ class SlackHandlers:
             return None
         return incoming
 
-    async def on_message(self, incoming: Incoming, ident: Identity) -> None:
+    async def take(self, incoming: Incoming, ident: Identity) -> Later | None:
+        """Everything that must happen before Slack gets its acknowledgement: decide what
+        the message is, and store it — Slack never redelivers an acknowledged event, so a
+        crash after the ack must find it stored. Lookups on the way are time-boxed so the
+        ack stays well within Slack's 3 s. Returns the rest (the answer), to run after."""
         # A top-level channel message is a new thread: nothing to look up.
         follows = (incoming.in_thread or incoming.direct) and await self.engine.follows(incoming.key)
         action = decide(incoming, follows=follows, follow_threads=self.settings.follow_threads)
         if action is Action.IGNORE:
-            return
+            return None
         if action is Action.JOIN:
             await self._join(incoming, ident)
         if incoming.command is not None:
-            target = Target(
-                key=incoming.key,
-                channel=incoming.channel,
-                reply_thread_ts=incoming.reply_thread_ts,
-                user_id=incoming.author_id,
-                direct=incoming.direct,
-            )
-            await self.command(incoming.command, target)
-            return
+            return partial(self.command, incoming.command, _target(incoming), incoming.ts)
         if incoming.author_name:
             self.names.put(incoming.author_id, incoming.author_name)
-        names = await self.names.many([incoming.author_id, *mentioned_users(incoming.text)])
+        names = await self._names([incoming.author_id, *mentioned_users(incoming.text)])
         turn = incoming.turn(
             names.get(incoming.author_id, incoming.author_id),
             readable(incoming.text, names),
@@ -112,8 +114,21 @@ class SlackHandlers:
         )
         if not turn.addressed:
             await self.engine.remember([turn])
-            return
-        if not follows and (incoming.channel, incoming.key.thread) in self._assistant_threads:
+            return None
+        sink = self.reply_sink(
+            incoming.channel, incoming.reply_thread_ts, incoming.author_team, incoming.author_id
+        )
+        if not turn.text.strip():
+            return partial(self.engine.handle, turn, sink)  # a hint, once per message
+        thread = await self.engine.accept(turn)
+        if thread is None:
+            return None  # stored before: a redelivery
+        return partial(self._answer, incoming, turn, thread, sink, new=not follows)
+
+    async def _answer(
+        self, incoming: Incoming, turn: Turn, thread: ThreadState, sink: ReplySink, *, new: bool
+    ) -> None:
+        if new and (incoming.channel, incoming.key.thread) in self._assistant_threads:
             await self._call(
                 self.client.assistant_threads_setTitle(
                     channel_id=incoming.channel,
@@ -121,19 +136,34 @@ class SlackHandlers:
                     title=title_from(turn.text, TITLE_LIMIT) or "Chat",
                 )
             )
-        sink = self.reply_sink(
-            incoming.channel, incoming.reply_thread_ts, incoming.author_team, incoming.author_id
-        )
-        await self.engine.handle(turn, sink)
+        await self.engine.answer(turn.key, sink, thread=thread)
+
+    async def _names(self, user_ids: list[str]) -> dict[str, str]:
+        """Display names, or the ids themselves if users.info is slow (rate-limited)."""
+        try:
+            return await asyncio.wait_for(self.names.many(user_ids), LOOKUP_SECONDS)
+        except TimeoutError:
+            log.info("users.info too slow before the ack; using ids for %d user(s)", len(user_ids))
+            return {u: u for u in user_ids}
 
     async def _join(self, incoming: Incoming, ident: Identity) -> None:
-        """First mention in a thread the bot is new to: store its earlier messages once."""
+        """First mention in a thread the bot is new to: store its earlier messages once,
+        before the mention itself (so they come first). Time-boxed: the mention must be
+        stored before the ack, with or without the earlier messages."""
         lock = self._joining.setdefault(incoming.key, asyncio.Lock())
         try:
             async with lock:
                 if await self.engine.follows(incoming.key):
                     return
-                turns = await self.read_thread(incoming.key, before=incoming.ts, ident=ident)
+                try:
+                    turns = await asyncio.wait_for(
+                        self.read_thread(incoming.key, before=incoming.ts, ident=ident),
+                        JOIN_SECONDS,
+                    )
+                except TimeoutError:
+                    log.warning("reading thread %s took too long; answering without it",
+                                incoming.key)
+                    return
                 await self.engine.remember(turns, bot_user_id=ident.user_id)
         finally:
             if not lock.locked():
@@ -160,13 +190,16 @@ class SlackHandlers:
         return [t for t in turns if t is not None]
 
     # --- commands ---
-    async def command(self, name: CommandName, target: Target) -> None:
-        """A text command (!reset…) or a DM slash command: answered where it was given."""
+    async def command(self, name: CommandName, target: Target, message_id: str = "") -> None:
+        """A text command (!reset…) or a DM slash command: answered where it was given, once
+        per message (a redelivery, even after a restart, is not answered again)."""
         sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope, target.user_id)
         if name is CommandName.HELP:
-            await sink.finish(slack_help(self.settings))
+            if await self.engine.once(target.key, message_id, "help"):
+                await sink.finish(slack_help(self.settings))
             return
-        await self.engine.command(Command(key=target.key, name=name, author_id=target.user_id), sink)
+        command = Command(key=target.key, name=name, author_id=target.user_id, message_id=message_id)
+        await self.engine.command(command, sink)
 
     async def shortcut(self, name: CommandName, target: Target, ident: Identity) -> None:
         follows = await self.engine.follows(target.key)
@@ -246,3 +279,14 @@ def _older(ts: Any, before: str) -> bool:
         return float(ts) < float(before)
     except (TypeError, ValueError):
         return False
+
+
+def _target(incoming: Incoming) -> Target:
+    """Where a text command (``!reset``) acts and answers: its own conversation."""
+    return Target(
+        key=incoming.key,
+        channel=incoming.channel,
+        reply_thread_ts=incoming.reply_thread_ts,
+        user_id=incoming.author_id,
+        direct=incoming.direct,
+    )

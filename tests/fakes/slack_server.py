@@ -102,6 +102,7 @@ class FakeSlack:
     errors: dict[str, list[str]] = field(default_factory=dict)
     limits: dict[str, list[int]] = field(default_factory=dict)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
+    delays: dict[str, float] = field(default_factory=dict)  # method → seconds before answering
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -199,6 +200,8 @@ class FakeSlack:
         token = token or str(args.pop("token", ""))
         self.calls.append(Call(method, args, token, is_json))
         self._changed.set()
+        if self.delays.get(method):
+            await asyncio.sleep(self.delays[method])
         if self.limits.get(method):
             retry_after = self.limits[method].pop(0)
             return web.json_response(
