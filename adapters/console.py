@@ -51,7 +51,7 @@ class ConsoleSink:
         self._out.flush()
 
     async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
-        stopped = " (stopped)" if ending is Ending.STOPPED else ""
+        stopped = {Ending.STOPPED: " (stopped)", Ending.INTERRUPTED: " (interrupted)"}.get(ending, "")
         if not self._streamed:
             self._out.write(BOT + (text + stopped).strip())
         else:

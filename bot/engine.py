@@ -184,13 +184,16 @@ class Engine:
         resumed; their replies run in the background (``close`` waits for them)."""
         resumed = 0
         for work in await self._store.unfinished():
-            if work.key.platform != platform:
+            if work.key.platform != platform or work.key in self._active:
+                continue  # another platform's, or being answered by this process right now
+            sink = resumer.sink_for(work)
+            if sink is None:
                 continue
             if work.open_refs:
                 await resumer.tidy(work.key, work.open_refs)
             await self._store.drop_open_replies(work.key)
             if work.waiting and not self._closing:
-                task = asyncio.create_task(self.answer(work.key, resumer.sink_for(work)))
+                task = asyncio.create_task(self.answer(work.key, sink))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 resumed += 1

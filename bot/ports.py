@@ -210,8 +210,9 @@ class Resumer(Protocol):
         """Mark the messages ``refs`` (from ``ReplySink.refs``) as interrupted; never raises."""
         ...
 
-    def sink_for(self, work: Unfinished) -> ReplySink:
-        """A sink that answers in ``work.key``'s conversation."""
+    def sink_for(self, work: Unfinished) -> ReplySink | None:
+        """A sink that answers in ``work.key``'s conversation; None when this platform
+        instance cannot answer there (the console shows only its own thread)."""
         ...
 
 

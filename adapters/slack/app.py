@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.common.tasks import Tracker
 from adapters.slack.events import Identity, shortcut_target, slash_target
 from adapters.slack.handlers import SlackHandlers
+from adapters.slack.recovery import SlackResumer
 from adapters.slack.settings import SlackSettings
 from adapters.slack.sink import SlackCaps
 from bot.config import secret
@@ -153,6 +154,10 @@ class SlackBot:
         name = SHORTCUTS[shortcut.get("callback_id", "")]
         self.spawn(self.handlers.shortcut(name, shortcut_target(shortcut), _identity(body, context)))
 
+    async def resume(self) -> None:
+        """Tidy up and answer what a previous process left (call once connected)."""
+        await self.handlers.engine.resume("slack", SlackResumer(self.handlers))
+
     # --- task tracking ---
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self.tasks.spawn(work)
@@ -208,6 +213,7 @@ async def run_slack(engine: Engine, settings: SlackSettings) -> None:
             handler = bot.socket_handler()
             await handler.connect_async()
             log.info("Slack: connected in Socket Mode")
+            await bot.resume()
             try:
                 await asyncio.Event().wait()
             finally:
@@ -218,6 +224,7 @@ async def run_slack(engine: Engine, settings: SlackSettings) -> None:
             try:
                 await web.TCPSite(runner, settings.http_host, settings.http_port).start()
                 log.info("Slack: HTTP mode on %s:%s%s", settings.http_host, settings.http_port, EVENTS_PATH)
+                await bot.resume()
                 await asyncio.Event().wait()
             finally:
                 await runner.cleanup()

@@ -62,3 +62,40 @@ async def test_a_bare_mention_gets_the_hint_and_the_thread_is_followed(
     assert "Send me a message" in replies(slack)[-1].text
     await bot.say("My name is Grace.", thread_ts=root)  # a follow-up, no mention
     assert replies(slack)[-1].text == "You said: My name is Grace."
+
+
+async def test_after_a_crash_the_open_stream_is_closed_and_the_question_answered_once(
+    settings: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.tokens import TokenCounter
+    from bot.types import NewMessage, ThreadKey
+    from storage import open_store
+    from tests.fakes.slack_server import TEAM_ID
+    from tests.slack.conftest import serve
+
+    # The dead process stored the question, started streaming its answer, and was killed.
+    root = slack.next_ts()
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.base_url)
+    opened = await client.chat_startStream(channel="C0GENERAL", thread_ts=root,
+                                           recipient_team_id=TEAM_ID, recipient_user_id="U0ALICE")
+    await client.chat_appendStream(channel="C0GENERAL", ts=opened["ts"], markdown_text="Half an")
+    store = await open_store(settings.db)
+    thread = await store.ensure_thread(ThreadKey("slack", TEAM_ID, "C0GENERAL", root), "replay")
+    question = "My name is Ada."
+    await store.add(thread, NewMessage(
+        role="user", content=question, tokens=TokenCounter("gpt-4o-mini").count(question),
+        author_id="U0ALICE", author_name="Alice", platform_message_id=root, awaits_answer=True))
+    row = await store.begin_reply(thread)
+    await store.set_refs(row, [f"stream:{opened['ts']}"])
+    await store.close()
+
+    async for bot in serve(settings, slack):  # the new process
+        await bot.bot.resume()
+        await slack.wait_for("chat.stopStream", count=2)
+        await bot.bot.resume()  # a second look finds nothing left to do
+    [cut, answer] = [p for p in slack.posts if p.thread_ts == root]
+    assert cut.text.startswith("Half an") and "answering again" in cut.text and not cut.open
+    assert answer.text == "You said: My name is Ada." and not answer.open
+    assert len(fake_openai.requests) == 1
