@@ -106,6 +106,7 @@ class FakeSlack:
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
+        self._epoch = int(time.time())
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._sockets: list[web.WebSocketResponse] = []
@@ -143,8 +144,9 @@ class FakeSlack:
 
     # --- test controls ---
     def next_ts(self) -> str:
+        """A fresh message ts near the current time, as Slack's are (one second apart)."""
         n = next(self._ts)
-        return f"{1_700_000_000 + n}.{n:06d}"
+        return f"{self._epoch + n}.{n:06d}"
 
     def add_user(self, user_id: str, display_name: str, real_name: str = "") -> None:
         self.users[user_id] = {
