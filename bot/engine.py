@@ -189,9 +189,11 @@ class Engine:
             sink = resumer.sink_for(work)
             if sink is None:
                 continue
+            if work.shown_refs:
+                await resumer.tidy(work.key, work.shown_refs, work.shown_text)
             if work.open_refs:
-                await resumer.tidy(work.key, work.open_refs)
-            await self._store.drop_open_replies(work.key)
+                await resumer.tidy(work.key, work.open_refs, None)
+            await self._store.tidied(work.key)
             if work.waiting and not self._closing:
                 task = asyncio.create_task(self.answer(work.key, sink))
                 self._tasks.add(task)

@@ -141,8 +141,8 @@ class Store(Protocol):
         """Threads with messages waiting for an answer or a reply that was being written."""
         ...
 
-    async def drop_open_replies(self, key: ThreadKey) -> None:
-        """Forget the replies of ``key`` a dead process was writing."""
+    async def tidied(self, key: ThreadKey) -> None:
+        """What ``unfinished`` reported for ``key`` was dealt with on screen."""
         ...
 
     # --- reading back (export, stats) ---
@@ -206,8 +206,11 @@ class Resumer(Protocol):
     """What a platform offers the engine after a restart: tidying up a reply a dead process
     left half-written on screen, and a sink to answer a waiting conversation in."""
 
-    async def tidy(self, key: ThreadKey, refs: Sequence[str]) -> None:
-        """Mark the messages ``refs`` (from ``ReplySink.refs``) as interrupted; never raises."""
+    async def tidy(self, key: ThreadKey, refs: Sequence[str], answer: str | None) -> None:
+        """Put right the messages ``refs`` (from ``ReplySink.refs``) a dead process left:
+        with ``answer`` None the reply was cut short (mark it interrupted: it is answered
+        again); else it was stored as ``answer`` but may not look finished (close it).
+        Never raises."""
         ...
 
     def sink_for(self, work: Unfinished) -> ReplySink | None:

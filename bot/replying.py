@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
@@ -40,6 +40,7 @@ class Round:
 
     task: asyncio.Task[Completion] | None = None
     parts: list[str] = field(default_factory=list)
+    recorded: int = 0  # platform messages recorded as showing this reply
     in_sink: bool = False  # a platform call is under way: a cut waits for it to end
     cut: Ending | None = None  # STOPPED or INTERRUPTED once asked
 
@@ -86,14 +87,14 @@ class Replier:
             ending = round_.cut or Ending.STOPPED
             await _settled(started)
             await self._end(thread, history, row, "".join(round_.parts), ending)
-            await _safely(sink.finish("".join(round_.parts), ending))
+            await self._shown(row, round_, sink.finish("".join(round_.parts), ending))
             return ending
         except Exception as exc:
             message = _failure(exc, thread.key)
             # Text already shown stays stored (marked), like a stop: it is what the user saw.
             await self._end(thread, history, row, "".join(round_.parts), Ending.FAILED)
             await _settled(started)
-            await _safely(sink.fail(message))
+            await self._shown(row, round_, sink.fail(message))
             return Ending.FAILED
         finally:
             round_.task = None
@@ -105,8 +106,16 @@ class Replier:
         await self._store.finish_reply(thread, row, reply)
         await history.after_reply(thread, completion)
         await _settled(started)
-        await _safely(sink.finish(completion.text))
+        await self._shown(row, round_, sink.finish(completion.text))
         return Ending.ANSWERED
+
+    async def _shown(self, row: int, round_: Round, last_call: Awaitable[None]) -> None:
+        """Make the sink's last call; once it has shown the end, the platform messages
+        need no tidying after a crash. (The reply is stored first: a crash in between
+        leaves a stored reply whose messages a restart closes.)"""
+        await _safely(last_call)
+        if round_.recorded:
+            await self._store.set_refs(row, [])
 
     async def one_shot(self, request: Request, sink: ReplySink) -> str | None:
         """Stream a request that is not part of the conversation (summaries)."""
@@ -150,7 +159,6 @@ class Replier:
         row: int | None = None,
     ) -> Completion:
         """Relay deltas to the sink, recording the platform messages it posts on the way."""
-        shown = 0
         async with (
             contextlib.aclosing(self._provider.stream(request)) as stream,
             contextlib.aclosing(self._paced(stream)) as items,
@@ -164,8 +172,8 @@ class Replier:
                         await started
                     round_.parts.append(item)
                     await sink.append(item)
-                    if row is not None and len(sink.refs) != shown:
-                        shown = len(sink.refs)
+                    if row is not None and len(sink.refs) != round_.recorded:
+                        round_.recorded = len(sink.refs)
                         await self._store.set_refs(row, sink.refs)
                 finally:
                     round_.in_sink = False

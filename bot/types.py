@@ -212,3 +212,6 @@ class Unfinished:
     waiting: int  # messages waiting for an answer
     last_author_id: str  # who asked last (Slack streams to a recipient)
     open_refs: tuple[str, ...]  # platform messages of the reply cut short, oldest first
+    # a reply stored in full whose platform messages may not show its end yet, and its text
+    shown_refs: tuple[str, ...] = ()
+    shown_text: str = ""

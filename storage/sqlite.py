@@ -155,7 +155,6 @@ class SqliteStore(SqliteReads):
                                         ELSE output_tokens END,
                    stopped       = CASE WHEN id = :row_id THEN :stopped ELSE stopped END,
                    ending        = CASE WHEN id = :row_id THEN :ending ELSE ending END,
-                   refs          = CASE WHEN id = :row_id THEN '[]' ELSE refs END,
                    created_at    = CASE WHEN id = :row_id THEN :created_at ELSE created_at END
                WHERE thread_id = :thread_id AND (
                    (epoch = :epoch AND id >= :row_id
@@ -173,11 +172,8 @@ class SqliteStore(SqliteReads):
         )
 
     async def set_refs(self, row_id: int, refs: Sequence[str]) -> None:
-        """Record the platform messages showing the open reply ``row_id``."""
-        await self._run(
-            "UPDATE messages SET refs = ? WHERE id = ? AND ending IS NULL",
-            (json.dumps(list(refs)), row_id),
-        )
+        """Record the platform messages showing reply ``row_id`` ([] once they are final)."""
+        await self._run("UPDATE messages SET refs = ? WHERE id = ?", (json.dumps(list(refs)), row_id))
 
     async def settle(self, thread: ThreadState) -> None:
         """Nothing in the thread waits for an answer any more (a stop or a reset)."""
@@ -267,13 +263,14 @@ class SqliteStore(SqliteReads):
         return len(rows)
 
     async def unfinished(self) -> list[Unfinished]:
-        """Threads with messages waiting for an answer (in their current epoch) or with a
-        reply that was being written when the process ended."""
+        """Threads with messages waiting for an answer (in their current epoch), a reply a
+        process was writing when it ended, or a stored reply whose platform messages may not
+        show its end (the process died between storing it and showing it)."""
         rows = await self._run(
             """WITH work AS (
                    SELECT thread_id FROM messages WHERE awaits_answer = 1
                    UNION SELECT thread_id FROM messages
-                         WHERE role = 'assistant' AND ending IS NULL)
+                         WHERE role = 'assistant' AND (ending IS NULL OR refs != '[]'))
                SELECT t.platform, t.scope, t.channel, t.thread,
                       (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id
                          AND m.awaits_answer = 1 AND m.epoch = t.epoch),
@@ -282,24 +279,30 @@ class SqliteStore(SqliteReads):
                       (SELECT json_group_array(value) FROM (
                          SELECT j.value FROM messages m, json_each(m.refs) j
                          WHERE m.thread_id = t.id AND m.role = 'assistant'
-                           AND m.ending IS NULL ORDER BY m.id))
+                           AND m.ending IS NULL ORDER BY m.id)),
+                      (SELECT json_array(m.refs, m.content) FROM messages m
+                         WHERE m.thread_id = t.id AND m.role = 'assistant'
+                           AND m.ending IS NOT NULL AND m.refs != '[]'
+                         ORDER BY m.id DESC LIMIT 1)
                FROM threads t JOIN work ON work.thread_id = t.id"""
         )
-        return [
-            Unfinished(
-                key=ThreadKey(*row[:4]), waiting=row[4], last_author_id=row[5] or "",
-                open_refs=tuple(json.loads(row[6] or "[]")),
-            )
-            for row in rows
-        ]
+        return [_unfinished(row) for row in rows]
 
-    async def drop_open_replies(self, key: ThreadKey) -> None:
-        """Forget the replies of ``key`` a dead process was writing (tidied up on screen)."""
+    async def tidied(self, key: ThreadKey) -> None:
+        """What ``unfinished`` reported for ``key`` was dealt with on screen: forget the
+        replies a dead process was writing, and the refs of those it had stored."""
+        thread = """(SELECT id FROM threads
+                     WHERE platform = :p AND scope = :s AND channel = :c AND thread = :t)"""
+        where = {"p": key.platform, "s": key.scope, "c": key.channel, "t": key.thread}
         await self._run(
-            """DELETE FROM messages WHERE role = 'assistant' AND ending IS NULL AND thread_id =
-                   (SELECT id FROM threads
-                    WHERE platform = ? AND scope = ? AND channel = ? AND thread = ?)""",
-            (key.platform, key.scope, key.channel, key.thread),
+            f"""DELETE FROM messages WHERE role = 'assistant' AND ending IS NULL
+                  AND thread_id = {thread}""",
+            where,
+        )
+        await self._run(
+            f"""UPDATE messages SET refs = '[]' WHERE role = 'assistant' AND refs != '[]'
+                  AND thread_id = {thread}""",
+            where,
         )
 
 
@@ -328,3 +331,12 @@ def _params(thread: ThreadState, m: NewMessage) -> dict[str, Any]:
         "awaits_answer": int(m.awaits_answer),
         "created_at": (m.at or utcnow()).isoformat(),
     }
+
+
+def _unfinished(row: Sequence[Any]) -> Unfinished:
+    shown_refs, shown_text = json.loads(row[7]) if row[7] else ("[]", "")
+    return Unfinished(
+        key=ThreadKey(*row[:4]), waiting=row[4], last_author_id=row[5] or "",
+        open_refs=tuple(json.loads(row[6] or "[]")),
+        shown_refs=tuple(json.loads(shown_refs)), shown_text=shown_text,
+    )

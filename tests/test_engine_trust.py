@@ -52,7 +52,7 @@ class Resumed:
         self.tidied: list[tuple[ThreadKey, tuple[str, ...]]] = []
         self.sinks: dict[ThreadKey, RecordingSink] = {}
 
-    async def tidy(self, key: ThreadKey, refs: Sequence[str]) -> None:
+    async def tidy(self, key: ThreadKey, refs: Sequence[str], answer: str | None) -> None:
         self.tidied.append((key, tuple(refs)))
 
     def sink_for(self, work: Unfinished) -> RecordingSink:

@@ -6,30 +6,16 @@ What a user sees must be whole: every message answered exactly once, nothing lef
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import socket
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from tests.fakes.slack_server import (
-    BOT_USER_ID,
-    FakeSlack,
-    event_callback,
-    message_event,
-    signed_headers,
-)
-
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "restart-secret"
+from tests.fakes.slack_server import BOT_USER_ID, FakeSlack
+from tests.harness import bot_env, free_port, running
 
 
 @pytest.fixture
@@ -37,64 +23,6 @@ async def slack() -> AsyncIterator[FakeSlack]:
     async with FakeSlack() as fake:
         fake.add_user("U0ALICE", "Alice")
         yield fake
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Bot:
-    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
-        self.proc = proc
-        self.url = url
-
-    async def post_event(self, text: str, ts: str, **kw: Any) -> int:
-        body = json.dumps(event_callback(message_event(text, ts=ts, **kw)))
-        async with aiohttp.ClientSession() as http, http.post(
-            self.url + "/slack/events", data=body, headers=signed_headers(SECRET, body)
-        ) as resp:
-            return resp.status
-
-
-@asynccontextmanager
-async def running(env: dict[str, str], port: int) -> AsyncIterator[Bot]:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("OPENAI_", "THREADBOT_", "SLACK_", "DISCORD_"))}
-    clean.update(env, PYTHONPATH=str(ROOT), THREADBOT_HTTP_HOST="127.0.0.1",
-                 THREADBOT_HTTP_PORT=str(port))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", env=clean, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                try:
-                    async with http.get(url + "/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("threadbot never served /healthz")
-        yield Bot(proc, url)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        _, err = await proc.communicate()
-        print(err.decode(errors="replace"))  # shown when a test fails
-
-
-def bot_env(tmp_path: Path, slack: FakeSlack, fake_openai: Any, **extra: str) -> dict[str, str]:
-    return {
-        "OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "k",
-        "THREADBOT_PROVIDER_RETRIES": "0", "THREADBOT_DB": str(tmp_path / "bot.db"),
-        "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack.base_url, **extra,
-    }
 
 
 async def streamed(slack: FakeSlack, root: str, chars: int) -> None:

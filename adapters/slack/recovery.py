@@ -5,8 +5,10 @@ A reply's messages are recorded as refs while it streams (``SlackStreamSink.refs
 ``SlackEditingSink.refs``): ``stream:<ts>`` (a native stream, perhaps still open: append a
 note and stop it), ``placeholder:<ts>`` ("Thinking…" with no text yet: replace it) and
 ``post:<ts>`` (text posted and updated: its text is not known here, so one note follows it in
-the thread). Slack may refuse any of these (the stream expired, the message was deleted):
-that is logged and the answer is given anyway.
+the thread). A reply that was stored in full but may not have reached Slack completely is
+closed instead (streams stopped, a lone placeholder replaced by the answer). Slack may refuse
+any of these (the stream expired, the message was deleted): that is logged and the answer is
+given anyway.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from collections.abc import Sequence
 
 from adapters.common.endings import RESUMED_NOTE
+from adapters.slack.format import to_mrkdwn
 from adapters.slack.handlers import SlackHandlers
 from adapters.slack.sink import SLACK_ERRORS, error_code
 from bot.ports import ReplySink
@@ -28,7 +31,10 @@ class SlackResumer:
         self._handlers = handlers
         self._client = handlers.client
 
-    async def tidy(self, key: ThreadKey, refs: Sequence[str]) -> None:
+    async def tidy(self, key: ThreadKey, refs: Sequence[str], answer: str | None) -> None:
+        if answer is not None:
+            await self._close(key, refs, answer)
+            return
         note_needed = False
         for ref in refs:
             kind, _, ts = ref.partition(":")
@@ -47,6 +53,19 @@ class SlackResumer:
         if note_needed:
             await self._try("chat.postMessage", self._client.chat_postMessage(
                 channel=key.channel, thread_ts=key.thread or None, text=RESUMED_NOTE))
+
+    async def _close(self, key: ThreadKey, refs: Sequence[str], answer: str) -> None:
+        """A reply stored in full whose end may not have reached Slack: stop its streams,
+        and show it where only "Thinking…" was showing."""
+        for ref in refs:
+            kind, _, ts = ref.partition(":")
+            if kind == "stream":
+                await self._try("chat.stopStream", self._client.chat_stopStream(
+                    channel=key.channel, ts=ts))
+            elif kind == "placeholder":
+                text = to_mrkdwn(answer)[: self._handlers.caps.limit]
+                await self._try("chat.update", self._client.chat_update(
+                    channel=key.channel, ts=ts, text=text))
 
     def sink_for(self, work: Unfinished) -> ReplySink:
         key = work.key
