@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from adapters.common.chunking import split_text
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.common.chunking import FENCE, open_fence, split_text
 
 
 def test_short_text_is_one_chunk_and_empty_is_none() -> None:
@@ -36,3 +42,47 @@ def test_a_word_longer_than_the_limit_is_cut_hard() -> None:
     chunks = split_text("x" * 250, 100)
     assert len(chunks) == 3 and all(len(c) <= 100 for c in chunks)
     assert "".join(chunks) == "x" * 250
+
+
+@pytest.mark.parametrize("limit", [2_000, 3_500])
+@pytest.mark.parametrize("marker", [c * n for c in "`~" for n in range(3, 9)])
+def test_no_chunk_exceeds_the_limit_whatever_the_fence(limit: int, marker: str) -> None:
+    """A ```` fence needs five characters to close (newline + four backticks), not four."""
+    code = "\n".join(f"x{i:03d} = compute(a, b)  # step" for i in range(300))
+    for shift in range(40):  # every position of the cut against the code's line ends
+        text = f"Intro{'.' * shift}\n\n{marker}python\n{code}\n{marker}\n\nAfter."
+        chunks = split_text(text, limit)
+        assert all(len(c) <= limit for c in chunks), max(len(c) for c in chunks)
+        assert all(open_fence(c) is None for c in chunks), "every chunk closes its code block"
+        assert all(c.startswith(f"{marker}python\n") for c in chunks[1:-1])
+
+
+_WORD = st.text(alphabet="abcxyz<>&*_`~()", min_size=1, max_size=12)
+_PROSE = st.lists(_WORD, min_size=1, max_size=60).map(" ".join)
+_CODE = st.builds(
+    lambda char, n, info, lines, closed: "\n".join(
+        [char * n + info, *lines, *([char * n] if closed else [])]
+    ),
+    st.sampled_from("`~"),
+    st.integers(3, 8),
+    st.sampled_from(["", "python", ' python title="x.py"', "js {1,3}"]),
+    st.lists(st.text(alphabet="abc ()=+-#<>&", max_size=40), max_size=40),
+    st.booleans(),
+)
+_MARKDOWN = st.lists(st.one_of(_PROSE, _CODE), min_size=1, max_size=8).map("\n\n".join)
+
+
+def _content(text: str) -> str:
+    """The text without its fence lines and whitespace: what a split must keep."""
+    kept = [line for line in text.split("\n") if not FENCE.match(line)]
+    return re.sub(r"\s", "", "".join(kept))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MARKDOWN, st.integers(80, 600))
+def test_split_text_keeps_every_chunk_in_the_limit_and_all_the_text(text: str, limit: int) -> None:
+    chunks = split_text(text, limit)
+    assert all(len(c) <= limit for c in chunks)
+    assert _content("\n".join(chunks)) == _content(text)
+    if open_fence(text) is None:  # every block closed in the reply: closed in each chunk too
+        assert all(open_fence(c) is None for c in chunks)

@@ -3,14 +3,16 @@
 Slack rejects long messages (~4,000 chars in practice) and Discord at 2,000. A split inside a
 ``` fence would render the rest of the reply as code (or the code as prose), so a fence that
 has to be cut is closed at the end of one chunk and reopened, with its language, at the start
-of the next.
+of the next. Fences are recognised as CommonMark does: three or more backticks or tildes, any
+info string after them (no backtick in it for a backtick fence), closed by a bare run of the
+same character at least as long.
 """
 
 from __future__ import annotations
 
 import re
 
-_FENCE = re.compile(r"^\s*(```+|~~~+)(.*)$")
+FENCE = re.compile(r"^(\s*)(`{3,}(?=[^`]*$)|~{3,})(.*)$")
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -28,13 +30,14 @@ def split_text(text: str, limit: int) -> list[str]:
         if len(body) <= limit:
             chunks.append(body)
             break
-        # Reserve room for a closing fence in case the cut lands inside a code block.
-        cut = best_cut(body, limit - 4)
+        # Keep room for the closing fence of any block the cut may land in.
+        reserve = fence_reserve(body[:limit], limit)
+        cut = best_cut(body, limit - reserve)
         head, rest = body[:cut].rstrip(), body[cut:].lstrip("\n")
-        fence = open_fence(head)
+        fence = open_fence(head) if reserve else None
         if fence is not None:
-            head += "\n" + fence_marker(fence)
-            reopen = fence + "\n"
+            head += closing_fence(fence)
+            reopen = reopen_line(fence, limit) + "\n"
         else:
             reopen = ""
         chunks.append(head)
@@ -58,16 +61,40 @@ def open_fence(text: str) -> str | None:
     """The opening fence line (e.g. "```python") if ``text`` ends inside a code block."""
     open_line: str | None = None
     for line in text.split("\n"):
-        match = _FENCE.match(line)
+        match = FENCE.match(line)
         if not match:
             continue
         if open_line is None:
             open_line = line.strip()
-        elif match.group(1).startswith(fence_marker(open_line)) and not match.group(2).strip():
+        elif closes(match, fence_marker(open_line)):
             open_line = None
     return open_line
 
 
+def closes(match: re.Match[str], marker: str) -> bool:
+    """Whether a fence line (a ``FENCE`` match) ends the block opened by ``marker``."""
+    return match.group(2).startswith(marker) and not match.group(3).strip()
+
+
 def fence_marker(fence_line: str) -> str:
-    match = _FENCE.match(fence_line)
-    return match.group(1) if match else "```"
+    match = FENCE.match(fence_line)
+    return match.group(2) if match else "```"
+
+
+def closing_fence(fence_line: str) -> str:
+    """What ends a chunk cut inside the block ``fence_line`` opened (a line of its own)."""
+    return "\n" + fence_marker(fence_line)
+
+
+def fence_reserve(window: str, limit: int) -> int:
+    """Characters to keep free for closing a code block a cut within ``window`` may land in:
+    the longest closing fence it could need, or 0 (no repair) when there is no fence or one
+    so long (over a quarter of ``limit``) that repairing it would leave no room for text."""
+    need = max((len(m.group(2)) + 1 for m in map(FENCE.match, window.split("\n")) if m), default=0)
+    return need if need <= limit // 4 else 0
+
+
+def reopen_line(fence_line: str, limit: int) -> str:
+    """The line that reopens a cut block in the next chunk: the fence with its info string
+    (the language), or the bare marker when the info is too long to repeat."""
+    return fence_line if len(fence_line) <= limit // 4 else fence_marker(fence_line)

@@ -1,14 +1,21 @@
 """ReplySinks for Slack's post-then-update path, ephemeral answers, and the thinking status.
 
-Native streaming (chat.startStream…) lives in slack_stream.py and falls back to these.
+Native streaming (chat.startStream…) lives in stream.py and falls back to these.
 ``SlackCaps`` records what the workspace turned out to support, shared by all sinks of one
 bot, so a missing feature costs one failed call per process, not one per reply.
+
+Slack counts a message's length on the mrkdwn it receives, and escaping (``&`` → ``&amp;``)
+makes it longer than the Markdown it came from: these sinks convert first and split the
+mrkdwn, so no message goes out over ``caps.limit``. When Slack refuses a message for good
+(``not_in_channel``, ``is_archived``…) a sink stops there: one failed call and one log line
+per reply, not one per chunk or per update.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import aiohttp
@@ -37,6 +44,33 @@ UNAVAILABLE = {
     "team_access_not_granted",
     "method_not_supported_for_channel_type",
 }
+# Slack's own passing troubles: the next call may well succeed. (429s and dropped connections
+# are retried by slack_sdk's retry handlers before an error reaches us.) Any other error
+# Slack answers with would answer the rest of the reply the same way.
+TRANSIENT = {
+    "ratelimited",
+    "rate_limited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+}
+# The conversation takes no message from the bot, by whatever method: nothing to fall back to.
+CLOSED = {
+    "not_in_channel",
+    "channel_not_found",
+    "is_archived",
+    "user_not_in_channel",
+    "restricted_action",
+    "restricted_action_read_only_channel",
+    "restricted_action_thread_only_channel",
+    "restricted_action_non_threadable_channel",
+    "restricted_action_thread_locked",
+    "ekm_access_denied",
+    "cannot_reply_to_message",
+    "messages_tab_disabled",
+}
 STATUS_TEXT = "is thinking…"
 PLACEHOLDER = "_Thinking…_"
 
@@ -62,15 +96,33 @@ def unsupported(exc: BaseException) -> bool:
     return isinstance(exc, SlackApiError) and error_code(exc) in UNAVAILABLE
 
 
+def refused(exc: BaseException) -> bool:
+    """True when Slack refused the message itself: more of the same reply would be too."""
+    return isinstance(exc, SlackApiError) and error_code(exc) not in TRANSIENT
+
+
+def closed(exc: BaseException) -> bool:
+    """True when the conversation takes no message from the bot at all."""
+    return isinstance(exc, SlackApiError) and error_code(exc) in CLOSED
+
+
+def log_refused(channel: str, exc: BaseException) -> None:
+    """The one line a reply Slack refused leaves in the log."""
+    log.warning("Slack refused a reply in %s (%s); not sending the rest of it", channel, error_code(exc))
+
+
 async def set_status(client: AsyncWebClient, caps: SlackCaps, channel: str, thread_ts: str) -> bool:
     """Show "is thinking…" under the thread; False when the status API is not available.
-    Slack clears the status when the bot next posts in the thread."""
+    Slack clears the status when the bot next posts in the thread. Raises when the
+    conversation is closed to the bot (``closed``)."""
     if not (caps.status and thread_ts):
         return False
     try:
         await client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=STATUS_TEXT)
         return True
     except SLACK_ERRORS as exc:
+        if closed(exc):
+            raise  # no placeholder either: the reply cannot be shown here
         if unsupported(exc):
             caps.status = False
         log.info("assistant status unavailable (%s); using a placeholder", error_code(exc))
@@ -90,6 +142,8 @@ class SlackEditingSink(EditingSink[str]):
         self.channel = channel
         self.thread_ts = thread_ts
         self._placeholder: str | None = None
+        self._converted = float("-inf")  # when the reply was last converted to mrkdwn
+        self.refused = False  # Slack refused a message of this reply: nothing more is sent
 
     @property
     def refs(self) -> list[str]:
@@ -101,9 +155,12 @@ class SlackEditingSink(EditingSink[str]):
         return f"post:{handle}"
 
     async def _typing(self) -> None:
-        if await set_status(self._client, self._caps, self.channel, self.thread_ts):
-            return
-        self._placeholder = await self._send(PLACEHOLDER)
+        try:
+            if await set_status(self._client, self._caps, self.channel, self.thread_ts):
+                return
+            self._placeholder = await self._send(PLACEHOLDER)
+        except SLACK_ERRORS as exc:
+            self._refuse(exc)
 
     async def append(self, delta: str) -> None:
         try:
@@ -111,15 +168,35 @@ class SlackEditingSink(EditingSink[str]):
         except SLACK_ERRORS as exc:  # keep generating; finish() writes all the text again
             log.warning("could not update a streamed reply: %s", error_code(exc))
 
+    async def _sync(self, text: str, *, final: bool) -> None:
+        """Split what Slack receives (the mrkdwn), not the Markdown. Converting the whole
+        reply costs, so between two updates the deltas only accumulate."""
+        now = time.monotonic()
+        if self.refused or (not final and now - self._converted < self.interval):
+            return
+        self._converted = now
+        try:
+            await super()._sync(to_mrkdwn(text), final=final)
+        except SLACK_ERRORS as exc:
+            self._refuse(exc)
+
+    def _refuse(self, exc: BaseException) -> None:
+        """Stop the reply at a refused message; let a passing failure through."""
+        if not refused(exc):
+            raise exc
+        self.refused = True
+        log_refused(self.channel, exc)
+
     async def _post(self, text: str) -> str:
-        if self._placeholder is not None:
-            handle, self._placeholder = self._placeholder, None
+        if self._placeholder is not None:  # kept until the edit succeeds, never orphaned
+            handle = self._placeholder
             await self._edit(handle, text)
+            self._placeholder = None
             return handle
-        return await self._send(to_mrkdwn(text))
+        return await self._send(text)
 
     async def _edit(self, handle: str, text: str) -> None:
-        await self._client.chat_update(channel=self.channel, ts=handle, text=to_mrkdwn(text))
+        await self._client.chat_update(channel=self.channel, ts=handle, text=text)
 
     async def _send(self, mrkdwn: str) -> str:
         response = await self._client.chat_postMessage(
@@ -154,13 +231,18 @@ class EphemeralSink:
         pass
 
     async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
-        for chunk in split_text(final_text(text, ending), self._limit):
-            await self._client.chat_postEphemeral(
-                channel=self.channel,
-                user=self.user,
-                text=to_mrkdwn(chunk),
-                thread_ts=self.thread_ts or None,
-            )
+        try:
+            for chunk in split_text(to_mrkdwn(final_text(text, ending)), self._limit):
+                await self._client.chat_postEphemeral(
+                    channel=self.channel,
+                    user=self.user,
+                    text=chunk,
+                    thread_ts=self.thread_ts or None,
+                )
+        except SLACK_ERRORS as exc:
+            if not refused(exc):
+                raise
+            log_refused(self.channel, exc)
 
     async def fail(self, message: str) -> None:
         await self.finish(failed_text("", message))

@@ -5,9 +5,12 @@ Streamed text cannot be taken back, so the sink decides each message's end while
 text goes out at most once per ``caps.interval``; once a message is past 80 % of
 ``caps.limit`` only whole lines are sent, and the message ends at the best boundary of the
 text not yet sent (paragraph > line > space), with an open code fence closed there and
-reopened in the next message. Anything Slack refuses falls back to SlackEditingSink: before
-any text was shown the whole reply moves there (and, for a missing feature, every later
-reply too); mid-reply the rest of the text continues there.
+reopened in the next message. The limit counts what Slack receives: the text escaped with
+``format.escape`` (``markdown_text`` would turn ``<!channel>`` into a mention too), and room
+is always kept to close the longest code fence that may be open. Anything Slack refuses falls
+back to SlackEditingSink: before any text was shown the whole reply moves there (and, for a
+missing feature, every later reply too); mid-reply the rest of the text continues there. A
+conversation closed to the bot (``not_in_channel``…) ends the reply instead.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ import time
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.common.chunking import best_cut, fence_marker, open_fence
+from adapters.common.chunking import best_cut, closing_fence, fence_reserve, open_fence, reopen_line
 from adapters.common.endings import NO_REPLY, failed_text, final_text
+from adapters.slack.format import escape
 from adapters.slack.sink import (
     SLACK_ERRORS,
     SlackCaps,
     SlackEditingSink,
+    closed,
     error_code,
+    log_refused,
     set_status,
     unsupported,
 )
@@ -56,11 +62,12 @@ class SlackStreamSink:
         self._text = ""  # the reply so far (Markdown)
         self._pos = 0  # how much of _text has been sent
         self._stream: AsyncChatStream | None = None
-        self._message = ""  # what the current streamed message shows
+        self._message = ""  # what the current streamed message shows (as sent: escaped)
         self._reopen = ""  # a code fence line the next message must start with
         self._last = 0.0
         self._fallback: SlackEditingSink | None = None
         self._offset = 0  # where the fallback's part of the reply begins
+        self._closed = False  # the conversation refused the reply: nothing more is sent
         self.messages: list[str] = []  # ts of every message this reply streamed
 
     # --- ReplySink ---
@@ -71,13 +78,20 @@ class SlackStreamSink:
         return [f"stream:{ts}" for ts in self.messages] + fallback
 
     async def start(self) -> None:
-        if not await set_status(self._client, self._caps, self.channel, self.thread_ts):
+        try:
+            status = await set_status(self._client, self._caps, self.channel, self.thread_ts)
+        except SLACK_ERRORS as exc:
+            self._close(exc)
+            return
+        if not status:
             # No status API: the post-then-update path can show a placeholder instead.
             self._fallback = self._editing()
             await self._fallback.start()
 
     async def append(self, delta: str) -> None:
         self._text += delta
+        if self._closed:
+            return
         if self._fallback is not None:
             await self._fallback.append(delta)
         elif time.monotonic() - self._last >= self._caps.interval:
@@ -105,6 +119,8 @@ class SlackStreamSink:
 
     # --- internals ---
     async def _end(self) -> None:
+        if self._closed:
+            return
         if self._fallback is None:
             await self._flush(final=True)
         if self._fallback is not None:
@@ -123,9 +139,12 @@ class SlackStreamSink:
         while True:
             start = self._pos
             pending = self._text[start:]
-            used = len(self._message) + len(self._reopen)
-            room = self._caps.limit - 4 - used  # 4: room for a closing fence
-            if len(pending) <= room:
+            used = len(self._message) + len(escape(self._reopen))
+            room = self._caps.limit - used
+            # Room to close the longest fence that may be open where this message ends.
+            window = self._reopen + self._message + pending[: max(room, 0)]
+            reserve = fence_reserve(window, self._caps.limit)
+            if _escaped_len(pending) + reserve <= room:
                 part = pending if final else self._sendable(pending, used)
                 if part:
                     await self._write(part)
@@ -133,21 +152,21 @@ class SlackStreamSink:
                 if final:
                     await self._stop()
                 return
-            cut = best_cut(pending, room, floor=max(1, self._caps.limit // 2 - used))
+            fits = _fitting(pending, room - reserve)
+            cut = best_cut(pending, fits, floor=max(1, self._caps.limit // 2 - used)) if fits else 0
             head = pending[:cut].rstrip()
-            fence = open_fence(self._reopen + self._message + head)
-            closing = "\n" + fence_marker(fence) if fence else ""
-            await self._write(head + closing)
+            fence = open_fence(self._reopen + self._message + head) if reserve else None
+            await self._write(head + (closing_fence(fence) if fence else ""))
             rest = pending[cut:]
             self._pos = start + cut + len(rest) - len(rest.lstrip("\n"))
             await self._stop()
-            self._reopen = fence + "\n" if fence else ""
+            self._reopen = reopen_line(fence, self._caps.limit) + "\n" if fence else ""
 
     def _sendable(self, pending: str, used: int) -> str:
         """What may go out before the reply is complete: whole words (whole lines near the
         end of a message, so it can end at a line break), never trailing whitespace (a stop
         note must still join cleanly)."""
-        if used + len(pending) > self._caps.limit * 0.8:
+        if used + _escaped_len(pending) > self._caps.limit * 0.8:
             return pending[: pending.rfind("\n") + 1].rstrip()
         return pending[: max(pending.rfind(" "), pending.rfind("\n")) + 1].rstrip()
 
@@ -161,10 +180,11 @@ class SlackStreamSink:
             self._stream = await self._client.chat_stream(
                 channel=self.channel, thread_ts=self.thread_ts, buffer_size=1, **self._recipient
             )
-        await self._stream.append(markdown_text=text)
+        sent = escape(text)
+        await self._stream.append(markdown_text=sent)
         if self._stream.ts and self._stream.ts not in self.messages:
             self.messages.append(self._stream.ts)
-        self._message += text
+        self._message += sent
 
     async def _stop(self) -> None:
         if self._stream is not None:
@@ -174,16 +194,16 @@ class SlackStreamSink:
 
     async def _degrade(self, exc: BaseException) -> None:
         code = error_code(exc)
+        if closed(exc):  # no call can end the stream either: Slack expires it
+            self._stream = None
+            self._close(exc)
+            return
         if not self.messages and unsupported(exc):
             self._caps.native_stream = False
             log.warning("Slack native streaming unavailable (%s); using chat.update", code)
         else:
             log.warning("Slack streaming failed mid-reply (%s); continuing with chat.update", code)
-        if self._stream is not None and self._stream.ts:
-            # Not the helper's stop(): it would re-send the text that just failed.
-            with contextlib.suppress(*SLACK_ERRORS):
-                await self._client.chat_stopStream(channel=self.channel, ts=self._stream.ts)
-        self._stream = None
+        await self._abandon()
         # Continue after the last character a user can see.
         self._offset = self._pos if self.messages else 0
         self._fallback = self._editing()
@@ -191,9 +211,36 @@ class SlackStreamSink:
         if rest:
             await self._fallback.append(rest)
 
+    async def _abandon(self) -> None:
+        """Forget the failed stream, ending it on Slack's side if it had begun there."""
+        if self._stream is not None and self._stream.ts:
+            # Not the helper's stop(): it would re-send the text that just failed.
+            with contextlib.suppress(*SLACK_ERRORS):
+                await self._client.chat_stopStream(channel=self.channel, ts=self._stream.ts)
+        self._stream = None
+
+    def _close(self, exc: BaseException) -> None:
+        self._closed = True
+        log_refused(self.channel, exc)
+
     def _rest(self) -> str:
         """The part of the reply the fallback shows."""
         return self._text[self._offset :].lstrip()
 
     def _editing(self) -> SlackEditingSink:
         return SlackEditingSink(self._client, self._caps, self.channel, self.thread_ts)
+
+
+def _escaped_len(text: str) -> int:
+    """The length of ``escape(text)``, what Slack counts."""
+    return len(text) + 4 * text.count("&") + 3 * (text.count("<") + text.count(">"))
+
+
+def _fitting(text: str, room: int) -> int:
+    """The longest prefix of ``text`` whose escaped form fits in ``room`` characters."""
+    total = 0
+    for i, char in enumerate(text):
+        total += _escaped_len(char)
+        if total > room:
+            return i
+    return len(text)
