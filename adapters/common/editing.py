@@ -6,29 +6,70 @@ is per message, not global, so a reply that overflows into a second message upda
 without waiting on the first. Text beyond ``limit`` continues in further messages, split by
 ``split_text`` so code blocks survive. ``finish`` always writes the exact final text, so the
 user ends up with exactly one reply, whatever was shown on the way.
+
+A platform may refuse a write that its SDK has already retried: the message was deleted,
+the bot lost a permission, the interaction expired. None of that may fail the reply — the
+engine would then throw away an answer it has already stored the question for. A refused
+edit freezes that message with what it shows (it is never called again) and the rest of the
+reply continues after it in new messages, posted once the reply is complete (no more
+streaming, so a platform that refuses every edit is not called once per interval). A refused
+post ends the sink's calls for this reply. Each is logged once per reply.
 """
 
 from __future__ import annotations
 
 import abc
+import logging
 import time
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import ClassVar, Generic, TypeVar
 
-from adapters.common.chunking import split_text
+from adapters.common.chunking import open_fence, split_text
 from adapters.common.endings import failed_text, final_text
 from bot.types import Ending
 
+log = logging.getLogger(__name__)
+
 H = TypeVar("H")  # the platform's handle for a posted message
+
+
+@dataclass(slots=True, eq=False)
+class _Message(Generic[H]):
+    handle: H
+    shown: str
+    written: float  # monotonic time of the last write
+    # Where in the reply's text what it shows ends, while it shows the end of the reply:
+    # the point the rest continues from if it can no longer be edited.
+    end: int | None
+    frozen: bool = False  # an edit was refused: it keeps ``shown``
+
+
+@dataclass(slots=True, eq=False)
+class _Part(Generic[H]):
+    """A stretch of the reply's text and, in order, the messages showing its chunks. Only
+    the last part is open (``end`` None): new text and new messages go there."""
+
+    start: int
+    end: int | None = None
+    reopen: str = ""  # the fence line to repeat when the stretch starts inside a code block
+    messages: list[_Message[H]] = field(default_factory=list)
+
+    def text(self, reply: str) -> str:
+        return self.reopen + reply[self.start:self.end]
 
 
 class EditingSink(abc.ABC, Generic[H]):
     limit: int = 2000
     interval: float = 1.0
+    # What ``_post`` / ``_edit`` raise when the platform refuses (after the SDK's retries).
+    errors: ClassVar[tuple[type[Exception], ...]] = (Exception,)
 
     def __init__(self) -> None:
         self._text = ""
-        self._posted: list[tuple[H, str]] = []  # (handle, text shown)
-        self._last_edit: list[float] = []  # monotonic time of the last write, per message
+        self._messages: list[_Message[H]] = []  # every message posted, in order
+        self._parts: list[_Part[H]] = [_Part(0)]
+        self._streaming = True  # False after a refusal: the rest is posted when complete
+        self._silenced = False  # a post was refused: no more calls
         self._done = False
 
     # --- what a platform provides ---
@@ -42,6 +83,10 @@ class EditingSink(abc.ABC, Generic[H]):
 
     async def _typing(self) -> None:  # noqa: B027 - optional hook
         """Show that the bot is working (typing indicator / status); optional."""
+
+    def _describe(self, exc: Exception) -> str:
+        """The refusal in a log line (no URLs: some carry tokens)."""
+        return type(exc).__name__
 
     # --- ReplySink ---
     async def start(self) -> None:
@@ -61,7 +106,7 @@ class EditingSink(abc.ABC, Generic[H]):
 
     @property
     def handles(self) -> list[H]:
-        return [handle for handle, _ in self._posted]
+        return [message.handle for message in self._messages]
 
     @property
     def refs(self) -> list[str]:
@@ -73,19 +118,65 @@ class EditingSink(abc.ABC, Generic[H]):
 
     async def _sync(self, text: str, *, final: bool) -> None:
         """Make the posted messages show ``text``, respecting the per-message throttle."""
-        chunks = split_text(text, self.limit)
+        while not self._silenced and not await self._sync_parts(text, final=final):
+            pass  # an edit was refused and the parts changed: place the text again
+
+    async def _sync_parts(self, text: str, *, final: bool) -> bool:
+        """One pass over the parts; False when a refused edit changed them."""
         now = time.monotonic()
-        for i, chunk in enumerate(chunks):
-            if i < len(self._posted):
-                handle, shown = self._posted[i]
-                if chunk == shown:
+        for part in self._parts:
+            chunks = split_text(part.text(text), self.limit)
+            for i, chunk in enumerate(chunks):
+                end = len(text) if part.end is None and i == len(chunks) - 1 else None
+                if i >= len(part.messages):
+                    if part.end is None and (final or self._streaming):
+                        await self._add(part, chunk, end, now)
                     continue
-                if not final and now - self._last_edit[i] < self.interval:
+                message = part.messages[i]
+                if message.frozen or chunk == message.shown:
                     continue
-                await self._edit(handle, chunk)
-                self._posted[i] = (handle, chunk)
-                self._last_edit[i] = now
-            else:
-                handle = await self._post(chunk)
-                self._posted.append((handle, chunk))
-                self._last_edit.append(now)
+                if not final and now - message.written < self.interval:
+                    continue
+                if not await self._write(message, chunk, end, now):
+                    self._freeze(part, message, text)
+                    return False
+        return True
+
+    async def _add(self, part: _Part[H], chunk: str, end: int | None, now: float) -> None:
+        if self._silenced:
+            return
+        try:
+            handle = await self._post(chunk)
+        except self.errors as exc:
+            self._silenced = True
+            log.warning("could not post a reply message (%s); giving up on this reply",
+                        self._describe(exc))
+            return
+        message = _Message(handle, chunk, now, end)
+        part.messages.append(message)
+        self._messages.append(message)
+
+    async def _write(self, message: _Message[H], chunk: str, end: int | None,
+                     now: float) -> bool:
+        """Edit ``message``; False when the platform refuses."""
+        try:
+            await self._edit(message.handle, chunk)
+        except self.errors as exc:
+            if self._streaming:
+                log.warning("could not edit a reply message (%s); the rest of the reply "
+                            "follows in a new message", self._describe(exc))
+            return False
+        message.shown, message.written, message.end = chunk, now, end
+        return True
+
+    def _freeze(self, part: _Part[H], message: _Message[H], text: str) -> None:
+        """Leave ``message`` as it is; the text after what it shows continues after it."""
+        message.frozen = True
+        self._streaming = False
+        if part.end is not None or message.end is None:
+            return  # it shows a whole chunk of its part: nothing of the rest is in it
+        at = part.messages.index(message)
+        part.end, after = message.end, part.messages[at + 1:]
+        del part.messages[at + 1:]
+        fence = open_fence(part.text(text))
+        self._parts.append(_Part(message.end, None, fence + "\n" if fence else "", after))

@@ -1,9 +1,15 @@
 """The Discord adapter: discord.py gateway client → Engine.
 
-``run_discord(engine, settings)`` connects and answers until cancelled. A conversation is a
-thread (the one the bot opens from a mention, or one it was mentioned in), a DM channel, or —
-with THREADBOT_DISCORD_THREADS=never, or where the bot may not create threads — a reply chain
-in a text channel, keyed by its first message. Which messages count is decided in events.py,
+``run_discord(engine, settings)`` connects and answers until cancelled; only a configuration
+error (token, intents) ends it, as one ConfigError line. Bad data does not: an event
+discord.py cannot parse, or a message the adapter cannot read, is logged and skipped, and a
+gateway connection that breaks in a way discord.py does not handle itself is opened again
+with backoff, so one odd payload never takes the process (and Slack with it) down.
+
+A conversation is a thread (the one the bot opens from a mention, or one it was mentioned
+in), a DM channel, or — with THREADBOT_DISCORD_THREADS=never, or where the bot may not create
+threads — a reply chain in a text channel, keyed by its first message (for the parts of a
+command's answer: its original response). Which messages count is decided in events.py,
 replies are shown by sink.py, slash commands live in commands.py, endpoints / intents / the
 invite URL in setup.py.
 
@@ -14,8 +20,12 @@ Tests build ``ThreadbotClient`` themselves (shorter edit interval and ready time
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import discord
@@ -30,6 +40,7 @@ from adapters.discord.setup import (
     BAD_TOKEN_HELP,
     NO_TOKEN_HELP,
     PRIVILEGED_INTENT_HELP,
+    closed_help,
     discord_endpoints,
     fetch_application_id,
     intents,
@@ -50,6 +61,7 @@ log = logging.getLogger(__name__)
 CONTEXT_MESSAGES = 20  # earlier messages read when first mentioned in an existing thread
 CHAIN_HOPS = 25  # how far a reply chain is walked through the API after a restart
 CHAIN_MEMORY = 10_000  # messages whose reply chain is remembered (then walked again)
+RECONNECT_MAX = 60.0  # seconds between gateway reconnects at most; also "stayed up long enough"
 
 
 async def run_discord(engine: Engine, settings: DiscordSettings) -> None:
@@ -66,16 +78,59 @@ async def serve(client: ThreadbotClient, token: str) -> None:
     """Run ``client`` until cancelled or closed, turning set-up refusals into ConfigError."""
     try:
         async with client:
-            await client.start(token)
+            await client.login(token)
+            await _stay_connected(client)
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(PRIVILEGED_INTENT_HELP) from None
     except discord.LoginFailure:
         raise ConfigError(BAD_TOKEN_HELP) from None
+    except discord.ConnectionClosed as exc:  # only the codes discord.py will not reconnect
+        raise ConfigError(closed_help(exc.code)) from None
     except aiohttp.ClientConnectorError as exc:  # at login; later drops discord.py reconnects
         raise ConfigError(
             f"Could not reach Discord at {client.settings.api_url} "
             f"({type(exc).__name__}); check the network or DISCORD_API_URL."
         ) from None
+
+
+async def _stay_connected(client: ThreadbotClient) -> None:
+    """discord.py reconnects after network trouble by itself, but anything else that breaks
+    its gateway loop (a frame that is not JSON, not an object) ends ``connect()``: connect
+    again after a pause that doubles up to RECONNECT_MAX. Refusals of the token or intents
+    (ConnectionClosed, PrivilegedIntentsRequired) go up to ``serve``."""
+    delay = client.reconnect_delay
+    while not client.is_closed():
+        began = time.monotonic()
+        try:
+            await client.connect(reconnect=True)
+            return  # closed
+        except (discord.ConnectionClosed, discord.ClientException):
+            raise
+        except Exception as exc:
+            if time.monotonic() - began >= RECONNECT_MAX:
+                delay = client.reconnect_delay  # it had been fine for a while: start over
+            log.warning("the Discord gateway connection broke (%s: %.200s); reconnecting in "
+                        "%.1f s", type(exc).__name__, exc, delay)
+            log.debug("what broke the gateway connection", exc_info=True)
+        if client.ws is not None:
+            with contextlib.suppress(Exception):
+                await client.ws.close(code=4000)  # and its heartbeat thread
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RECONNECT_MAX)
+
+
+def _skipping_malformed(event: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``parse`` (discord.py's handler for one gateway event), logging and skipping a payload
+    it cannot read instead of letting the error end the gateway loop."""
+
+    def parse_or_skip(data: Any) -> None:
+        try:
+            parse(data)
+        except Exception as exc:
+            log.warning("ignored a malformed Discord %s event (%s: %.200s)", event,
+                        type(exc).__name__, exc)
+
+    return parse_or_skip
 
 
 class ThreadbotClient(discord.Client):
@@ -92,7 +147,11 @@ class ThreadbotClient(discord.Client):
         self.tasks = Tracker("Discord")  # messages and commands being handled
         self._running: Counter[ThreadKey] = Counter()  # turns being handled, per key
         self._warned: set[int] = set()
+        self.reconnect_delay = 1.0  # first pause before opening a broken gateway again
         self.tree = build_tree(self)
+        parsers = self._connection.parsers  # the dict the gateway looks handlers up in
+        for event, parse in list(parsers.items()):
+            parsers[event] = _skipping_malformed(event, parse)
 
     async def setup_hook(self) -> None:
         await sync_commands(self, self.settings.guild_id)
@@ -114,7 +173,12 @@ class ThreadbotClient(discord.Client):
         channel = await self._channel_of(message)
         if channel is None:
             return
-        msg = ev.incoming(message, self.user.id, channel=channel)
+        try:
+            msg = ev.incoming(message, self.user.id, channel=channel)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # e.g. content null
+            log.warning("ignored a malformed Discord message %s (%s)", message.id,
+                        type(exc).__name__)
+            return
         decision = ev.route(msg, bot_id=self.user.id, threads=self.settings.threads,
                             allow_bots=self.settings.allow_bots)
         if decision is None:
@@ -197,7 +261,7 @@ class ThreadbotClient(discord.Client):
         for _ in range(CHAIN_HOPS):
             ref = current.reference
             if ref is None or ref.message_id is None:
-                return current.id
+                return _first_part(current)
             known = self.chains.get(ref.message_id)
             if known is not None:
                 return known
@@ -224,3 +288,12 @@ class ThreadbotClient(discord.Client):
         turns = [ev.to_turn(ev.incoming(m, self.user.id), key, addressed=False)
                  for m in reversed(earlier) if m.type in ev.CHAT_TYPES]
         await self.engine.remember(turns, bot_user_id=str(self.user.id))
+
+
+def _first_part(message: discord.Message) -> int:
+    """The message that starts the answer ``message`` is part of: a command's follow-up (the
+    rest of a long /summarize) belongs to the original response, which Discord names."""
+    meta = message.interaction_metadata
+    if meta is not None and meta.original_response_message_id is not None:
+        return meta.original_response_message_id
+    return message.id

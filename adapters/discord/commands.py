@@ -4,11 +4,18 @@ place it is used (a thread, a DM, or — for /summarize and /stop — a text cha
 Discord drops an interaction not acknowledged within 3 s. /summarize involves the model, so
 it is deferred ("threadbot is thinking…") at once and the response edited as the summary
 streams; the others answer directly, deferred only if the engine is not done in time.
+
+A channel summary is an answer people reply to ("tell me more about point 2"). Such a reply
+continues a reply chain rooted at the summary's message (client.py), and that conversation is
+stored right away with the messages summarised and the summary itself, so the model knows
+what "point 2" is, in either thread mode and after a restart.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
@@ -98,6 +105,7 @@ async def handle_command(client: ThreadbotClient, interaction: discord.Interacti
             await sink.defer()
             turns = await _recent(client, interaction.channel)
             await client.engine.summarize_transcript(turns, sink)
+            await _keep_summary(client, interaction, turns, sink)
         elif name is CommandName.STOP:
             keys = client.running_chains(interaction.channel_id or 0)
             for key in keys:
@@ -118,6 +126,23 @@ async def _recent(client: ThreadbotClient, channel: object) -> list[Turn]:
     key = ThreadKey(ev.PLATFORM, "", str(getattr(channel, "id", "")), "")
     return [ev.to_turn(ev.incoming(m, client.user.id), key) for m in reversed(messages)
             if m.type in ev.CHAT_TYPES]
+
+
+async def _keep_summary(client: ThreadbotClient, interaction: discord.Interaction,
+                        turns: Sequence[Turn], sink: InteractionSink) -> None:
+    """Store a channel summary as the start of the reply chain rooted at its message: the
+    messages it summarised as context, then the summary as the bot's own answer."""
+    root, summary = sink.response_id, sink.answer
+    summarised = any(t.text.strip() for t in turns)
+    if client.user is None or root is None or summary is None or not summarised:
+        return
+    bot_id = str(client.user.id)
+    key = ThreadKey(ev.PLATFORM, str(interaction.guild_id or ""), str(interaction.channel_id),
+                    str(root))
+    said = Turn(key=key, message_id=str(root), author_id=bot_id,
+                author_name=client.user.display_name, text=summary)
+    await client.engine.remember([*(replace(t, key=key, addressed=False) for t in turns), said],
+                                 bot_user_id=bot_id)
 
 
 class _Quiet:

@@ -31,6 +31,11 @@ BAD_TOKEN_HELP = (
     "https://discord.com/developers/applications → your application → Bot → Reset Token."
 )
 NO_TOKEN_HELP = "Set DISCORD_BOT_TOKEN to the bot token of your Discord application."
+# Gateway close codes discord.py does not reconnect after (4014 is PRIVILEGED_INTENT_HELP).
+CLOSE_CODES = {
+    4010: "an invalid shard", 4011: "sharding required (the bot is in too many servers for "
+    "one connection)", 4012: "an invalid API version", 4013: "invalid intents",
+}
 # What the bot does in a server: read and answer messages, open threads and write in them,
 # read a thread's earlier messages when first mentioned there.
 PERMISSIONS = discord.Permissions(
@@ -38,6 +43,15 @@ PERMISSIONS = discord.Permissions(
     create_public_threads=True, read_message_history=True,
 )
 SCOPES = ("bot", "applications.commands")
+
+
+def closed_help(code: int) -> str:
+    """The admin's line for a gateway connection Discord closed for good."""
+    if code == 4004:
+        return BAD_TOKEN_HELP
+    reason = CLOSE_CODES.get(code, "a reason it did not give")
+    return (f"Discord closed the gateway connection (code {code}: {reason}); threadbot cannot "
+            "go on without a change of its set-up.")
 
 
 def intents() -> discord.Intents:

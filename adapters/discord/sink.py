@@ -2,10 +2,13 @@
 
 ``DiscordSink`` answers a message: typing indicator until the first text, then one message
 edited at most once per ``interval`` (per message, see EditingSink), continued in further
-messages past 2,000 characters. ``InteractionSink`` answers an app command: the first message
-is the interaction's own response (sent, or edited after a defer), overflow goes to
+messages past 2,000 characters. In a channel every one of them is a Discord reply to the
+message answered, so a reply chain (never mode) can be walked back to its root from any part
+of a long answer, also after a restart. ``InteractionSink`` answers an app command: the first
+message is the interaction's own response (sent, or edited after a defer), overflow goes to
 follow-ups. Every send and edit passes ``AllowedMentions.none()``, so model output can never
-ping @everyone, @here, a role or a user.
+ping @everyone, @here, a role or a user. What Discord refuses (a deleted message, a missing
+permission, an expired interaction) is handled by EditingSink: logged, never a failed reply.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+import aiohttp
 import discord
 
 from adapters.common.editing import EditingSink
@@ -24,10 +28,20 @@ log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 TYPING_REFRESH = 8.0  # Discord shows "typing…" for ~10 s per trigger
+# What a send or edit raises once discord.py has given up retrying (TimeoutError is an OSError).
+DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError)
+
+
+def describe(exc: Exception) -> str:
+    """A Discord error in a log line: status, code and Discord's words, never a URL."""
+    if isinstance(exc, discord.HTTPException):
+        return f"HTTP {exc.status}, Discord error {exc.code}: {exc.text or 'no detail'}"
+    return type(exc).__name__
 
 
 class DiscordSink(EditingSink[discord.Message]):
     limit = 2000
+    errors = DISCORD_ERRORS
 
     def __init__(self, channel: discord.abc.Messageable, *,
                  reply_to: discord.Message | discord.PartialMessage | None = None,
@@ -55,7 +69,7 @@ class DiscordSink(EditingSink[discord.Message]):
     async def _post(self, text: str) -> discord.Message:
         await self.close()  # the first text replaces the typing indicator
         reference = None
-        if self._reply_to is not None and not self._posted:
+        if self._reply_to is not None:
             reference = self._reply_to.to_reference(fail_if_not_exists=False)
         message = await self._channel.send(text, reference=reference,  # type: ignore[arg-type]
                                            allowed_mentions=NO_MENTIONS)
@@ -68,6 +82,9 @@ class DiscordSink(EditingSink[discord.Message]):
 
     def _ref(self, handle: discord.Message) -> str:
         return f"{handle.channel.id}/{handle.id}"
+
+    def _describe(self, exc: Exception) -> str:
+        return describe(exc)
 
     # The typing task is the sink's own, beside the engine's calls; the last call stops it
     # even when nothing is posted (blank text). The adapter's close() is not enough: for a
@@ -93,14 +110,19 @@ class DiscordSink(EditingSink[discord.Message]):
                 await typer
 
 
-class InteractionSink(EditingSink[discord.WebhookMessage | None]):
-    """The reply to an app command. ``None`` as a handle means the original response.
+# The original response (None when Discord did not return it), or a follow-up.
+Response = discord.InteractionMessage | discord.WebhookMessage | None
+
+
+class InteractionSink(EditingSink[Response]):
+    """The reply to an app command: the original response, then follow-ups.
 
     Discord drops an interaction not acknowledged within 3 s: call ``defer()`` before slow
     work (the model), or ``guard(after)`` to defer only if the answer is not ready in time.
     """
 
     limit = 2000
+    errors = DISCORD_ERRORS
 
     def __init__(self, interaction: discord.Interaction, *, interval: float = 1.0,
                  ephemeral: bool = False) -> None:
@@ -112,6 +134,13 @@ class InteractionSink(EditingSink[discord.WebhookMessage | None]):
         # task, beside the engine's calls: the engine's ordering does not cover that race.
         self._lock = asyncio.Lock()
         self._guard: asyncio.Task[None] | None = None
+        self.answer: str | None = None  # the text of a reply that finished (not failed)
+
+    @property
+    def response_id(self) -> int | None:
+        """The id of the message showing the original response, once Discord returned it."""
+        first = self.handles[0] if self.handles else None
+        return first.id if isinstance(first, discord.InteractionMessage) else None
 
     async def defer(self) -> None:
         async with self._lock:
@@ -125,27 +154,34 @@ class InteractionSink(EditingSink[discord.WebhookMessage | None]):
 
         self._guard = asyncio.create_task(later())
 
-    async def _post(self, text: str) -> discord.WebhookMessage | None:
-        if not self._posted:
+    async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
+        await super().finish(text, ending)
+        self.answer = text if ending is Ending.ANSWERED and text.strip() else None
+
+    async def _post(self, text: str) -> Response:
+        if not self.handles:
             async with self._lock:
                 self._cancel_guard()
                 response = self._interaction.response
                 if not response.is_done():
-                    await response.send_message(text, ephemeral=self._ephemeral,
-                                                allowed_mentions=NO_MENTIONS)
-                    return None
-            await self._interaction.edit_original_response(content=text,
-                                                           allowed_mentions=NO_MENTIONS)
-            return None
+                    sent = await response.send_message(text, ephemeral=self._ephemeral,
+                                                       allowed_mentions=NO_MENTIONS)
+                    resource = sent.resource if sent is not None else None
+                    return resource if isinstance(resource, discord.InteractionMessage) else None
+            return await self._interaction.edit_original_response(content=text,
+                                                                  allowed_mentions=NO_MENTIONS)
         return await self._interaction.followup.send(text, wait=True, ephemeral=self._ephemeral,
                                                      allowed_mentions=NO_MENTIONS)
 
-    async def _edit(self, handle: discord.WebhookMessage | None, text: str) -> None:
-        if handle is None:
+    async def _edit(self, handle: Response, text: str) -> None:
+        if isinstance(handle, discord.WebhookMessage):
+            await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
+        else:
             await self._interaction.edit_original_response(content=text,
                                                            allowed_mentions=NO_MENTIONS)
-        else:
-            await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
+
+    def _describe(self, exc: Exception) -> str:
+        return describe(exc)
 
     def _cancel_guard(self) -> None:
         if self._guard is not None and asyncio.current_task() is not self._guard:

@@ -55,10 +55,15 @@ class Bot:
         return self.client.user.id
 
     async def settle(self, within: float = 10.0) -> None:
-        """Wait until the bot received every event sent so far and finished handling them."""
+        """Wait until the bot received every event sent so far and finished handling them.
+        A bot that was stopped has nothing left to do; one that ended by itself raises why."""
         async with asyncio.timeout(within):
             calm = 0
             while calm < 3:
+                if self.task.done():
+                    if not self.task.cancelled():
+                        self.task.result()
+                    return
                 ws = self.client.ws
                 caught_up = ws is not None and (ws.sequence or 0) >= self.fake.seq
                 calm = calm + 1 if caught_up and self.client.tasks.busy == 0 else 0
@@ -113,9 +118,12 @@ async def start_bot(
         try:
             yield start
             for bot in bots:
-                await bot.settle()
+                if not bot.task.done():  # one that ended was awaited by its test
+                    await bot.settle()
         finally:
             for bot in bots:
+                if bot.task.done():
+                    continue
                 bot.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await bot.task

@@ -55,8 +55,9 @@ class FakeGateway(abc.ABC):
         """Sequence number of the last event dispatched (the bot has it once it caught up)."""
         return self._session.seq if self._session else 0
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a DISPATCH to the bot; kept for RESUME, and buffered while it is away."""
+    async def dispatch(self, event: str, data: Any) -> None:
+        """Send a DISPATCH to the bot; kept for RESUME, and buffered while it is away.
+        ``data`` is whatever JSON the test wants, malformed included."""
         session = self._session
         if session is None:
             return
@@ -66,14 +67,21 @@ class FakeGateway(abc.ABC):
         if session.ws is not None and not session.ws.closed:
             await session.ws.send_str(json.dumps(frame))
 
-    async def drop_connection(self, *, hold: bool = False) -> None:
-        """Close the gateway socket uncleanly (code 4000): discord.py resumes. With ``hold``
-        the next connection waits until ``release()``, so events can be missed meanwhile."""
+    async def send_frame(self, text: str) -> None:
+        """Send ``text`` as one raw gateway frame, outside the event sequence (a broken
+        frame: not JSON, not an object)."""
+        if self._session and self._session.ws is not None:
+            await self._session.ws.send_str(text)
+
+    async def drop_connection(self, *, hold: bool = False, code: int = 4000) -> None:
+        """Close the gateway socket with ``code``; for 4000 (unknown error) discord.py
+        resumes, 4004 means the token is no longer valid. With ``hold`` the next
+        connection waits until ``release()``, so events can be missed meanwhile."""
         if hold:
             self._gate.clear()
         if self._session and self._session.ws is not None:
             ws, self._session.ws = self._session.ws, None
-            await ws.close(code=4000)
+            await ws.close(code=code)
 
     def release(self) -> None:
         self._gate.set()

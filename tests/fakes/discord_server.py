@@ -5,10 +5,11 @@ Real discord.py connects to it (point ``discord.http.Route.BASE`` at ``api_url``
 channel, records every REST call (``calls``), and behaves like Discord where the bot can
 tell: the bot's own messages and edits come back as MESSAGE_CREATE / MESSAGE_UPDATE, a thread
 can be started from a message only once (160004), content over 2,000 characters is refused
-(50035), an interaction must be acknowledged once and within 3 s, and a RESUME replays the
-events the session missed. Failures are injected with ``fail_next`` (429 carries a ``Via``
-header and a JSON ``retry_after``, as discord.py requires to retry instead of raising).
-The gateway lives in discord_gateway.py, the JSON it all sends in discord_payloads.py.
+(50035), a deleted message is gone (10008), and a RESUME replays the events the session
+missed. Failures are injected with ``fail_next`` (429 carries a ``Via`` header and a JSON
+``retry_after``, as discord.py requires to retry instead of raising). The gateway lives in
+discord_gateway.py, app commands in discord_interactions.py, the JSON it all sends in
+discord_payloads.py.
 
 Facts this relies on (discord.py 2.7): REST bodies need ``Content-Type: application/json``
 exactly (more in discord_payloads.py).
@@ -17,7 +18,6 @@ exactly (more in discord_payloads.py).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -26,7 +26,9 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import discord_payloads as p
-from tests.fakes.discord_gateway import FakeGateway
+from tests.fakes.discord_interactions import EPHEMERAL, FakeInteractions, refuse_too_long
+from tests.fakes.discord_interactions import Interaction as Interaction  # re-exported for tests
+from tests.fakes.discord_interactions import rest_json as _json
 
 TOKEN = "fake-bot-token"
 
@@ -49,27 +51,13 @@ class _Failure:
     times: int
 
 
-@dataclass
-class Interaction:
-    id: int
-    token: str
-    name: str
-    created: float
-    callbacks: list[tuple[int, float]] = field(default_factory=list)  # (type, monotonic time)
-    content: str | None = None  # what the user sees as the response
-    edits: list[str] = field(default_factory=list)
-    followups: list[str] = field(default_factory=list)
-    ephemeral: bool = False
-
-
-class FakeDiscord(FakeGateway):
+class FakeDiscord(FakeInteractions):
     def __init__(self, *, token: str = TOKEN, refuse_privileged: bool = False) -> None:
         super().__init__(token, refuse_privileged=refuse_privileged)
         self.calls: list[Call] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" | guild id → synced
         self.messages: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}
-        self.interactions: dict[int, Interaction] = {}
         self.app_id = p.snowflake()
         self.bot = self.add_user("threadbot", bot=True, id=self.app_id)
         self.guild_id = p.snowflake()
@@ -158,16 +146,11 @@ class FakeDiscord(FakeGateway):
         message.update(content=content, edited_timestamp=p.now())
         await self.dispatch("MESSAGE_UPDATE", message)
 
-    async def invoke(self, name: str, user: dict[str, Any], *,
-                     channel: int | None = None) -> Interaction:
-        """A person runs the app command ``/name`` in ``channel``."""
-        chan = self.channels[channel or self.channel_id]
-        inter = Interaction(id=p.snowflake(), token=f"itok{p.snowflake()}", name=name,
-                            created=time.monotonic())
-        self.interactions[inter.id] = inter
-        await self.dispatch("INTERACTION_CREATE",
-                            p.interaction(inter.id, inter.token, name, self.app_id, chan, user))
-        return inter
+    async def delete(self, message: dict[str, Any]) -> None:
+        """Someone (a moderator, the author) deletes ``message``: later edits get 10008."""
+        del self.messages[int(message["id"])]
+        where = ("id", "channel_id", "guild_id")
+        await self.dispatch("MESSAGE_DELETE", {k: message[k] for k in where if k in message})
 
     # --- failures ---
     def fail_next(self, method: str, path: str, status: int, *, code: int = 0,
@@ -238,7 +221,8 @@ class FakeDiscord(FakeGateway):
             case "GET", ["channels", cid]:
                 return self._found(self.channels.get(int(cid)), 10003, "Unknown Channel")
             case "GET", ["channels", cid, "messages"]:
-                msgs = [m for m in self.messages.values() if m["channel_id"] == cid]
+                msgs = [m for m in self.messages.values()
+                        if m["channel_id"] == cid and not m["flags"] & EPHEMERAL]
                 before = int(query.get("before", 0))
                 msgs = [m for m in msgs if not before or int(m["id"]) < before]
                 return _json(list(reversed(msgs))[: int(query.get("limit", 50))])
@@ -252,18 +236,6 @@ class FakeDiscord(FakeGateway):
                 return await self._start_thread(int(cid), int(mid), body)
         return _not_found()
 
-    def _interaction_route(self, method: str, parts: list[str], body: Any) -> web.Response:
-        match method, parts:
-            case "POST", ["interactions", iid, _, "callback"]:
-                return self._callback(int(iid), body)
-            case "PATCH", ["webhooks", _, token, "messages", "@original"]:
-                return self._edit_original(token, body)
-            case "POST", ["webhooks", _, token]:
-                return self._followup(token, body)
-            case "PATCH", ["webhooks", _, token, "messages", mid]:
-                return self._edit_followup(int(mid), body)
-        return _not_found()
-
     def _found(self, obj: dict[str, Any] | None, code: int, message: str) -> web.Response:
         return _json(obj) if obj is not None else _json(p.error(message, code), 404)
 
@@ -275,7 +247,7 @@ class FakeDiscord(FakeGateway):
     async def _post_message(self, cid: int, body: dict[str, Any]) -> web.Response:
         if cid not in self.channels:
             return _json(p.error("Unknown Channel", 10003), 404)
-        if too_long := _too_long(body):
+        if too_long := refuse_too_long(body):
             return too_long
         ref = (body.get("message_reference") or {}).get("message_id")
         msg = self._message(cid, self.bot, body.get("content") or "",
@@ -289,7 +261,7 @@ class FakeDiscord(FakeGateway):
         msg = self.messages.get(mid)
         if msg is None:
             return _json(p.error("Unknown Message", 10008), 404)
-        if too_long := _too_long(body):
+        if too_long := refuse_too_long(body):
             return too_long
         msg.update(content=body.get("content", msg["content"]), edited_timestamp=p.now(),
                    allowed_mentions=body.get("allowed_mentions"))
@@ -311,56 +283,14 @@ class FakeDiscord(FakeGateway):
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
         return thread
 
-    def _interaction(self, token: str) -> Interaction:
-        return next(i for i in self.interactions.values() if i.token == token)
-
-    def _callback(self, iid: int, body: dict[str, Any]) -> web.Response:
-        inter = self.interactions.get(iid)
-        if inter is None or time.monotonic() - inter.created > 3.0:
-            return _json(p.error("Unknown interaction", 10062), 404)
-        if inter.callbacks:
-            return _json(p.error("Interaction has already been acknowledged.", 40060), 400)
-        kind = body["type"]
-        inter.callbacks.append((kind, time.monotonic()))
-        data = body.get("data") or {}
-        inter.ephemeral = bool(data.get("flags", 0) & 64)
-        resource: dict[str, Any] = {"type": kind}
-        if kind == 4:
-            inter.content = data.get("content")
-            resource["message"] = self._message(self.channel_id, self.bot, inter.content or "")
-        return _json(p.interaction_callback(iid, kind, resource))
-
-    def _edit_original(self, token: str, body: dict[str, Any]) -> web.Response:
-        if too_long := _too_long(body):
-            return too_long
-        inter = self._interaction(token)
-        inter.content = body.get("content")
-        inter.edits.append(inter.content or "")
-        return _json(self._message(self.channel_id, self.bot, inter.content or ""))
-
-    def _followup(self, token: str, body: dict[str, Any]) -> web.Response:
-        if too_long := _too_long(body):
-            return too_long
-        inter = self._interaction(token)
-        inter.followups.append(body.get("content") or "")
-        msg = self._message(self.channel_id, self.bot, body.get("content") or "")
-        msg["interaction_token"] = token
-        return _json(msg)
-
-    def _edit_followup(self, mid: int, body: dict[str, Any]) -> web.Response:
-        msg = self.messages[mid]
-        inter = self._interaction(msg["interaction_token"])
-        index = inter.followups.index(msg["content"])
-        msg["content"] = inter.followups[index] = body.get("content") or ""
-        return _json(msg)
-
     # --- observing ---
     def calls_to(self, method: str, path: str) -> list[Call]:
         """Recorded calls with this method whose path matches the regex ``path``."""
         return [c for c in self.calls if c.method == method and re.search(path, c.path)]
 
     def bot_messages(self, channel: int | None = None) -> list[dict[str, Any]]:
-        """Messages the bot posted (in ``channel``), oldest first, with their current text."""
+        """Messages the bot posted (in ``channel``), oldest first, with their current text;
+        not its answers to commands (see discord_interactions.py)."""
         return [m for m in self.messages.values() if m["author"]["id"] == self.bot["id"]
                 and "interaction_token" not in m
                 and (channel is None or m["channel_id"] == str(channel))]
@@ -372,15 +302,5 @@ class FakeDiscord(FakeGateway):
             await self._changed.wait_for(predicate)
 
 
-def _too_long(body: dict[str, Any]) -> web.Response | None:
-    return _json(p.too_long(), 400) if len(body.get("content") or "") > 2000 else None
-
-
 def _not_found() -> web.Response:  # noqa: N802 - reads like the constant it stands for
     return _json(p.error("404: Not Found"), 404)
-
-
-def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    # discord.py parses a body as JSON only when Content-Type is exactly application/json.
-    return web.Response(body=json.dumps(obj).encode(), status=status,
-                        headers={"Content-Type": "application/json", **(headers or {})})
