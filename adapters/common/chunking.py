@@ -52,6 +52,9 @@ def best_cut(text: str, limit: int, floor: int | None = None) -> int:
     start = min(limit // 2 if floor is None else floor, limit)
     for sep in ("\n\n", "\n", " "):
         at = window.rfind(sep, start)
+        # A cut at a space before ``` would start the next message with a code fence.
+        while sep == " " and at > 0 and text.startswith(("```", "~~~"), at + 1):
+            at = window.rfind(sep, start, at)
         if at > 0:
             return at + len(sep) if sep == " " else at
     return max(limit, 1)

@@ -110,7 +110,7 @@ class EditingSink(abc.ABC, Generic[H]):
 
     @property
     def refs(self) -> list[str]:
-        return [self._ref(handle) for handle, _ in self._posted]
+        return [self._ref(message.handle) for message in self._messages]
 
     def _ref(self, handle: H) -> str:
         """A posted message as the platform's ``Resumer.tidy`` finds it again."""

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -29,6 +31,7 @@ from adapters.slack.format import to_mrkdwn
 from bot.types import Ending
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError)
 # Errors meaning "this app/workspace cannot use that method" (not "this message failed"):
@@ -129,9 +132,16 @@ async def set_status(client: AsyncWebClient, caps: SlackCaps, channel: str, thre
         return False
 
 
+class SlackRefusal(Exception):
+    """Slack refused a message of this reply for good (``refused``): the editing sink stops
+    calling; any other error is a passing one and the next update tries again."""
+
+
 class SlackEditingSink(EditingSink[str]):
     """Post, then chat.update at most once per ``caps.interval`` per message; text beyond
     ``caps.limit`` continues in further messages (code blocks closed and reopened)."""
+
+    errors = (SlackRefusal,)
 
     def __init__(self, client: AsyncWebClient, caps: SlackCaps, channel: str, thread_ts: str = "") -> None:
         super().__init__()
@@ -193,10 +203,27 @@ class SlackEditingSink(EditingSink[str]):
             await self._edit(handle, text)
             self._placeholder = None
             return handle
-        return await self._send(text)
+        return await self._refusing(lambda: self._send(text))
 
     async def _edit(self, handle: str, text: str) -> None:
-        await self._client.chat_update(channel=self.channel, ts=handle, text=text)
+        await self._refusing(
+            lambda: self._client.chat_update(channel=self.channel, ts=handle, text=text)
+        )
+
+    async def _refusing(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Make a call; a refusal (the first stops every later call) becomes SlackRefusal."""
+        if self.refused:
+            raise SlackRefusal("refused before")
+        try:
+            return await call()
+        except SlackApiError as exc:
+            if not refused(exc):
+                raise
+            self._refuse(exc)
+            raise SlackRefusal(error_code(exc)) from exc
+
+    def _describe(self, exc: Exception) -> str:
+        return str(exc)
 
     async def _send(self, mrkdwn: str) -> str:
         response = await self._client.chat_postMessage(
