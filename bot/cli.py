@@ -131,8 +131,7 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_engine
 
     async with open_engine(settings) as engine:
-        await run_console(engine, thread=args.thread)
-    return 0
+        return await run_console(engine, thread=args.thread)
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:

@@ -92,3 +92,18 @@ async def test_run_without_platforms_opens_the_console(tmp_path: Path, fake_open
     assert code == 0, err
     assert "SLACK_BOT_TOKEN" in err and "DISCORD_BOT_TOKEN" in err
     assert out.strip() == "bot> You said: hi"
+
+
+async def test_piped_lines_keep_their_leading_spaces(tmp_path: Path, fake_openai: Any) -> None:
+    env = llm_env(fake_openai, tmp_path)
+    code, out, err = await threadbot(
+        "console", "--thread", "code", cwd=tmp_path, env=env,
+        stdin="    indented line\n\tand a tab\n",
+    )
+    assert code == 0, err
+    assert len(out.splitlines()) == 2  # still one message per line
+    code, out, err = await threadbot(
+        "export", "--thread", "code", "--format", "json", cwd=tmp_path, env=env
+    )
+    users = [m["content"] for m in json.loads(out)["messages"] if m["role"] == "user"]
+    assert users == ["    indented line", "\tand a tab"]
