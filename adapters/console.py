@@ -32,7 +32,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 from adapters.common.help import help_text
 from adapters.console_input import Input
@@ -106,13 +106,15 @@ class _Console:
         self._status = 0
         self._stopping = False  # a Ctrl-C stop is under way
         self._ending = False  # nothing more is read
-        self._hurry = False  # Ctrl-C left: replies get GRACE seconds to finish their stop
+        self._hurry = asyncio.Event()  # Ctrl-C left: replies get GRACE s to store their stop
+        self._chatting = False  # the main task is in _chat: cancelling it ends the chat
         self._in_command = False
 
     async def run(self) -> int:
         self._main = asyncio.current_task()
         assert self._main is not None
         self._input = Input(self._stdin, self.interactive, on_line=self.screen.line_ended)
+        self._chatting = True
         try:
             await self._chat(self._input)
         except asyncio.CancelledError:
@@ -121,6 +123,8 @@ class _Console:
                     task.cancel()
                 raise
             self._main.uncancel()
+        finally:
+            self._chatting = False
         await self._settle_replies()
         if self.screen.open_line:  # Ctrl-D or Ctrl-C at the prompt
             self.screen.write("\n")
@@ -167,7 +171,8 @@ class _Console:
             self._prompt()
 
     def _prompt(self) -> None:
-        if self.interactive and not self._replies and not self._ending:
+        ended = self._ending or (self._input is not None and self._input.ended)
+        if self.interactive and not self._replies and not ended:
             self.screen.write(PROMPT)
 
     # --- ways out ---
@@ -196,22 +201,30 @@ class _Console:
         does any end during a command (a summary being written)."""
         self._status = self._status or status
         self._ending = True
-        self._hurry = self._hurry or now
+        if now:
+            self._hurry.set()
         if self._input is not None:
             self._input.end()
-        if (now or self._in_command) and self._main is not None:
+        if (now or self._in_command) and self._chatting and self._main is not None:
+            self._chatting = False  # cancelled once
             self._main.cancel()
 
     async def _settle_replies(self) -> None:
+        """Wait for the replies still running; once Ctrl-C asks to leave, give their stops
+        GRACE seconds to be stored, then cancel them."""
         replies = list(self._replies)
         if not replies:
             return
-        if self._hurry:
+        everything: asyncio.Future[Any] = asyncio.gather(*replies, return_exceptions=True)
+        hurry: asyncio.Future[Any] = asyncio.ensure_future(self._hurry.wait())
+        await asyncio.wait([everything, hurry], return_when=asyncio.FIRST_COMPLETED)
+        hurry.cancel()
+        if not everything.done():
             self._stop_replies()
             _, late = await asyncio.wait(replies, timeout=GRACE)
             for task in late:
                 task.cancel()
-        await asyncio.gather(*replies, return_exceptions=True)
+        await everything
 
 
 async def _command(engine: Engine, key: ThreadKey, text: str, out: Screen) -> bool:

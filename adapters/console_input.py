@@ -53,6 +53,10 @@ class Input:
 
         threading.Thread(target=pump, name="console-stdin", daemon=True).start()
 
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
     def end(self) -> None:
         """Read nothing more: the next ``message`` is None, even if lines are waiting."""
         self._ended = True
