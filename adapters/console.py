@@ -1,29 +1,54 @@
 """The console adapter: chat with the bot in a terminal, or through a pipe.
 
-Interactive use reads lines on a daemon thread so `/stop` works while a reply streams (and
-`/exit` never waits for a blocked read). Piped input is answered line by line, in order: a
-script that pipes two questions gets two answers.
+In a terminal:
+
+- Lines are read on a daemon thread, so `/stop` and Ctrl-C work while a reply streams (and
+  `/exit` never waits for a blocked read).
+- A paste is one message (see ``adapters/console_input.py`` for the rule): indentation is
+  kept, only the final newline goes.
+- Ctrl-C stops the reply being written, exactly like `/stop`: the partial text stays, marked
+  (stopped), and the prompt comes back. Ctrl-C with nothing to stop, or while a stop is
+  still under way, leaves (status 130).
+- Ctrl-D or `/exit` leaves after the reply in progress (status 0) and ends the line, so the
+  shell's prompt starts on a line of its own.
+
+Through a pipe: one message per line, in order (scripts depend on it), leading spaces
+kept. Ctrl-C stops the reply and ends: a script has no prompt to come back to, and going on
+with its next line would take one Ctrl-C per line.
+
+Either way, when stdout goes away (`threadbot console | head -1`) the reply is stopped,
+nothing more is read or asked and the console ends quietly (status 0). Log records still go
+to stderr, but never into the middle of a console line: in a terminal both streams share
+the screen, so a record that comes while a `bot>` line (or the prompt) is open waits for
+that line to end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import signal
 import sys
-import threading
 import uuid
-from typing import TextIO
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 from adapters.common.help import help_text
+from adapters.console_input import Input
+from adapters.console_screen import Screen, logs_between_lines
 from bot.engine import Engine
 from bot.types import Command, CommandName, Ending, ThreadKey, Turn
 
 PROMPT = "you> "
 BOT = "bot> "
+INTERRUPTED = 130  # the shell's status for a program ended by Ctrl-C
+GRACE = 2.0  # seconds a stopped reply gets to be stored when Ctrl-C leaves
 HELP = help_text(
     "I answer here and remember the conversation (same --thread, same conversation).",
     lambda name: f"/{name}",
-    footer="• /exit — quit (Ctrl-D works too)",
+    footer="• /exit — quit (Ctrl-D works too); Ctrl-C stops a reply, at the prompt it quits\n"
+    "• a pasted block of lines is one message: press Enter after pasting to send it",
 )
 
 
@@ -36,7 +61,7 @@ class ConsoleSink:
 
     refs: tuple[str, ...] = ()  # a terminal line cannot be found again after a restart
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: Screen) -> None:
         self._out = out
         self._streamed = False
 
@@ -44,92 +69,193 @@ class ConsoleSink:
         return None
 
     async def append(self, delta: str) -> None:
-        if not self._streamed:
-            self._out.write(BOT)
-            self._streamed = True
-        self._out.write(delta)
-        self._out.flush()
+        self._out.write(delta if self._streamed else BOT + delta)
+        self._streamed = True
 
     async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         stopped = {Ending.STOPPED: " (stopped)", Ending.INTERRUPTED: " (interrupted)"}.get(ending, "")
         if not self._streamed:
-            self._out.write(BOT + (text + stopped).strip())
+            self._out.write(BOT + (text + stopped).strip() + "\n")
         else:
-            self._out.write(stopped)
-        self._out.write("\n")
-        self._out.flush()
+            self._out.write(stopped + "\n")
 
     async def fail(self, message: str) -> None:
         self._out.write(("\n" if self._streamed else "") + f"{BOT}[{message}]\n")
-        self._out.flush()
 
 
 async def run_console(
     engine: Engine, *, thread: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
-) -> None:
-    key = console_key(thread)
-    interactive = stdin.isatty()
-    author = getpass.getuser() or "you"
-    lines = _read_lines(stdin)
-    replies: set[asyncio.Task[None]] = set()
+) -> int:
+    """Chat until the input ends, /exit, Ctrl-C leaves or the reader of stdout goes away.
+    Returns the exit status: 130 when Ctrl-C ended it, else 0."""
+    console = _Console(engine, thread, stdin, stdout)
+    with _on_ctrl_c(console.interrupt), logs_between_lines(console.screen):
+        return await console.run()
 
-    def prompt(_: object = None) -> None:
-        if interactive and not replies:
-            stdout.write(PROMPT)
-            stdout.flush()
 
-    if interactive:
-        stdout.write(f"threadbot console — thread '{thread}'. /help for commands, /exit to quit.\n")
-    prompt()
-    while (line := await lines.get()) is not None:
-        text = line.strip()
-        if text.startswith("/"):
-            if not await _command(engine, key, text, stdout):
-                break
-        elif text:
-            turn = Turn(
-                key=key, message_id=uuid.uuid4().hex, author_id=f"console:{author}",
-                author_name=author, text=text,
+class _Console:
+    def __init__(self, engine: Engine, thread: str, stdin: TextIO, stdout: TextIO) -> None:
+        self._engine = engine
+        self._thread = thread
+        self._key = console_key(thread)
+        self._stdin = stdin
+        self._author = getpass.getuser() or "you"
+        self.interactive = stdin.isatty()
+        self.screen = Screen(stdout, on_gone=self._reader_gone)
+        self._replies: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[int] | None = None
+        self._input: Input | None = None
+        self._status = 0
+        self._stopping = False  # a Ctrl-C stop is under way
+        self._ending = False  # nothing more is read
+        self._hurry = asyncio.Event()  # Ctrl-C left: replies get GRACE s to store their stop
+        self._chatting = False  # the main task is in _chat: cancelling it ends the chat
+        self._in_command = False
+
+    async def run(self) -> int:
+        self._main = asyncio.current_task()
+        assert self._main is not None
+        self._input = Input(self._stdin, self.interactive, on_line=self.screen.line_ended)
+        self._chatting = True
+        try:
+            await self._chat(self._input)
+        except asyncio.CancelledError:
+            if not self._ending:  # cancelled from outside: the process is shutting down
+                for task in self._replies:
+                    task.cancel()
+                raise
+            self._main.uncancel()
+        finally:
+            self._chatting = False
+        await self._settle_replies()
+        if self.screen.open_line:  # Ctrl-D or Ctrl-C at the prompt
+            self.screen.write("\n")
+        return self._status
+
+    async def _chat(self, lines: Input) -> None:
+        if self.interactive:
+            self.screen.write(
+                f"threadbot console — thread '{self._thread}'. /help for commands, /exit to quit.\n"
             )
-            task = asyncio.create_task(engine.handle(turn, ConsoleSink(stdout)))
-            if interactive:  # keep reading, so /stop works while the reply streams
-                replies.add(task)
-                task.add_done_callback(replies.discard)
-                task.add_done_callback(prompt)
-                continue
+        self._prompt()
+        while not self._ending and (text := await lines.message()) is not None:
+            self.screen.check_reader()
+            if self._ending:
+                break
+            if "\n" not in text and text.strip().startswith("/"):
+                self._in_command = True
+                try:
+                    if not await _command(self._engine, self._key, text.strip(), self.screen):
+                        break
+                finally:
+                    self._in_command = False
+            elif text.strip():
+                await self._answer(text)
+                if self.interactive:  # keep reading, so /stop works while the reply streams
+                    continue
+            self._prompt()
+
+    async def _answer(self, text: str) -> None:
+        turn = Turn(
+            key=self._key, message_id=uuid.uuid4().hex, author_id=f"console:{self._author}",
+            author_name=self._author, text=text,
+        )
+        task = asyncio.create_task(self._engine.handle(turn, ConsoleSink(self.screen)))
+        self._replies.add(task)
+        task.add_done_callback(self._reply_done)
+        if not self.interactive:
             await task  # a script's lines are answered one by one, in order
-        prompt()
-    if replies:
-        await asyncio.gather(*replies)
+
+    def _reply_done(self, task: asyncio.Task[None]) -> None:
+        self._replies.discard(task)
+        if not self._replies:
+            self._stopping = False
+            self._prompt()
+
+    def _prompt(self) -> None:
+        ended = self._ending or (self._input is not None and self._input.ended)
+        if self.interactive and not self._replies and not ended:
+            self.screen.write(PROMPT)
+
+    # --- ways out ---
+    def interrupt(self) -> None:
+        """Ctrl-C: stop the reply being written; with nothing (more) to stop, leave."""
+        if self._replies and not self._stopping:
+            self._stopping = True
+            self._stop_replies()
+            if not self.interactive:
+                self._end(INTERRUPTED)
+            return
+        self._end(INTERRUPTED, now=True)
+
+    def _reader_gone(self) -> None:
+        self._stop_replies()
+        self._end(0)
+
+    def _stop_replies(self) -> None:
+        """Stop the reply as /stop does. One still being set up has nothing to stop yet: it
+        is stopped as soon as it can be."""
+        if self._replies and not self._engine.stop(self._key):
+            asyncio.get_running_loop().call_later(0.02, self._stop_replies)
+
+    def _end(self, status: int, *, now: bool = False) -> None:
+        """Read nothing more. ``now`` (Ctrl-C leaving) also stops waiting for what runs, as
+        does any end during a command (a summary being written)."""
+        self._status = self._status or status
+        self._ending = True
+        if now:
+            self._hurry.set()
+        if self._input is not None:
+            self._input.end()
+        if (now or self._in_command) and self._chatting and self._main is not None:
+            self._chatting = False  # cancelled once
+            self._main.cancel()
+
+    async def _settle_replies(self) -> None:
+        """Wait for the replies still running; once Ctrl-C asks to leave, give their stops
+        GRACE seconds to be stored, then cancel them."""
+        replies = list(self._replies)
+        if not replies:
+            return
+        everything: asyncio.Future[Any] = asyncio.gather(*replies, return_exceptions=True)
+        hurry: asyncio.Future[Any] = asyncio.ensure_future(self._hurry.wait())
+        await asyncio.wait([everything, hurry], return_when=asyncio.FIRST_COMPLETED)
+        hurry.cancel()
+        if not everything.done():
+            self._stop_replies()
+            _, late = await asyncio.wait(replies, timeout=GRACE)
+            for task in late:
+                task.cancel()
+        await everything
 
 
-async def _command(engine: Engine, key: ThreadKey, text: str, stdout: TextIO) -> bool:
+async def _command(engine: Engine, key: ThreadKey, text: str, out: Screen) -> bool:
     """Run a /command; False for /exit."""
     words = text[1:].split()
     name = words[0].lower() if words else ""
     if name in ("exit", "quit"):
         return False
     if name == CommandName.HELP:
-        await ConsoleSink(stdout).finish(HELP)
+        await ConsoleSink(out).finish(HELP)
     elif name in {c.value for c in CommandName}:
-        await engine.command(Command(key=key, name=CommandName(name)), ConsoleSink(stdout))
+        await engine.command(Command(key=key, name=CommandName(name)), ConsoleSink(out))
     else:
-        stdout.write(f"{BOT}Unknown command /{name}. Try /help.\n")
+        out.write(f"{BOT}Unknown command /{name}. Try /help.\n")
     return True
 
 
-def _read_lines(stdin: TextIO) -> asyncio.Queue[str | None]:
-    """Lines from ``stdin`` as they arrive; None at end of input."""
+@contextmanager
+def _on_ctrl_c(handler: Callable[[], None]) -> Iterator[None]:
+    """Route SIGINT to ``handler`` while the console runs, then give it back."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
-
-    def pump() -> None:
-        try:
-            for line in iter(stdin.readline, ""):
-                loop.call_soon_threadsafe(queue.put_nowait, line)
-            loop.call_soon_threadsafe(queue.put_nowait, None)
-        except RuntimeError:  # the loop closed (/exit) while we waited for input
-            return
-
-    threading.Thread(target=pump, name="console-stdin", daemon=True).start()
-    return queue
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        loop.add_signal_handler(signal.SIGINT, handler)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, before)

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -21,16 +22,18 @@ from typing import TYPE_CHECKING, Any
 from adapters.registry import PLATFORMS
 from bot.errors import ConfigError
 from bot.platform import Platform, PlatformCommand
-from bot.types import ThreadKey
+from bot.types import StoredMessage, ThreadKey
 
 if TYPE_CHECKING:  # pydantic loads after argument parsing: `threadbot --help` stays instant
     from bot.config import Settings
+    from bot.ports import Store
 
     Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 log = logging.getLogger("threadbot")
 
 LLM_LOGGERS = ("httpx", "httpx2", "openai", "anthropic", "aiohttp")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +98,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             ways = "; ".join(f"{p.name}: set {p.how_to_enable}" for p in PLATFORMS.values())
             print(f"No chat platform configured ({ways}); starting the console chat.",
                   file=sys.stderr)
-            await run_console(engine, thread="default")
-            return 0
+            return await run_console(engine, thread="default")
         from bot.serving import serve
 
         await serve(engine, enabled, grace=settings.shutdown_grace)
@@ -108,47 +110,77 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_engine
 
     async with open_engine(settings) as engine:
-        await run_console(engine, thread=args.thread)
-    return 0
+        return await run_console(engine, thread=args.thread)
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.console import console_key
     from storage import open_store
 
-    try:
-        key = ThreadKey.parse(args.thread) if ":" in args.thread else console_key(args.thread)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
     store = await open_store(settings.db)
     try:
-        rows = await store.history(key)
+        key, rows = await _find_thread(store, args.thread)
     finally:
         await store.close()
     if not rows:
-        raise ConfigError(f"no stored thread {key} in {settings.db} (see `threadbot stats`)")
-    if args.format == "json":
-        out = [
-            {
-                "epoch": epoch, "role": m.role, "author_id": m.author_id,
-                "author_name": m.author_name, "content": m.content, "tokens": m.tokens,
-                "platform_message_id": m.platform_message_id, "response_id": m.response_id,
-                "stopped": m.stopped, "created_at": m.created_at.isoformat(),
-            }
-            for epoch, m in rows
-        ]
-        print(json.dumps({"thread": str(key), "messages": out}, ensure_ascii=False, indent=2))
-        return 0
-    print(f"# Thread {key}\n")
+        raise ConfigError(
+            f"no stored thread {args.thread!r} in {settings.db} (see `threadbot stats`)"
+        )
+    print(_json(key, rows) if args.format == "json" else _markdown(key, rows))
+    return 0
+
+
+async def _find_thread(
+    store: Store, name: str
+) -> tuple[ThreadKey, list[tuple[int, StoredMessage]]]:
+    """The thread ``name`` names: a key as `stats` prints it, else a console thread's name
+    (which may contain colons: ``team:alpha``). Empty rows if neither is stored."""
+    from adapters.console import console_key
+
+    keys = [console_key(name)]
+    if ":" in name and not name.startswith(":"):
+        keys.insert(0, ThreadKey.parse(name))
+    for key in keys:
+        rows = await store.history(key)
+        if rows:
+            return key, rows
+    return keys[0], []
+
+
+def _json(key: ThreadKey, rows: list[tuple[int, StoredMessage]]) -> str:
+    out = [
+        {
+            "epoch": epoch, "role": m.role, "author_id": m.author_id,
+            "author_name": m.author_name, "content": m.content, "tokens": m.tokens,
+            "platform_message_id": m.platform_message_id, "response_id": m.response_id,
+            "stopped": m.stopped, "created_at": m.created_at.isoformat(),
+        }
+        for epoch, m in rows
+    ]
+    return json.dumps({"thread": str(key), "messages": out}, ensure_ascii=False, indent=2)
+
+
+def _markdown(key: ThreadKey, rows: list[tuple[int, StoredMessage]]) -> str:
+    """Headings for the thread and each conversation, a bold line per message, and the
+    message itself as a block quote: text that looks like this structure (``# Thread``,
+    ``**Assistant**``) stays inside its quote and cannot pass for a new heading, while the
+    message's own Markdown still renders."""
+    parts = [f"# Thread {key}\n"]
     current = None
     for epoch, m in rows:
         if epoch != current:
-            print(f"## Conversation {epoch + 1}\n")
+            parts.append(f"## Conversation {epoch + 1}\n")
             current = epoch
         who = {"assistant": "Assistant", "summary": "Summary"}.get(m.role, m.author_name or "User")
         mark = " _(stopped)_" if m.stopped else ""
-        print(f"**{who}** ({m.created_at:%Y-%m-%d %H:%M}){mark}:\n\n{m.content}\n")
-    return 0
+        # One line whatever the name holds: a newline in it could start a heading.
+        parts.append(f"**{' '.join(who.split())}** ({m.created_at:%Y-%m-%d %H:%M}){mark}:\n")
+        parts.append(_quoted(m.content) + "\n")
+    return "\n".join(parts)
+
+
+def _quoted(text: str) -> str:
+    # Every line Markdown sees (it also ends lines at a lone \r) starts with ">".
+    return "\n".join(f"> {line}" if line else ">" for line in _LINE_BREAK.split(text))
 
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:

@@ -33,9 +33,10 @@ class ThreadKey:
 
     @classmethod
     def parse(cls, text: str) -> ThreadKey:
-        """Inverse of ``str()``; the form users pass to ``threadbot export --thread``."""
-        parts = text.split(":")
-        if len(parts) > 4 or not parts[0]:
+        """Inverse of ``str()``; the form users pass to ``threadbot export --thread``. The
+        thread part keeps any further colons (a console thread may be named ``team:alpha``)."""
+        parts = text.split(":", 3)
+        if not parts[0]:
             raise ValueError(f"not a thread key: {text!r} (platform:scope:channel:thread)")
         return cls(*parts)
 

@@ -7,6 +7,7 @@ costs few thread hops (aiosqlite runs each await on its worker thread, ~40-90 µ
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from bot.types import (
     utcnow,
 )
 from storage.migrations.sqlite import migrate
+from storage.sqlite_file import prepare, unusable
 from storage.sqlite_reads import SqliteReads
 
 _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
@@ -56,14 +58,25 @@ class SqliteStore(SqliteReads):
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), isolation_level=None)
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes in WAL
-        await db.execute("PRAGMA foreign_keys = ON")
-        await db.execute("PRAGMA busy_timeout = 5000")
-        await migrate(db)
+        """A file that cannot be the store ends in one ConfigError line (sqlite_file.py), and
+        a connection that fails half-way is closed: its worker thread would keep the process
+        alive forever."""
+        prepare(str(path))
+        try:
+            db = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise unusable(str(path), exc) from None
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes in WAL
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await migrate(db)
+        except BaseException as exc:
+            await db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise unusable(str(path), exc) from None
+            raise
         return cls(db)
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.common.chunking import FENCE, open_fence, split_text
+from adapters.common.chunking import open_fence, split_text
 
 
 def test_short_text_is_one_chunk_and_empty_is_none() -> None:

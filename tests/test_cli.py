@@ -2,42 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-async def threadbot(
-    *args: str, cwd: Path, env: dict[str, str], stdin: str = ""
-) -> tuple[int, str, str]:
-    """Run `threadbot ARGS` in a child process without blocking the fake server's loop."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_",
-                                                                       "THREADBOT_", "SLACK_",
-                                                                       "DISCORD_"))}
-    clean.update(env)
-    clean["PYTHONPATH"] = str(ROOT)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, cwd=cwd, env=clean,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-def llm_env(fake: Any, tmp_path: Path) -> dict[str, str]:
-    return {
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "THREADBOT_DB": str(tmp_path / "bot.db"),
-        "THREADBOT_PROVIDER_RETRIES": "0",
-    }
+from tests.process import llm_env, threadbot
 
 
 async def test_console_through_a_pipe_answers_each_line_and_remembers_across_runs(
@@ -123,3 +92,18 @@ async def test_run_without_platforms_opens_the_console(tmp_path: Path, fake_open
     assert code == 0, err
     assert "SLACK_BOT_TOKEN" in err and "DISCORD_BOT_TOKEN" in err
     assert out.strip() == "bot> You said: hi"
+
+
+async def test_piped_lines_keep_their_leading_spaces(tmp_path: Path, fake_openai: Any) -> None:
+    env = llm_env(fake_openai, tmp_path)
+    code, out, err = await threadbot(
+        "console", "--thread", "code", cwd=tmp_path, env=env,
+        stdin="    indented line\n\tand a tab\n",
+    )
+    assert code == 0, err
+    assert len(out.splitlines()) == 2  # still one message per line
+    code, out, err = await threadbot(
+        "export", "--thread", "code", "--format", "json", cwd=tmp_path, env=env
+    )
+    users = [m["content"] for m in json.loads(out)["messages"] if m["role"] == "user"]
+    assert users == ["    indented line", "\tand a tab"]
