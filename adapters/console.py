@@ -30,7 +30,7 @@ import getpass
 import signal
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -38,7 +38,7 @@ from adapters.common.help import help_text
 from adapters.console_input import Input
 from adapters.console_screen import Screen, logs_between_lines
 from bot.engine import Engine
-from bot.types import Command, CommandName, Ending, ThreadKey, Turn
+from bot.types import Command, CommandName, Ending, ThreadKey, Turn, Unfinished
 
 PROMPT = "you> "
 BOT = "bot> "
@@ -93,6 +93,20 @@ async def run_console(
         return await console.run()
 
 
+class _Resumer:
+    """The console shows only its own thread; a terminal line cannot be tidied up."""
+
+    def __init__(self, key: ThreadKey, screen: Screen) -> None:
+        self._key = key
+        self._screen = screen
+
+    async def tidy(self, key: ThreadKey, refs: Sequence[str], answer: str | None) -> None:
+        return None
+
+    def sink_for(self, work: Unfinished) -> ConsoleSink | None:
+        return ConsoleSink(self._screen) if work.key == self._key else None
+
+
 class _Console:
     def __init__(self, engine: Engine, thread: str, stdin: TextIO, stdout: TextIO) -> None:
         self._engine = engine
@@ -137,6 +151,7 @@ class _Console:
             self.screen.write(
                 f"threadbot console — thread '{self._thread}'. /help for commands, /exit to quit.\n"
             )
+        await self._resume()
         self._prompt()
         while not self._ending and (text := await lines.message()) is not None:
             self.screen.check_reader()
@@ -154,6 +169,13 @@ class _Console:
                 if self.interactive:  # keep reading, so /stop works while the reply streams
                     continue
             self._prompt()
+
+    async def _resume(self) -> None:
+        """Answer what this thread's last session left waiting (killed mid-reply)."""
+        resumer = _Resumer(self._key, self.screen)
+        answers = await self._engine.resume("console", resumer)
+        if answers:
+            await asyncio.gather(*answers)
 
     async def _answer(self, text: str) -> None:
         turn = Turn(

@@ -178,11 +178,11 @@ class Engine:
         await self._replier.one_shot(self._histories.default.transcript_request(lines), sink)
 
     # --- restarts and shutdown ---
-    async def resume(self, platform: str, resumer: Resumer) -> int:
+    async def resume(self, platform: str, resumer: Resumer) -> list[asyncio.Task[None]]:
         """After a restart: tidy up what a dead process left half-written on ``platform``
-        and answer, in order and coalesced, what waits there. Returns the conversations
-        resumed; their replies run in the background (``close`` waits for them)."""
-        resumed = 0
+        and answer, in order and coalesced, what waits there. Returns the answers started,
+        one task per conversation, running in the background (``close`` waits for them)."""
+        resumed: list[asyncio.Task[None]] = []
         for work in await self._store.unfinished():
             if work.key.platform != platform or work.key in self._active:
                 continue  # another platform's, or being answered by this process right now
@@ -198,9 +198,9 @@ class Engine:
                 task = asyncio.create_task(self.answer(work.key, sink))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-                resumed += 1
+                resumed.append(task)
         if resumed:
-            log.info("%s: answering %d conversation(s) left waiting", platform, resumed)
+            log.info("%s: answering %d conversation(s) left waiting", platform, len(resumed))
         return resumed
 
     async def close(self, grace: float) -> None:

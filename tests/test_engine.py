@@ -407,3 +407,10 @@ async def test_sink_calls_are_ordered_and_a_stop_never_cuts_one(
     assert sink.calls[-1] == "finish" and sink.calls.count("finish") == 1
     assert sink.cut == 0
     assert sink.final is not None and sink.ending is Ending.STOPPED
+
+
+async def test_indentation_reaches_the_model(engine: Any, fake_openai: Any) -> None:
+    code = "def f():\n    return 1"
+    await ask(engine, "    indented first line\n" + code)
+    sent = fake_openai.requests[-1].json["messages"][-1]["content"]
+    assert sent == "    indented first line\n" + code

@@ -125,8 +125,8 @@ async def test_a_restart_answers_what_was_left_waiting_once_and_tidies_the_scree
 
     platform = Resumed()
     async with open_engine(settings) as engine:
-        assert await engine.resume("slack", platform) == 1
-        assert await engine.resume("discord", Resumed()) == 0  # another platform's work
+        assert len(await engine.resume("slack", platform)) == 1
+        assert await engine.resume("discord", Resumed()) == []  # another platform's work
         sink = await platform.answered(KEY)
     assert platform.tidied == [(KEY, ("stream:1700000001.000200",))]
     assert sink.final == "Your name is Alice."  # both waiting messages, answered together
@@ -134,7 +134,7 @@ async def test_a_restart_answers_what_was_left_waiting_once_and_tidies_the_scree
 
     async with open_engine(settings) as engine:  # a second restart: nothing left to do
         again = Resumed()
-        assert await engine.resume("slack", again) == 0 and again.tidied == []
+        assert await engine.resume("slack", again) == [] and again.tidied == []
     store = await open_store(settings.db)
     rows = [m for _, m in await store.history(KEY)]
     [stats] = await store.stats()
@@ -156,7 +156,7 @@ async def test_messages_that_waited_too_long_are_left_and_marked(
     await store.close()
     platform = Resumed()
     async with open_engine(settings) as engine:
-        assert await engine.resume("slack", platform) == 0
+        assert await engine.resume("slack", platform) == []
     assert fake_openai.requests == []
 
 
@@ -178,7 +178,7 @@ async def test_shutdown_lets_a_reply_finish_within_the_grace_period(
     assert not late.used
     async with open_engine(settings) as engine:  # the next process answers it
         platform = Resumed()
-        assert await engine.resume("slack", platform) == 1
+        assert len(await engine.resume("slack", platform)) == 1
         assert (await platform.answered(KEY)).final == "one two three four five six"
 
 
@@ -312,4 +312,4 @@ async def test_nothing_waits_after_a_stop(settings: Any, fake_openai: Any, grace
         await engine.command(Command(key=KEY, name=CommandName.STOP), RecordingSink())
         await asyncio.wait_for(running, 5)
     async with open_engine(settings) as engine:  # stop means quiet, also after a restart
-        assert await engine.resume("slack", Resumed()) == 0
+        assert await engine.resume("slack", Resumed()) == []

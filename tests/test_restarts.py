@@ -92,3 +92,32 @@ async def test_kill_9_mid_reply_is_tidied_up_and_answered_once_after_restart(
     with sqlite3.connect(tmp_path / "bot.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT COUNT(*) FROM messages WHERE awaits_answer = 1").fetchone() == (0,)
+
+
+async def test_a_console_killed_mid_reply_answers_the_question_on_its_next_start(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    from tests.process import child_env, command, llm_env, threadbot
+
+    env = llm_env(fake_openai, tmp_path)
+    fake_openai.reply_with("word " * 200)
+    fake_openai.delay = 0.05
+    proc = await asyncio.create_subprocess_exec(
+        *command("console", "--thread", "t"), env=child_env(env), cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"My name is Ada.\n")
+    await proc.stdin.drain()
+    assert await asyncio.wait_for(proc.stdout.readexactly(9), 10) == b"bot> word"
+    proc.kill()
+    await proc.wait()
+
+    fake_openai.delay = 0
+    fake_openai.reply_with(lambda messages: "Hello again, " + messages[-1]["content"])
+    code, out, err = await threadbot("console", "--thread", "t", cwd=tmp_path, env=env)
+    assert code == 0, err
+    assert out.strip() == "bot> Hello again, My name is Ada."
+    code, out, _ = await threadbot("console", "--thread", "t", cwd=tmp_path, env=env)
+    assert code == 0 and out == ""  # answered once

@@ -139,8 +139,9 @@ def normalise(messages: Sequence[ContextMessage], *, attribute: bool) -> tuple[C
     out: list[ChatMessage] = []
     for m in messages:
         role: Role = "user" if m.role == "user" else "assistant"
-        text = m.content.strip()
-        if not text:
+        # Leading spaces stay: an indented paste (code without a fence) means what it shows.
+        text = m.content.strip("\n").rstrip()
+        if not text.strip():
             continue
         if attribute and role == "user" and m.author_name:
             text = f"{m.author_name}: {text}"
