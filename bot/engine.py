@@ -117,6 +117,12 @@ class Engine:
             del self._active[key]
             active.done.set()
 
+    async def settle(self, key: ThreadKey) -> None:
+        """Nothing in ``key`` waits for an answer any more (its messages moved elsewhere)."""
+        thread = await self._store.get_thread(key)
+        if thread is not None:
+            await self._store.settle(thread)
+
     async def remember(self, turns: Sequence[Turn], *, bot_user_id: str = "") -> None:
         """Store turns as context without answering (duplicates ignored)."""
         by_key: dict[ThreadKey, list[NewMessage]] = {}

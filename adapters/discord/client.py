@@ -35,6 +35,7 @@ from adapters.common.routing import Action
 from adapters.common.tasks import Tracker
 from adapters.discord import events as ev
 from adapters.discord.commands import build_tree, sync_commands
+from adapters.discord.recovery import DiscordResumer
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.setup import (
     BAD_TOKEN_HELP,
@@ -51,7 +52,7 @@ from adapters.discord.sink import DiscordSink
 from bot.config import secret
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.types import ThreadKey, Turn
+from bot.types import ThreadKey, ThreadState, Turn
 
 __all__ = ["ThreadbotClient", "discord_endpoints", "fetch_application_id", "invite_url",
            "print_invite", "run_discord", "serve"]
@@ -59,6 +60,7 @@ __all__ = ["ThreadbotClient", "discord_endpoints", "fetch_application_id", "invi
 log = logging.getLogger(__name__)
 
 CONTEXT_MESSAGES = 20  # earlier messages read when first mentioned in an existing thread
+CATCH_UP_SECONDS = 1.5  # reading them may delay storing the mention this long, no longer
 CHAIN_HOPS = 25  # how far a reply chain is walked through the API after a restart
 CHAIN_MEMORY = 10_000  # messages whose reply chain is remembered (then walked again)
 RECONNECT_MAX = 60.0  # seconds between gateway reconnects at most; also "stayed up long enough"
@@ -159,6 +161,9 @@ class ThreadbotClient(discord.Client):
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s (%d servers)", self.user, len(self.guilds))
         self.ready_event.set()
+        # What a previous process left: tidied up and answered (again on a new session:
+        # a conversation being answered right now is left to its reply).
+        await self.engine.resume("discord", DiscordResumer(self))
 
     def running_chains(self, channel_id: int) -> list[ThreadKey]:
         """Reply chains in this text channel with a reply being written."""
@@ -183,20 +188,42 @@ class ThreadbotClient(discord.Client):
                             allow_bots=self.settings.allow_bots)
         if decision is None:
             return
+        key = await self._conversation(message, decision)
+        if key is None:
+            return
+        turn = ev.to_turn(msg, key)
+        # Stored before anything else that can be cut (creating the thread, the reply): a
+        # crash afterwards finds it waiting and the next process answers it.
+        thread = await self.engine.accept(turn) if turn.text.strip() else None
+        if turn.text.strip() and thread is None:
+            return  # stored before: a redelivered event
         target: discord.abc.Messageable = message.channel
-        key, reply_to = decision.key, message if decision.reply_to is not None else None
-        if decision.action is Action.ANSWER_IF_FOLLOWING:
-            if not await self.engine.follows(key):
-                return
-        elif decision.action is Action.JOIN:
-            if not await self.engine.follows(key):
-                await self._catch_up(message, key)
-        elif decision.action is Action.OPEN_THREAD:
-            target, key, reply_to = await self._open_thread(message, msg)
-        elif decision.action is Action.CONTINUE_CHAIN:
+        reply_to = message if decision.reply_to is not None else None
+        if decision.action is Action.OPEN_THREAD:
+            target, opened, reply_to = await self._open_thread(message, msg)
+            if opened != key:  # no thread could be opened here: a reply chain instead
+                turn = ev.to_turn(msg, opened)
+                if thread is not None:
+                    await self.engine.settle(key)
+                    thread = await self.engine.accept(turn)
+        await self._answer(turn, target, reply_to, thread)
+
+    async def _conversation(self, message: discord.Message, decision: ev.Route) -> ThreadKey | None:
+        """The conversation ``message`` belongs to (a thread is keyed by its first message
+        before it exists); None when the bot does not answer it. A thread the bot is new to
+        is read first, so its earlier messages come before this one."""
+        key = decision.key
+        if decision.action is Action.ANSWER_IF_FOLLOWING and not await self.engine.follows(key):
+            return None
+        if decision.action is Action.JOIN and not await self.engine.follows(key):
+            try:
+                await asyncio.wait_for(self._catch_up(message, key), CATCH_UP_SECONDS)
+            except TimeoutError:
+                log.warning("reading thread %s took too long; answering without it", key)
+        if decision.action is Action.CONTINUE_CHAIN:
             root = await self._chain_root(message)
             key = ThreadKey(key.platform, key.scope, key.channel, str(root))
-        await self._answer(ev.to_turn(msg, key), target, reply_to)
+        return key
 
     async def _channel_of(self, message: discord.Message) -> object | None:
         """The message's channel, fetched when the cache only has a partial one (to learn
@@ -211,23 +238,35 @@ class ThreadbotClient(discord.Client):
         return channel
 
     async def _answer(self, turn: Turn, target: discord.abc.Messageable,
-                      reply_to: discord.Message | None) -> None:
-        on_post = None
+                      reply_to: discord.Message | discord.PartialMessage | None,
+                      thread: ThreadState | None) -> None:
+        """Answer what waits in ``turn``'s conversation (``thread`` None: a hint)."""
         if turn.key.thread:  # a reply chain: remember which chain each message belongs to
-            root = int(turn.key.thread)
-            self.chains.put(int(turn.message_id), root)
+            self.chains.put(int(turn.message_id), int(turn.key.thread))
+        sink = self.reply_sink(turn.key, target, reply_to)
+        self._running[turn.key] += 1
+        try:
+            if thread is None:
+                await self.engine.handle(turn, sink)
+            else:
+                await self.engine.answer(turn.key, sink, thread=thread)
+        finally:
+            self._running -= Counter({turn.key: 1})  # drops keys that reach zero
+            await sink.close()
+
+    def reply_sink(self, key: ThreadKey, target: discord.abc.Messageable,
+                   reply_to: discord.Message | discord.PartialMessage | None) -> DiscordSink:
+        """A sink answering in ``key``'s conversation; in a reply chain every message it
+        posts is remembered as part of that chain."""
+        on_post = None
+        if key.thread:
+            root = int(key.thread)
 
             def on_post(posted: discord.Message) -> None:
                 self.chains.put(posted.id, root)
 
-        sink = DiscordSink(target, reply_to=reply_to, interval=self.edit_interval,
+        return DiscordSink(target, reply_to=reply_to, interval=self.edit_interval,
                            on_post=on_post)
-        self._running[turn.key] += 1
-        try:
-            await self.engine.handle(turn, sink)
-        finally:
-            self._running -= Counter({turn.key: 1})  # drops keys that reach zero
-            await sink.close()
 
     async def _open_thread(
         self, message: discord.Message, msg: ev.Incoming
