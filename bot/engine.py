@@ -255,5 +255,8 @@ class Engine:
             author_name=turn.author_name,
             platform_message_id=turn.message_id,
             awaits_answer=awaits_answer,
+            # the bot's own earlier messages (read back from the platform) are finished
+            # replies, not ones a dead process was writing
+            ending=Ending.ANSWERED if role == "assistant" else None,
             at=turn.at,
         )

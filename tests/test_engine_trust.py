@@ -313,3 +313,18 @@ async def test_nothing_waits_after_a_stop(settings: Any, fake_openai: Any, grace
         await asyncio.wait_for(running, 5)
     async with open_engine(settings) as engine:  # stop means quiet, also after a restart
         assert await engine.resume("slack", Resumed()) == []
+
+
+async def test_the_bots_own_messages_read_back_are_not_taken_for_cut_replies(
+    settings: Any, fake_openai: Any
+) -> None:
+    async with open_engine(settings) as engine:
+        await engine.remember([turn("hi"), turn("Hello! I'm the bot.", author="Bot")],
+                              bot_user_id="U-Bot")
+    platform = Resumed()
+    async with open_engine(settings) as engine:  # a restart
+        assert await engine.resume("slack", platform) == [] and platform.tidied == []
+        sink = RecordingSink()
+        await engine.handle(turn("what did you say?"), sink)
+    assert {"role": "assistant", "content": "Hello! I'm the bot."} in (
+        fake_openai.requests[-1].json["messages"])
