@@ -74,7 +74,7 @@ class Replier:
             return None
         # The platform shows "thinking" while the request is sent; the sink still sees its
         # calls in order: start, append…, then finish or fail.
-        started = asyncio.ensure_future(_safely(sink.start()))
+        started = asyncio.ensure_future(self._start(sink, row, round_))
         round_.task = asyncio.create_task(
             self._generate(thread, history, request, row, sink, round_, started)
         )
@@ -108,6 +108,17 @@ class Replier:
         await _settled(started)
         await self._shown(row, round_, sink.finish(completion.text))
         return Ending.ANSWERED
+
+    async def _start(self, sink: ReplySink, row: int, round_: Round) -> None:
+        """Show "thinking" and record what that posted (a placeholder a crash must not leave
+        on screen), while the provider works on the first token."""
+        await _safely(sink.start())
+        await self._record(row, sink, round_)
+
+    async def _record(self, row: int, sink: ReplySink, round_: Round) -> None:
+        if len(sink.refs) != round_.recorded:
+            round_.recorded = len(sink.refs)
+            await self._store.set_refs(row, sink.refs)
 
     async def _shown(self, row: int, round_: Round, last_call: Awaitable[None]) -> None:
         """Make the sink's last call; once it has shown the end, the platform messages
@@ -172,9 +183,8 @@ class Replier:
                         await started
                     round_.parts.append(item)
                     await sink.append(item)
-                    if row is not None and len(sink.refs) != round_.recorded:
-                        round_.recorded = len(sink.refs)
-                        await self._store.set_refs(row, sink.refs)
+                    if row is not None:
+                        await self._record(row, sink, round_)
                 finally:
                     round_.in_sink = False
                 if round_.cut is not None:

@@ -209,11 +209,13 @@ async def run_slack(engine: Engine, settings: SlackSettings) -> None:
     """Serve Slack until cancelled: Socket Mode when SLACK_APP_TOKEN is set, else HTTP."""
     bot = SlackBot(settings, engine)
     try:
+        # What a previous process left is tidied up before new events come in, so a new
+        # message in the same thread cannot start a reply first.
+        await bot.resume()
         if settings.app_token is not None:
             handler = bot.socket_handler()
             await handler.connect_async()
             log.info("Slack: connected in Socket Mode")
-            await bot.resume()
             try:
                 await asyncio.Event().wait()
             finally:
@@ -224,7 +226,6 @@ async def run_slack(engine: Engine, settings: SlackSettings) -> None:
             try:
                 await web.TCPSite(runner, settings.http_host, settings.http_port).start()
                 log.info("Slack: HTTP mode on %s:%s%s", settings.http_host, settings.http_port, EVENTS_PATH)
-                await bot.resume()
                 await asyncio.Event().wait()
             finally:
                 await runner.cleanup()
