@@ -1,2 +1,3 @@
 """What every platform adapter shares: splitting and showing replies, bounded caches,
-titles, help text and task tracking. One piece of code per idea, used by all platforms."""
+titles, help text, task tracking and incoming text. One piece of code per idea, used by all
+platforms."""

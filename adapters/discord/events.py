@@ -25,12 +25,13 @@ from typing import Literal
 import discord
 
 from adapters.common.routing import Action
+from adapters.common.text import sanitized, with_attachments, without_mention
 from adapters.common.titles import title_from
 from bot.types import ThreadKey, Turn
 
 PLATFORM = "discord"
 Place = Literal["dm", "thread", "channel"]
-_MENTION = re.compile(r"<(@[!&]?|#)(\d+)>")
+_MENTION = re.compile(r"<(@[!&]?|#)(\d{1,20})>")  # snowflakes have at most 20 digits
 THREAD_NAME_LIMIT = 80  # Discord allows 100; shorter names read better in the channel list
 
 
@@ -98,31 +99,31 @@ def chain_route(msg: Incoming) -> Route:
 
 
 def to_turn(msg: Incoming, key: ThreadKey, *, addressed: bool = True) -> Turn:
-    text = msg.text
-    if msg.attachments:
-        names = "\n".join(f"[attachment: {name}]" for name in msg.attachments)
-        text = f"{text}\n{names}" if text else names
+    """The Turn for ``msg``: attachments named in the text, lone surrogates made storable."""
     extra = {"at": msg.at} if msg.at is not None else {}
     return Turn(key=key, message_id=str(msg.id), author_id=str(msg.author_id),
-                author_name=msg.author_name, text=text, addressed=addressed, **extra)
+                author_name=sanitized(msg.author_name),
+                text=sanitized(with_attachments(msg.text, msg.attachments)),
+                addressed=addressed, **extra)
 
 
 def clean_text(content: str, *, bot_id: int, users: Mapping[int, str] | None = None,
                roles: Mapping[int, str] | None = None,
                channels: Mapping[int, str] | None = None) -> str:
     """Discord markup → what a reader sees: ``<@id>`` → ``@Name``, ``<#id>`` → ``#name``;
-    the bot's own mention is dropped (it only says who is addressed)."""
+    the bot's own mention is dropped (it only says who is addressed) and every other
+    character is kept as sent: pasted code keeps its indentation."""
 
     def readable(match: re.Match[str]) -> str:
         kind, ident = match.group(1), int(match.group(2))
         if kind in ("@", "@!"):
-            return "" if ident == bot_id else "@" + (users or {}).get(ident, "someone")
+            return "@" + (users or {}).get(ident, "someone")
         if kind == "@&":
             return "@" + (roles or {}).get(ident, "role")
         return "#" + (channels or {}).get(ident, "channel")
 
-    text = _MENTION.sub(readable, content)
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
+    text = without_mention(sanitized(content), rf"<@!?{bot_id}>")
+    return _MENTION.sub(readable, text)
 
 
 def thread_name(text: str, author_name: str) -> str:

@@ -16,13 +16,16 @@ from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.tasks import Tracker
@@ -30,7 +33,9 @@ from adapters.slack.events import Identity, shortcut_target, slash_target
 from adapters.slack.handlers import SlackHandlers
 from adapters.slack.recovery import SlackResumer
 from adapters.slack.settings import SlackSettings
+from adapters.slack.shape import problem
 from adapters.slack.sink import SlackCaps
+from adapters.slack.startup import check_bot_token, require_transport, socket_url
 from bot.config import secret
 from bot.engine import Engine
 from bot.errors import ConfigError
@@ -88,6 +93,7 @@ class SlackBot:
             # work is already tracked (clean shutdown; tests wait on it without races).
             process_before_response=True,
         )
+        self.app.error(_on_error)
         self.handlers = SlackHandlers(settings, engine, self.client, self.caps)
         self.tasks = Tracker("Slack")
         self._register()
@@ -125,6 +131,9 @@ class SlackBot:
 
     async def _on_reset(self, ack: Any, command: dict[str, Any]) -> None:
         target = slash_target(command)
+        if target is None:  # malformed: nothing to act on
+            await ack()
+            return
         if not target.direct:
             await ack(text=RESET_HINT)
             return
@@ -140,6 +149,9 @@ class SlackBot:
         respond: Any,
     ) -> None:
         target = slash_target(command)
+        if target is None:  # malformed: nothing to act on
+            await ack()
+            return
         if target.direct:
             await ack()
             self.spawn(self.handlers.command(CommandName.SUMMARIZE, target))
@@ -151,8 +163,9 @@ class SlackBot:
         self, ack: Any, shortcut: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         await ack()
-        name = SHORTCUTS[shortcut.get("callback_id", "")]
-        self.spawn(self.handlers.shortcut(name, shortcut_target(shortcut), _identity(body, context)))
+        name, target = SHORTCUTS[shortcut.get("callback_id", "")], shortcut_target(shortcut)
+        if target is not None:  # None: malformed, nothing to act on
+            self.spawn(self.handlers.shortcut(name, target, _identity(body, context)))
 
     async def resume(self) -> None:
         """Tidy up and answer what a previous process left (call once connected)."""
@@ -174,11 +187,14 @@ class SlackBot:
         """HTTP mode: POST /slack/events (events, commands, shortcuts), GET /healthz."""
         if not self.signing_secret:
             raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (Basic Information → App Credentials).")
-        web_app = web.Application()
+        web_app = web.Application()  # bodies over 1 MiB get aiohttp's 413
+        verifier = SignatureVerifier(self.signing_secret)
 
         async def events(request: web.Request) -> web.Response:
-            response = await self.app.async_dispatch(await to_bolt_request(request))
-            return await to_aiohttp_response(response)
+            bolt_request = await self._bolt_request(request, verifier)
+            if isinstance(bolt_request, web.Response):
+                return bolt_request
+            return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
         async def health(request: web.Request) -> web.Response:
             return web.json_response(
@@ -189,12 +205,54 @@ class SlackBot:
         web_app.router.add_get("/healthz", health)
         return web_app
 
+    async def _bolt_request(
+        self, request: web.Request, verifier: SignatureVerifier
+    ) -> AsyncBoltRequest | web.Response:
+        """The request for bolt, or the answer to a request bolt must not see: 401 unless
+        signed by Slack (a timestamp that is not a number included), 400 when the body is not
+        UTF-8, not a JSON object (or a form whose ``payload`` is one), or has fields of the
+        wrong type. Bolt would answer those with an exception and a 500, which Slack retries."""
+        raw = await request.read()
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return _refused(400, "its body is not UTF-8")
+        stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        try:
+            signed = verifier.is_valid(body=body, timestamp=stamp, signature=signature)
+        except ValueError:  # a timestamp that is not a number
+            signed = False
+        if not signed:
+            return web.Response(status=401)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body, query=request.query_string, headers=dict(request.headers)
+            )
+        except Exception as exc:  # bolt parses and reads the body here: any shape may raise
+            return _refused(400, f"bolt cannot read it ({type(exc).__name__})")
+        reason = problem(bolt_request.body)
+        return _refused(400, reason) if reason else bolt_request
+
     def socket_handler(self) -> AsyncSocketModeHandler:
         """Socket Mode (needs SLACK_APP_TOKEN, an xapp- token with connections:write)."""
         app_token = secret(self.settings.app_token)
         if not app_token:
             raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token).")
         return AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+
+
+def _refused(status: int, reason: str) -> web.Response:
+    log.warning("refused a Slack request (HTTP %s): %s", status, reason)
+    return web.Response(status=status, text=reason)
+
+
+async def _on_error(error: Exception) -> BoltResponse:
+    """Bolt's last resort for an exception in a middleware or listener: answered 400, not
+    bolt's 500 (which Slack retries three times), and logged in full — it means a malformed
+    request got past ``_bolt_request`` or a bug."""
+    log.error("a Slack request failed (answered 400)", exc_info=error)
+    return BoltResponse(status=400, body="")
 
 
 def _identity(body: dict[str, Any], context: AsyncBoltContext) -> Identity:
@@ -206,28 +264,45 @@ def _identity(body: dict[str, Any], context: AsyncBoltContext) -> Identity:
 
 
 async def run_slack(engine: Engine, settings: SlackSettings) -> None:
-    """Serve Slack until cancelled: Socket Mode when SLACK_APP_TOKEN is set, else HTTP."""
+    """Serve Slack until cancelled: Socket Mode when SLACK_APP_TOKEN is set, else HTTP.
+    Missing or refused credentials end here, before serving, in one ConfigError line."""
+    require_transport(settings)
     bot = SlackBot(settings, engine)
     try:
+        await check_bot_token(bot.client)
         # What a previous process left is tidied up before new events come in, so a new
         # message in the same thread cannot start a reply first.
         await bot.resume()
         if settings.app_token is not None:
-            handler = bot.socket_handler()
-            await handler.connect_async()
-            log.info("Slack: connected in Socket Mode")
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await handler.close_async()
+            await _serve_socket_mode(bot)
         else:
-            runner = web.AppRunner(bot.web_app(), access_log=None)
-            await runner.setup()
-            try:
-                await web.TCPSite(runner, settings.http_host, settings.http_port).start()
-                log.info("Slack: HTTP mode on %s:%s%s", settings.http_host, settings.http_port, EVENTS_PATH)
-                await asyncio.Event().wait()
-            finally:
-                await runner.cleanup()
+            await _serve_http(bot, settings)
     finally:
         await bot.aclose()
+
+
+async def _serve_socket_mode(bot: SlackBot) -> None:
+    # The app token is checked before the handler exists: closing one logs, and a refusal
+    # must be the only line on stderr.
+    app_token = secret(bot.settings.app_token)
+    url = await socket_url(bot.client, app_token) if app_token else None
+    handler = bot.socket_handler()
+    if url is not None:
+        handler.client.wss_uri = url  # the handler connects there instead of asking again
+    try:
+        await handler.connect_async()
+        log.info("Slack: connected in Socket Mode")
+        await asyncio.Event().wait()
+    finally:
+        await handler.close_async()
+
+
+async def _serve_http(bot: SlackBot, settings: SlackSettings) -> None:
+    runner = web.AppRunner(bot.web_app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        log.info("Slack: HTTP mode on %s:%s%s", settings.http_host, settings.http_port, EVENTS_PATH)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -16,16 +16,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.common.routing import Action
+from adapters.common.text import sanitized, with_attachments, without_mention
+from adapters.slack.shape import TS, id_field, is_id, nested_id, object_field, text_field
 from bot.types import CommandName, ThreadKey, Turn
 
 PLATFORM = "slack"
 # Human messages arrive without a subtype; these two are human messages too.
-_HUMAN_SUBTYPES = {None, "", "thread_broadcast", "file_share"}
-_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-_CHANNEL_LINK = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
-_SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
-_SUBTEAM = re.compile(r"<!subteam\^[A-Z0-9]+(?:\|([^>]*))?>")
-_LINK = re.compile(r"<((?:https?|mailto|tel):[^|>]+)(?:\|([^>]*))?>")
+_HUMAN_SUBTYPES = {"", "thread_broadcast", "file_share"}
+_TEXTS = ("type", "subtype", "text", "channel_type", "username")
+_IDS = ("user", "bot_id", "channel", "team", "user_team")
+# Slack escapes "<" and ">" in text, so markup never contains them: "[^<>]" keeps every match
+# from scanning past the next "<" (with "[^>]*", 8,000 unclosed "<@U1|" took seconds).
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+_CHANNEL_LINK = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^<>]*))?>")
+_SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^<>]*)?>")
+_SUBTEAM = re.compile(r"<!subteam\^[A-Z0-9]+(?:\|([^<>]*))?>")
+_LINK = re.compile(r"<((?:https?|mailto|tel):[^|<>]+)(?:\|([^<>]*))?>")
 _COMMAND = re.compile(r"^\s*!(\w+)\s*$")
 _BARE_COMMAND = re.compile(r"^\s*/?(\w+)[.!]?\s*$")
 
@@ -56,14 +62,16 @@ class Incoming:
     command: CommandName | None
     at: datetime
     author_name: str = ""  # from the event's user_profile when present
+    attachments: tuple[str, ...] = ()  # names of the files shared with the message
 
     def turn(self, author_name: str, text: str, *, addressed: bool) -> Turn:
+        """The Turn for this message; ``text`` is its readable form, the files are named."""
         return Turn(
             key=self.key,
             message_id=self.ts,
             author_id=self.author_id,
-            author_name=author_name,
-            text=text,
+            author_name=sanitized(author_name),
+            text=with_attachments(text, self.attachments),
             addressed=addressed,
             at=self.at,
         )
@@ -72,7 +80,7 @@ class Incoming:
 def ts_time(ts: str) -> datetime:
     try:
         return datetime.fromtimestamp(float(ts), UTC)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, OSError):
         return datetime.now(UTC)
 
 
@@ -84,46 +92,80 @@ def parse_message(
     event: Mapping[str, Any], ident: Identity, *, team_id: str, allow_bots: bool = False
 ) -> Incoming | None:
     """An ``app_mention`` or ``message`` event → Incoming, or None when it is never ours:
-    our own messages, other bots (unless allowed), edits/deletes/joins and other subtypes."""
-    subtype = event.get("subtype")
-    if event.get("hidden") or (subtype not in _HUMAN_SUBTYPES and subtype != "bot_message"):
+    our own messages, other bots (unless allowed), edits/deletes/joins and other subtypes,
+    and events whose fields do not have Slack's types (see shape.py)."""
+    fields = _fields(event)
+    if fields is None or not is_id(team_id) or not _candidate(event, fields, ident, allow_bots):
         return None
-    user = event.get("user") or ""
-    bot_id = event.get("bot_id") or ""
-    if (user and user == ident.user_id) or (bot_id and bot_id == ident.bot_id):
-        return None
-    if (bot_id or subtype == "bot_message") and not allow_bots:
-        return None
-    channel, ts = event.get("channel") or "", event.get("ts") or ""
+    channel, ts, user = fields["channel"], fields["ts"], fields["user"]
     if not channel or not ts:
         return None
-    direct = is_direct(channel, event.get("channel_type"))
-    thread_ts = event.get("thread_ts") or ""
-    in_thread = bool(thread_ts) and thread_ts != ts
-    raw = event.get("text") or ""
-    mention = f"<@{ident.user_id}>"
-    mentioned = event.get("type") == "app_mention" or (bool(ident.user_id) and mention in raw)
+    direct = is_direct(channel, fields["channel_type"] or None)
+    thread_ts = fields["thread_ts"]
+    raw = sanitized(fields["text"])
+    mentioned = fields["type"] == "app_mention" or (
+        bool(ident.user_id) and re.search(_mention(ident.user_id), raw) is not None
+    )
     text = _strip_mention(raw, ident.user_id)
-    if direct:
-        thread = thread_ts  # "" for top-level DM messages: one conversation per DM
-    else:
-        thread = thread_ts or ts
-    profile = event.get("user_profile") or {}
+    # A top-level DM message has thread "": one conversation per DM.
+    thread = thread_ts if direct else (thread_ts or ts)
+    profile = object_field(event, "user_profile") or {}
     return Incoming(
         key=ThreadKey(PLATFORM, team_id, channel, thread),
         ts=ts,
         channel=channel,
         reply_thread_ts=thread,
-        author_id=user or bot_id,
-        author_team=event.get("user_team") or event.get("team") or team_id,
+        author_id=user or fields["bot_id"],
+        author_team=fields["user_team"] or fields["team"] or team_id,
         text=text,
         mentioned=mentioned,
         direct=direct,
-        in_thread=in_thread,
+        in_thread=bool(thread_ts) and thread_ts != ts,
         command=parse_command(text, mentioned=mentioned),
         at=ts_time(ts),
-        author_name=display_name(profile) if profile else (event.get("username") or ""),
+        author_name=display_name(profile) if profile else sanitized(fields["username"]),
+        attachments=file_names(event),
     )
+
+
+def _fields(event: object) -> dict[str, str] | None:
+    """The event's string fields ("" when absent), or None if any has the wrong type or an
+    id is not an id: such an event is ignored, never half-read."""
+    if not isinstance(event, Mapping):
+        return None
+    fields = {name: text_field(event, name) for name in _TEXTS}
+    fields |= {name: id_field(event, name) for name in _IDS}
+    fields |= {name: id_field(event, name, TS) for name in ("ts", "thread_ts")}
+    values = {name: value for name, value in fields.items() if value is not None}
+    return values if len(values) == len(fields) else None
+
+
+def _candidate(event: Mapping[str, Any], fields: Mapping[str, str], ident: Identity,
+               allow_bots: bool) -> bool:
+    """Whether a message is from someone the bot may answer: not itself, not a bot (unless
+    allowed), not an edit, delete, join or other non-human subtype."""
+    subtype = fields["subtype"]
+    if event.get("hidden") or (subtype not in _HUMAN_SUBTYPES and subtype != "bot_message"):
+        return False
+    user, bot_id = fields["user"], fields["bot_id"]
+    if (user and user == ident.user_id) or (bot_id and bot_id == ident.bot_id):
+        return False
+    return allow_bots or not (bot_id or subtype == "bot_message")
+
+
+def file_names(message: Mapping[str, Any]) -> tuple[str, ...]:
+    """Names of the files shared with a message (deleted files left out)."""
+    files = message.get("files")
+    if not isinstance(files, list):
+        return ()
+    names = []
+    for item in files:
+        if not isinstance(item, Mapping) or item.get("mode") == "tombstone":
+            continue
+        name = next((v for v in (item.get("name"), item.get("title")) if isinstance(v, str) and v.strip()),
+                    "unnamed file")
+        names.append(name)
+    return tuple(names)
 
 
 def decide(incoming: Incoming, *, follows: bool, follow_threads: bool = True) -> Action:
@@ -148,11 +190,13 @@ def parse_command(text: str, *, mentioned: bool) -> CommandName | None:
         return None
 
 
+def _mention(user_id: str) -> str:
+    """The regex of a mention of ``user_id``: ``<@U123>`` or ``<@U123|name>``."""
+    return rf"<@{re.escape(user_id)}(?:\|[^<>]*)?>"
+
+
 def _strip_mention(text: str, bot_user_id: str) -> str:
-    if not bot_user_id:
-        return text.strip()
-    stripped = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
-    return re.sub(r"[ \t]{2,}", " ", stripped).strip()
+    return without_mention(text, _mention(bot_user_id)) if bot_user_id else text
 
 
 def mentioned_users(text: str) -> list[str]:
@@ -179,15 +223,17 @@ def _link_text(match: re.Match[str]) -> str:
 
 def display_name(user_or_profile: Mapping[str, Any]) -> str:
     """Display name from a users.info ``user`` or an event's ``user_profile``."""
-    profile = user_or_profile.get("profile") or user_or_profile
+    profile = user_or_profile.get("profile")
+    if not isinstance(profile, Mapping):
+        profile = user_or_profile
     for value in (
         profile.get("display_name"),
         profile.get("real_name"),
         user_or_profile.get("real_name"),
         user_or_profile.get("name"),
     ):
-        if value and str(value).strip():
-            return str(value).strip()
+        if isinstance(value, str) and value.strip():
+            return sanitized(value.strip())
     return ""
 
 
@@ -195,26 +241,27 @@ def history_turn(
     message: Mapping[str, Any], key: ThreadKey, names: Mapping[str, str], ident: Identity
 ) -> Turn | None:
     """A message read with conversations.replies / .history → a context Turn (or None for
-    joins, edits and empty messages). The bot's own messages keep its user id so the engine
-    stores them as assistant messages."""
-    subtype = message.get("subtype")
-    if subtype not in _HUMAN_SUBTYPES and subtype != "bot_message":
+    joins, edits, empty and malformed messages). The bot's own messages keep its user id so
+    the engine stores them as assistant messages; shared files are named in the text."""
+    fields = _fields(message)
+    if fields is None or (fields["subtype"] not in _HUMAN_SUBTYPES and fields["subtype"] != "bot_message"):
         return None
-    ts, raw = message.get("ts") or "", message.get("text") or ""
-    if not ts or not raw.strip():
+    text = readable(_strip_mention(sanitized(fields["text"]), ident.user_id), names)
+    text = with_attachments(text, file_names(message))
+    ts, bot_id = fields["ts"], fields["bot_id"]
+    if not ts or not text.strip():
         return None
-    bot_id = message.get("bot_id") or ""
-    own = bot_id and bot_id == ident.bot_id
-    author = ident.user_id if own else (message.get("user") or bot_id)
-    name = names.get(author, "")
-    if not name:
-        name = (message.get("bot_profile") or {}).get("name") or message.get("username") or author
+    own = bool(bot_id) and bot_id == ident.bot_id
+    author = ident.user_id if own else (fields["user"] or bot_id)
+    bot_profile = object_field(message, "bot_profile") or {}
+    bot_name = bot_profile.get("name")
+    name = names.get(author) or (bot_name if isinstance(bot_name, str) else "") or fields["username"]
     return Turn(
         key=key,
         message_id=ts,
         author_id=author,
-        author_name=name,
-        text=readable(_strip_mention(raw, ident.user_id), names),
+        author_name=sanitized(name or author),
+        text=text,
         addressed=False,
         at=ts_time(ts),
     )
@@ -231,32 +278,43 @@ class Target:
     direct: bool
 
 
-def slash_target(payload: Mapping[str, Any]) -> Target:
-    """A slash command: in a DM it acts on the DM conversation (thread "")."""
-    channel = payload.get("channel_id") or ""
-    direct = channel.startswith("D") or payload.get("channel_name") == "directmessage"
+def slash_target(payload: Mapping[str, Any]) -> Target | None:
+    """A slash command: in a DM it acts on the DM conversation (thread ""). None when the
+    payload names no channel or has malformed ids."""
+    if not isinstance(payload, Mapping):
+        return None
+    channel, team, user = (id_field(payload, n) for n in ("channel_id", "team_id", "user_id"))
+    channel_name = text_field(payload, "channel_name")
+    if not channel or team is None or user is None or channel_name is None:
+        return None
     return Target(
-        key=ThreadKey(PLATFORM, payload.get("team_id") or "", channel, ""),
+        key=ThreadKey(PLATFORM, team, channel, ""),
         channel=channel,
         reply_thread_ts="",
-        user_id=payload.get("user_id") or "",
-        direct=direct,
+        user_id=user,
+        direct=channel.startswith("D") or channel_name == "directmessage",
     )
 
 
-def shortcut_target(payload: Mapping[str, Any]) -> Target:
-    """A message shortcut acts on the conversation the message belongs to."""
-    channel = (payload.get("channel") or {}).get("id") or ""
-    message = payload.get("message") or {}
-    team = (payload.get("team") or {}).get("id") or payload.get("team_id") or ""
+def shortcut_target(payload: Mapping[str, Any]) -> Target | None:
+    """A message shortcut acts on the conversation the message belongs to. None when the
+    payload names no channel or has malformed parts."""
+    if not isinstance(payload, Mapping):
+        return None
+    channel, team, user = (nested_id(payload, n) for n in ("channel", "team", "user"))
+    team_id, message = id_field(payload, "team_id"), object_field(payload, "message")
+    if not channel or team is None or team_id is None or user is None or message is None:
+        return None
+    ts, thread_ts = id_field(message, "ts", TS), id_field(message, "thread_ts", TS)
+    if ts is None or thread_ts is None:
+        return None
     direct = is_direct(channel)
-    ts = message.get("ts") or ""
-    thread = message.get("thread_ts") or ("" if direct else ts)
+    thread = thread_ts or ("" if direct else ts)
     return Target(
-        key=ThreadKey(PLATFORM, team, channel, thread),
+        key=ThreadKey(PLATFORM, team or team_id, channel, thread),
         channel=channel,
         reply_thread_ts=thread,
-        user_id=(payload.get("user") or {}).get("id") or "",
+        user_id=user,
         direct=direct,
     )
 

@@ -29,7 +29,9 @@ from adapters.slack.events import (
     prompts,
     readable,
 )
+from adapters.slack.replies import newest_replies
 from adapters.slack.settings import SlackSettings
+from adapters.slack.shape import is_id
 from adapters.slack.sink import SLACK_ERRORS, EphemeralSink, SlackCaps, SlackEditingSink, error_code
 from adapters.slack.stream import SlackStreamSink
 from adapters.slack.users import NameCache
@@ -170,22 +172,19 @@ class SlackHandlers:
                 self._joining.pop(incoming.key, None)
 
     async def read_thread(self, key: ThreadKey, *, before: str, ident: Identity) -> list[Turn]:
-        """One bounded conversations.replies call → context turns older than ``before``."""
-        try:
-            response = await self.client.conversations_replies(
-                channel=key.channel, ts=key.thread, limit=self.read_limit
-            )
-        except SLACK_ERRORS as exc:
-            log.warning("could not read thread %s: %s", key, error_code(exc))
-            return []
-        messages = [m for m in response.get("messages") or [] if _older(m.get("ts"), before)]
+        """The newest ``context_messages`` of a thread older than ``before`` → context turns
+        (paged and bounded: see replies.py)."""
+        messages = await newest_replies(
+            self.client, key.channel, key.thread, before=before, keep=self.read_limit
+        )
         return await self._turns(messages, key, ident)
 
     async def _turns(self, messages: list[dict[str, Any]], key: ThreadKey, ident: Identity) -> list[Turn]:
-        ids = [m.get("user", "") for m in messages if not m.get("bot_id")]
+        ids = [m.get("user") for m in messages if not m.get("bot_id")]
         for m in messages:
-            ids.extend(mentioned_users(m.get("text") or ""))
-        names = await self.names.many(ids)
+            text = m.get("text")
+            ids.extend(mentioned_users(text) if isinstance(text, str) else [])
+        names = await self.names.many(i for i in ids if is_id(i))
         turns = (history_turn(m, key, names, ident) for m in messages)
         return [t for t in turns if t is not None]
 
@@ -270,15 +269,6 @@ class SlackHandlers:
             await call
         except SLACK_ERRORS as exc:
             log.info("Slack call failed: %s", error_code(exc))
-
-
-def _older(ts: Any, before: str) -> bool:
-    if not before:
-        return True
-    try:
-        return float(ts) < float(before)
-    except (TypeError, ValueError):
-        return False
 
 
 def _target(incoming: Incoming) -> Target:

@@ -22,7 +22,8 @@ class SlackSettings(EnvSettings):
         "Summarize this channel|What can you do?",
         validation_alias=env("THREADBOT_SLACK_SUGGESTED_PROMPTS"),
     )
-    # messages read once when joining a thread, and for a channel /summarize
+    # the newest messages read once when joining a thread (replies.py pages to them), and
+    # for a channel /summarize
     context_messages: int = Field(
         100, gt=0, le=1000, validation_alias=env("THREADBOT_SLACK_CONTEXT_MESSAGES")
     )

@@ -19,6 +19,7 @@ from adapters.discord.events import (
     to_turn,
 )
 from bot.types import ThreadKey
+from tests.pasted_code import CODES, MENTION_LAYOUTS
 
 BOT, GUILD, CHANNEL, ALICE = 100, 200, 300, 400
 
@@ -104,3 +105,18 @@ def test_turn_carries_ids_display_name_and_attachment_names() -> None:
         key, "500", str(ALICE), "Alice")
     assert turn.text == "see this\n[attachment: plot.png]" and turn.at == at
     assert turn.addressed
+
+
+
+@pytest.mark.parametrize("me", [f"<@{BOT}>", f"<@!{BOT}>"])
+@pytest.mark.parametrize("code", CODES)
+@pytest.mark.parametrize(("sent", "expected"), MENTION_LAYOUTS)
+def test_pasted_code_keeps_its_indentation(me: str, code: str, sent: str, expected: str) -> None:
+    text = clean_text(sent.format(me=me, code=code), bot_id=BOT)
+    assert text == expected.format(code=code)
+
+
+def test_only_the_bots_mention_is_tidied_away() -> None:
+    text = clean_text(f"<@{ALICE}>  look:\n    x  =  1\n<@{BOT}>", bot_id=BOT, users={ALICE: "Alice"})
+    assert text == "@Alice  look:\n    x  =  1"
+    assert clean_text("  as sent \t\n", bot_id=BOT) == "  as sent \t\n"

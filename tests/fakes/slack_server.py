@@ -5,8 +5,9 @@
 
 - Records every call (``slack.calls``: method, merged query/form/JSON args, token).
 - Answers ``auth.test`` (with ``x-oauth-scopes``), chat.postMessage / update / postEphemeral /
-  startStream / appendStream / stopStream (with fresh ``ts`` values), conversations.replies /
-  .history (from ``slack.threads`` / ``slack.history``), users.info (``slack.add_user``),
+  startStream / appendStream / stopStream (with fresh ``ts`` values), conversations.replies
+  (from ``slack.threads``, paged by ``limit`` and ``next_cursor``) / .history (from
+  ``slack.history``), users.info (``slack.add_user``),
   assistant.threads.*, views.*, and anything else with ``{"ok": true}``.
 - ``slack.posts`` is what users would see: each bot message with its current text.
 - ``rate_limit(method, times, retry_after)`` → HTTP 429 with Retry-After; ``fail(method,
@@ -20,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import time
@@ -213,6 +215,8 @@ class FakeSlack:
             )
         if token not in (self.bot_token, self.app_token):
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method == "apps.connections.open" and token != self.app_token:
+            return web.json_response({"ok": False, "error": "not_allowed_token_type"})
         if self.errors.get(method):
             return web.json_response({"ok": False, "error": self.errors[method].pop(0)})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -287,9 +291,19 @@ class FakeSlack:
         return out
 
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Oldest first, ``limit`` (≤ 1000, default 1000) per page, then the next page from
+        ``response_metadata.next_cursor`` (base64 of "next_ts:<ts>"), as Slack pages."""
         messages = self.threads.get((str(args.get("channel")), str(args.get("ts"))), [])
-        limit = int(args.get("limit") or 1000)
-        return {"messages": messages[:limit], "has_more": len(messages) > limit}
+        limit = min(int(args.get("limit") or 1000), 1000)
+        start = 0
+        if args.get("cursor"):
+            next_ts = base64.b64decode(str(args["cursor"])).decode().removeprefix("next_ts:")
+            start = next((i for i, m in enumerate(messages) if m.get("ts") == next_ts), -1)
+            if start < 0:
+                return {"error": "invalid_cursor"}
+        page, rest = messages[start : start + limit], messages[start + limit :]
+        cursor = base64.b64encode(f"next_ts:{rest[0]['ts']}".encode()).decode() if rest else ""
+        return {"messages": page, "has_more": bool(rest), "response_metadata": {"next_cursor": cursor}}
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         messages = self.history.get(str(args.get("channel")), [])

@@ -3,6 +3,7 @@ which conversation, how Slack text reads to the model, how Markdown reads in Sla
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from adapters.slack.events import (
 from adapters.slack.format import to_mrkdwn
 from bot.types import CommandName, ThreadKey
 from tests.fakes.slack_server import message_event, message_shortcut, slash_command
+from tests.pasted_code import CODES, MENTION_LAYOUTS, SNIPPET
 
 ME = Identity(team_id="T0TEAM", user_id="U0BOT", bot_id="B0BOT")
 
@@ -141,13 +143,16 @@ def test_thread_history_keeps_the_bot_as_itself_and_names_people() -> None:
 
 def test_slash_commands_and_shortcuts_find_their_conversation() -> None:
     dm = slash_target(slash_command("/reset", channel="D0ALICE"))
-    assert dm.direct and dm.key == ThreadKey("slack", "T0TEAM", "D0ALICE", "")
-    assert not slash_target(slash_command("/reset", channel="C0GENERAL")).direct
+    assert dm is not None and dm.direct and dm.key == ThreadKey("slack", "T0TEAM", "D0ALICE", "")
+    channel = slash_target(slash_command("/reset", channel="C0GENERAL"))
+    assert channel is not None and not channel.direct
     reply = {"ts": "2.2", "thread_ts": "1.1", "text": "x"}
     root = {"ts": "1.1", "text": "x"}
-    assert shortcut_target(message_shortcut("x", channel="C0GENERAL", message=reply)).key.thread == "1.1"
-    assert shortcut_target(message_shortcut("x", channel="C0GENERAL", message=root)).key.thread == "1.1"
-    assert shortcut_target(message_shortcut("x", channel="D0ALICE", message=root)).key.thread == ""
+    threads = [
+        shortcut_target(message_shortcut("x", channel=channel_id, message=message))
+        for channel_id, message in (("C0GENERAL", reply), ("C0GENERAL", root), ("D0ALICE", root))
+    ]
+    assert [t.key.thread if t else None for t in threads] == ["1.1", "1.1", ""]
 
 
 def test_suggested_prompts_and_titles() -> None:
@@ -204,3 +209,33 @@ def test_the_manifest_declares_what_the_adapter_handles() -> None:
         assert f"callback_id: {callback_id}\n" in manifest
     for event in ("app_mention", "message.channels", "message.im", "assistant_thread_started"):
         assert f"- {event}\n" in manifest
+
+
+
+@pytest.mark.parametrize("me", ["<@U0BOT>", "<@U0BOT|threadbot>"])
+@pytest.mark.parametrize("code", CODES)
+@pytest.mark.parametrize(("sent", "expected"), MENTION_LAYOUTS)
+def test_pasted_code_keeps_its_indentation(me: str, code: str, sent: str, expected: str) -> None:
+    raw, wanted = sent.format(me=me, code=code), expected.format(code=code)
+    incoming = parse(raw, thread_ts="1.1")
+    assert incoming is not None and incoming.mentioned
+    assert readable(incoming.text, {}) == wanted
+    key = ThreadKey("slack", "T0TEAM", "C0GENERAL", "1.1")
+    read = history_turn({"ts": "2.2", "user": "U0ALICE", "text": raw}, key, {}, ME)
+    assert read is not None and read.text == wanted
+
+
+def test_text_without_a_mention_arrives_unchanged() -> None:
+    incoming = parse(f"  {SNIPPET}\n\n", channel="D0ALICE")
+    assert incoming is not None and incoming.text == f"  {SNIPPET}\n\n"
+
+
+@pytest.mark.parametrize("unclosed", ["<@U0BOB|", "<#C0DEV|", "<http://x.io", "<!subteam^S1|", "<!here|",
+                                      "<@U0BOT|", " \t"])
+def test_a_long_hostile_message_is_read_in_linear_time(unclosed: str) -> None:
+    text = (unclosed * (40_000 // len(unclosed)))[:40_000]  # Slack's longest message
+    started = time.monotonic()
+    incoming = parse(f"<@U0BOT> {text}x", channel="D0ALICE")
+    assert incoming is not None
+    readable(incoming.text, {})
+    assert time.monotonic() - started < 1  # seconds per message before, milliseconds now
