@@ -87,6 +87,7 @@ async def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--rate", type=float, default=15.0, help="new messages per second")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,6 +113,8 @@ async def main() -> None:
                 bot.proc.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(bot.proc.wait(), 30)
             report(Path(tmp) / "bot.db", slack, traffic, args.kills, time.monotonic() - started)
+            if args.debug:
+                debug(Path(tmp) / "bot.db", slack)
 
 
 async def settle(db: Path, slack: FakeSlack, within: float = 60.0) -> None:
@@ -156,6 +159,20 @@ def report(db: Path, slack: FakeSlack, traffic: Traffic, kills: int, seconds: fl
         if post.open or post.text == "_Thinking…_":
             print(f"  {post.kind} {post.ts} in {post.thread_ts or post.channel}: {post.text[:60]!r}")
     print(f"PRAGMA integrity_check: {integrity}")
+
+
+
+def debug(db: Path, slack: FakeSlack) -> None:
+    with sqlite3.connect(db) as con:
+        for post in slack.posts:
+            if not (post.open or post.text == "_Thinking…_"):
+                continue
+            print("OPEN", post.ts, post.thread_ts)
+            for row in con.execute(
+                """SELECT m.id, m.role, m.ending, m.refs, m.awaits_answer, substr(m.content,1,30)
+                   FROM messages m JOIN threads t ON t.id = m.thread_id
+                   WHERE t.thread = ? ORDER BY m.id""", (post.thread_ts,)):
+                print("   ", row)
 
 
 if __name__ == "__main__":
