@@ -36,8 +36,11 @@ class SlackResumer:
             await self._close(key, refs, answer)
             return
         note_needed = False
+        refs = [*refs, *await self._unrecorded_streams(key, refs)]
         for ref in refs:
             kind, _, ts = ref.partition(":")
+            if kind == "streams-after":
+                continue
             if kind == "placeholder":
                 ok = await self._try("chat.update", self._client.chat_update(
                     channel=key.channel, ts=ts, text=RESUMED_NOTE))
@@ -66,6 +69,23 @@ class SlackResumer:
                 text = to_mrkdwn(answer)[: self._handlers.caps.limit]
                 await self._try("chat.update", self._client.chat_update(
                     channel=key.channel, ts=ts, text=text))
+
+    async def _unrecorded_streams(self, key: ThreadKey, refs: Sequence[str]) -> list[str]:
+        """Streams the reply opened that a crash kept from being recorded: the bot's
+        messages in the thread since the reply began that no ref names."""
+        since = next((r.partition(":")[2] for r in refs if r.startswith("streams-after:")), "")
+        if not since or not key.thread:
+            return []
+        try:
+            page = await self._client.conversations_replies(
+                channel=key.channel, ts=key.thread, oldest=since, limit=200)
+        except SLACK_ERRORS as exc:
+            log.info("tidying up after a restart: conversations.replies failed (%s)",
+                     error_code(exc))
+            return []
+        known = {r.partition(":")[2] for r in refs}
+        return [f"stream:{m['ts']}" for m in page.get("messages") or []
+                if m.get("bot_id") and m.get("ts") not in known and m.get("ts") != key.thread]
 
     def sink_for(self, work: Unfinished) -> ReplySink:
         key = work.key

@@ -69,15 +69,20 @@ class SlackStreamSink:
         self._offset = 0  # where the fallback's part of the reply begins
         self._closed = False  # the conversation refused the reply: nothing more is sent
         self.messages: list[str] = []  # ts of every message this reply streamed
+        self._since = ""  # when the reply began, as a Slack ts
 
     # --- ReplySink ---
     @property
     def refs(self) -> list[str]:
         """``stream:<ts>`` per streamed message, then what the fallback posted."""
         fallback = self._fallback.refs if self._fallback is not None else []
-        return [f"stream:{ts}" for ts in self.messages] + fallback
+        # From the start on, "streams after <ts>": a crash between Slack opening a stream
+        # and the bot recording its ts still leaves a way to find it in the thread.
+        since = [f"streams-after:{self._since}"] if self._since else []
+        return since + [f"stream:{ts}" for ts in self.messages] + fallback
 
     async def start(self) -> None:
+        self._since = f"{time.time() - 1:.6f}"
         try:
             status = await set_status(self._client, self._caps, self.channel, self.thread_ts)
         except SLACK_ERRORS as exc:

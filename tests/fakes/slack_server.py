@@ -293,7 +293,17 @@ class FakeSlack:
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         """Oldest first, ``limit`` (≤ 1000, default 1000) per page, then the next page from
         ``response_metadata.next_cursor`` (base64 of "next_ts:<ts>"), as Slack pages."""
-        messages = self.threads.get((str(args.get("channel")), str(args.get("ts"))), [])
+        channel, root = str(args.get("channel")), str(args.get("ts"))
+        messages = self.threads.get((channel, root), [])
+        own = [{"type": "message", "ts": p.ts, "text": p.text, "bot_id": BOT_ID,
+                "user": BOT_USER_ID, "thread_ts": root}
+               for p in self.posts if p.channel == channel and p.thread_ts == root
+               and p.kind in ("message", "stream")]
+        if own:  # the bot's own posts are part of the thread, as in Slack
+            messages = sorted([*messages, *own], key=_ts_order)
+        if args.get("oldest"):
+            oldest = _ts_order({"ts": args["oldest"]})
+            messages = [m for m in messages if _ts_order(m) >= oldest]
         limit = min(int(args.get("limit") or 1000), 1000)
         start = 0
         if args.get("cursor"):
@@ -365,3 +375,10 @@ def _stream_text(args: dict[str, Any]) -> str:
         if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
             text += str(chunk.get("text", ""))
     return text
+
+
+def _ts_order(message: dict[str, Any]) -> float:
+    try:
+        return float(message.get("ts") or 0)
+    except (TypeError, ValueError):
+        return 0.0

@@ -14,9 +14,9 @@ from bot.app import open_engine
 from bot.config import Settings
 from bot.errors import ConfigError
 from tests.fakes.slack_server import FakeSlack, event_callback, message_event
+from tests.process import llm_env, threadbot
 from tests.slack.conftest import SECRET, slack_settings
 from tests.slack.test_slack_conversations import replies
-from tests.process import llm_env, threadbot
 
 WRONG_BOT = "xoxb-1234-wrong-bot-token"
 WRONG_APP = "xapp-1-wrong-app-token"

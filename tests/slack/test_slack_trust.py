@@ -99,3 +99,42 @@ async def test_after_a_crash_the_open_stream_is_closed_and_the_question_answered
     assert cut.text.startswith("Half an") and "answering again" in cut.text and not cut.open
     assert answer.text == "You said: My name is Ada." and not answer.open
     assert len(fake_openai.requests) == 1
+
+
+async def test_a_stream_opened_just_before_a_crash_is_found_and_closed(
+    settings: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    """The crash came after Slack opened the stream but before the bot recorded its ts: the
+    reply only recorded when it began, and the stream is found in the thread."""
+    import time
+
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.tokens import TokenCounter
+    from bot.types import NewMessage, ThreadKey
+    from storage import open_store
+    from tests.fakes.slack_server import TEAM_ID
+    from tests.slack.conftest import serve
+
+    root = slack.next_ts()
+    began = f"{time.time() - 1:.6f}"
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.base_url)
+    opened = await client.chat_startStream(channel="C0GENERAL", thread_ts=root,
+                                           recipient_team_id=TEAM_ID, recipient_user_id="U0ALICE")
+    await client.chat_appendStream(channel="C0GENERAL", ts=opened["ts"], markdown_text="A")
+    store = await open_store(settings.db)
+    thread = await store.ensure_thread(ThreadKey("slack", TEAM_ID, "C0GENERAL", root), "replay")
+    question = "hello?"
+    await store.add(thread, NewMessage(
+        role="user", content=question, tokens=TokenCounter("gpt-4o-mini").count(question),
+        author_id="U0ALICE", author_name="Alice", platform_message_id=root, awaits_answer=True))
+    row = await store.begin_reply(thread)
+    await store.set_refs(row, [f"streams-after:{began}"])  # the stream's ts never made it
+    await store.close()
+
+    async for bot in serve(settings, slack):
+        await bot.bot.resume()
+        await slack.wait_for("chat.stopStream", count=2)
+    [cut, answer] = [p for p in slack.posts if p.thread_ts == root]
+    assert cut.text.startswith("A") and "answering again" in cut.text and not cut.open
+    assert answer.text == "You said: hello?" and not answer.open
