@@ -22,6 +22,7 @@ from bot.tokens import TokenCounter
 from bot.types import Command, CommandName, Ending, NewMessage, ThreadKey, Turn, Unfinished
 from storage import open_store
 from tests.conftest import make_settings
+from tests.crash import left_by_a_crash
 from tests.helpers import RecordingSink
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
@@ -112,16 +113,9 @@ async def test_a_restart_answers_what_was_left_waiting_once_and_tidies_the_scree
 ) -> None:
     # What a kill -9 mid-reply leaves: two messages waiting, a reply row with no ending
     # and the platform message that was showing it.
-    store = await open_store(settings.db)
-    thread = await store.ensure_thread(KEY, "replay")
-    counter = TokenCounter("gpt-4o-mini")
-    for i, text in enumerate(("My name is Alice", "What is my name?")):
-        await store.add(thread, NewMessage(role="user", content=text, tokens=counter.count(text),
-                                           author_id="U-Alice", author_name="Alice",
-                                           platform_message_id=f"p{i}", awaits_answer=True))
-    row = await store.begin_reply(thread)
-    await store.set_refs(row, ["stream:1700000001.000200"])
-    await store.close()
+    await left_by_a_crash(settings.db, KEY, ["My name is Alice", "What is my name?"],
+                          author_id="U-Alice", author_name="Alice", message_ids=["p0", "p1"],
+                          refs=["stream:1700000001.000200"])
 
     platform = Resumed()
     async with open_engine(settings) as engine:

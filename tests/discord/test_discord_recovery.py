@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.tokens import TokenCounter
-from bot.types import NewMessage, ThreadKey
-from storage import open_store
+from bot.types import ThreadKey
+from tests.crash import left_by_a_crash
 from tests.discord.conftest import StartBot
 from tests.fakes.discord_server import FakeDiscord
 
@@ -21,16 +20,9 @@ async def test_a_reply_cut_by_a_crash_is_marked_and_the_question_answered_once(
     channel = int(thread["id"])
     half = fake_discord._message(channel, fake_discord.bot, "Nice to meet")  # then killed
     key = ThreadKey("discord", str(fake_discord.guild_id), str(channel), "")
-    store = await open_store(settings.db)
-    state = await store.ensure_thread(key, "replay")
-    question = "My name is Ada."
-    await store.add(state, NewMessage(
-        role="user", content=question, tokens=TokenCounter("gpt-4o-mini").count(question),
-        author_id=str(alice["id"]), author_name="Alice", platform_message_id=str(asked["id"]),
-        awaits_answer=True))
-    row = await store.begin_reply(state)
-    await store.set_refs(row, [f"{channel}/{half['id']}"])
-    await store.close()
+    await left_by_a_crash(settings.db, key, ["My name is Ada."], author_id=str(alice["id"]),
+                          author_name="Alice", message_ids=[str(asked["id"])],
+                          refs=[f"{channel}/{half['id']}"])
 
     bot = await start_bot()  # the new process: connects, tidies, answers
     await fake_discord.wait_for(lambda: len(fake_discord.bot_messages(channel)) == 2)

@@ -69,9 +69,8 @@ async def test_after_a_crash_the_open_stream_is_closed_and_the_question_answered
 ) -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.tokens import TokenCounter
-    from bot.types import NewMessage, ThreadKey
-    from storage import open_store
+    from bot.types import ThreadKey
+    from tests.crash import left_by_a_crash
     from tests.fakes.slack_server import TEAM_ID
     from tests.slack.conftest import serve
 
@@ -81,15 +80,9 @@ async def test_after_a_crash_the_open_stream_is_closed_and_the_question_answered
     opened = await client.chat_startStream(channel="C0GENERAL", thread_ts=root,
                                            recipient_team_id=TEAM_ID, recipient_user_id="U0ALICE")
     await client.chat_appendStream(channel="C0GENERAL", ts=opened["ts"], markdown_text="Half an")
-    store = await open_store(settings.db)
-    thread = await store.ensure_thread(ThreadKey("slack", TEAM_ID, "C0GENERAL", root), "replay")
-    question = "My name is Ada."
-    await store.add(thread, NewMessage(
-        role="user", content=question, tokens=TokenCounter("gpt-4o-mini").count(question),
-        author_id="U0ALICE", author_name="Alice", platform_message_id=root, awaits_answer=True))
-    row = await store.begin_reply(thread)
-    await store.set_refs(row, [f"stream:{opened['ts']}"])
-    await store.close()
+    await left_by_a_crash(settings.db, ThreadKey("slack", TEAM_ID, "C0GENERAL", root),
+                          ["My name is Ada."], author_id="U0ALICE", author_name="Alice",
+                          message_ids=[root], refs=[f"stream:{opened['ts']}"])
 
     async for bot in serve(settings, slack):  # the new process
         await bot.bot.resume()
@@ -110,9 +103,8 @@ async def test_a_stream_opened_just_before_a_crash_is_found_and_closed(
 
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.tokens import TokenCounter
-    from bot.types import NewMessage, ThreadKey
-    from storage import open_store
+    from bot.types import ThreadKey
+    from tests.crash import left_by_a_crash
     from tests.fakes.slack_server import TEAM_ID
     from tests.slack.conftest import serve
 
@@ -122,15 +114,9 @@ async def test_a_stream_opened_just_before_a_crash_is_found_and_closed(
     opened = await client.chat_startStream(channel="C0GENERAL", thread_ts=root,
                                            recipient_team_id=TEAM_ID, recipient_user_id="U0ALICE")
     await client.chat_appendStream(channel="C0GENERAL", ts=opened["ts"], markdown_text="A")
-    store = await open_store(settings.db)
-    thread = await store.ensure_thread(ThreadKey("slack", TEAM_ID, "C0GENERAL", root), "replay")
-    question = "hello?"
-    await store.add(thread, NewMessage(
-        role="user", content=question, tokens=TokenCounter("gpt-4o-mini").count(question),
-        author_id="U0ALICE", author_name="Alice", platform_message_id=root, awaits_answer=True))
-    row = await store.begin_reply(thread)
-    await store.set_refs(row, [f"streams-after:{began}"])  # the stream's ts never made it
-    await store.close()
+    await left_by_a_crash(settings.db, ThreadKey("slack", TEAM_ID, "C0GENERAL", root),
+                          ["hello?"], author_id="U0ALICE", author_name="Alice",
+                          message_ids=[root], refs=[f"streams-after:{began}"])  # no stream ts
 
     async for bot in serve(settings, slack):
         await bot.bot.resume()
