@@ -67,6 +67,8 @@ class Settings(EnvSettings):
         validation_alias=env("THREADBOT_SYSTEM_PROMPT"),
     )
     history: Literal["replay", "chain"] = Field("replay", validation_alias=env("THREADBOT_HISTORY"))
+    # chain with a server other than OpenAI's or Azure's (which keep responses): at your risk
+    chain_untrusted: bool = Field(False, validation_alias=env("THREADBOT_CHAIN_UNTRUSTED"))
     context_tokens: int = Field(16_000, gt=0, validation_alias=env("THREADBOT_CONTEXT_TOKENS"))
     max_output_tokens: int = Field(1_024, gt=0, validation_alias=env("THREADBOT_MAX_OUTPUT_TOKENS"))
     # the deadline for a reply's first text (retries included), and the longest silence

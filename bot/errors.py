@@ -18,6 +18,7 @@ class ErrorKind(StrEnum):
     AUTH = "auth"
     UNAVAILABLE = "unavailable"  # connection refused / dropped
     PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"  # handled, never shown
+    CHAIN_UNSUPPORTED = "chain_unsupported"  # the server has no previous_response_id: replayed
     OTHER = "other"
 
 
@@ -29,6 +30,7 @@ USER_MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.AUTH: "The bot's AI credentials were rejected. Please tell the bot's admin.",
     ErrorKind.UNAVAILABLE: "The AI provider could not be reached. Please try again.",
     ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND: "Something went wrong while answering. Please try again.",
+    ErrorKind.CHAIN_UNSUPPORTED: "Something went wrong while answering. Please try again.",
     ErrorKind.OTHER: "Something went wrong while answering. Please try again.",
 }
 
@@ -39,10 +41,12 @@ class ProviderError(Exception):
     ``detail`` is for logs only (status code, error code) and never contains credentials.
     """
 
-    def __init__(self, kind: ErrorKind, detail: str = "") -> None:
+    def __init__(self, kind: ErrorKind, detail: str = "", *, window: int | None = None) -> None:
+        detail = detail[:300]  # a proxy's echo of a huge body never floods a log line
         super().__init__(f"{kind}: {detail}" if detail else str(kind))
         self.kind = kind
         self.detail = detail
+        self.window = window  # CONTEXT_TOO_LONG: the model's window when the server said it
 
     @property
     def user_message(self) -> str:

@@ -25,6 +25,7 @@ from bot.types import (
     ThreadListing,
     ThreadState,
     Unfinished,
+    Usage,
 )
 
 
@@ -124,6 +125,10 @@ class Store(Protocol):
         """User messages stored after the reply with ``response_id`` (and before row
         ``before``) in the current epoch: a chained turn's new input; [] when that reply is
         not in this epoch."""
+        ...
+
+    async def reply_usage(self, thread: ThreadState, response_id: str) -> Usage | None:
+        """The tokens the provider reported for the reply ``response_id`` (None if unknown)."""
         ...
 
     # --- commands and hints ---

@@ -23,6 +23,10 @@ from bot.types import Completion, Ending, NewMessage, Request, ThreadState
 
 log = logging.getLogger(__name__)
 
+# Before any text is shown a failed request may be rebuilt this many times (a chain the server
+# does not keep, then a history over its window): each retry asks the strategy for less.
+RETRIES = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -41,6 +45,7 @@ class Round:
     task: asyncio.Task[Completion] | None = None
     parts: list[str] = field(default_factory=list)
     recorded: int = 0  # platform messages recorded as showing this reply
+    request: Request | None = None  # the request that was answered (after any retry)
     in_sink: bool = False  # a platform call is under way: a cut waits for it to end
     cut: Ending | None = None  # STOPPED or INTERRUPTED once asked
 
@@ -104,7 +109,7 @@ class Replier:
             ending=Ending.ANSWERED,
         )
         await self._store.finish_reply(thread, row, reply)
-        await history.after_reply(thread, completion)
+        await history.after_reply(thread, round_.request or request, completion)
         await _settled(started)
         await self._shown(row, round_, sink.finish(completion.text))
         return Ending.ANSWERED
@@ -152,13 +157,17 @@ class Replier:
         round_: Round,
         started: asyncio.Future[None],
     ) -> Completion:
-        try:
-            return await self._stream(request, sink, round_, started, row=row)
-        except ProviderError as exc:
-            retry = None if round_.parts else await history.retry(thread, request, exc, before=row)
-            if retry is None:
-                raise
-        return await self._stream(retry, sink, round_, started, row=row)
+        for _ in range(RETRIES):
+            round_.request = request
+            try:
+                return await self._stream(request, sink, round_, started, row=row)
+            except ProviderError as exc:
+                retry = None if round_.parts else await history.retry(thread, request, exc, before=row)
+                if retry is None:
+                    raise
+                request = retry
+        round_.request = request
+        return await self._stream(request, sink, round_, started, row=row)
 
     async def _stream(
         self,

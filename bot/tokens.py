@@ -18,6 +18,12 @@ def encoding_name_for(model: str) -> str:
     return "cl100k_base"
 
 
+def is_openai_model(model: str) -> bool:
+    """Whether tiktoken has this model's own tokenizer (counts are exact, not estimates)."""
+    name = model.lower().rsplit("/", 1)[-1]
+    return name.startswith(("gpt-", "chatgpt-", "o1", "o3", "o4", "text-davinci", "davinci"))
+
+
 class TokenCounter:
     """Counts tokens for one model; exact with tiktoken, estimated if it cannot load."""
 

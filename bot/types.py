@@ -95,6 +95,7 @@ class Request:
     max_output_tokens: int
     previous_response_id: str | None = None  # chain: the provider holds the earlier context
     store: bool = False  # Responses API: keep the response so a later call can chain on it
+    budget: int = 0  # the history budget it was built within (a retry may try a smaller one)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from bot.types import (
     ThreadKey,
     ThreadState,
     Unfinished,
+    Usage,
     utcnow,
 )
 from storage.migrations.sqlite import migrate
@@ -252,6 +253,14 @@ class SqliteStore(SqliteReads):
             {"t": thread.id, "e": thread.epoch, "r": response_id, "before": before or _NO_LIMIT},
         )
         return [ContextMessage._make(row[:5]) for row in rows]
+
+    async def reply_usage(self, thread: ThreadState, response_id: str) -> Usage | None:
+        rows = await self._run(
+            """SELECT input_tokens, output_tokens FROM messages
+               WHERE thread_id = ? AND response_id = ? AND input_tokens IS NOT NULL""",
+            (thread.id, response_id),
+        )
+        return Usage(rows[0][0], rows[0][1] or 0) if rows else None
 
     # --- commands and hints ---
     async def first_time(self, key: ThreadKey, event_id: str, kind: str) -> bool:

@@ -56,6 +56,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "provider": "openai",
         "openai_api_key": "test-key",
+        "chain_untrusted": True,  # the fakes keep responses, like api.openai.com
         "db": tmp_path / "threadbot.db",
         "provider_retries": 0,
         "provider_timeout": 5.0,

@@ -278,7 +278,8 @@ async def test_threads_answer_concurrently(settings: Any, fake_openai: Any) -> N
 async def test_provider_errors_give_a_short_message_and_lose_nothing(
     engine: Any, fake_openai: Any, status: int, code: str | None, kind: ErrorKind
 ) -> None:
-    fake_openai.fail_next(status, code=code)
+    # Over the model's window, a request is tried twice more with less history first.
+    fake_openai.fail_next(status, code=code, times=3 if kind is ErrorKind.CONTEXT_TOO_LONG else 1)
     failed = await ask(engine, "My name is Alice")
     assert failed.error == USER_MESSAGES[kind] and failed.final is None
     assert "Traceback" not in failed.error and len(failed.error) < 120

@@ -257,12 +257,15 @@ async def test_chain_names_every_author_and_counts_the_names_in_the_budget(
         fake_openai.expire_responses()  # the next turn replays its context
         await engine.handle(turn("last one", author="Bartholomew-Alexander"), RecordingSink())
     calls = [r.json for r in fake_openai.requests]
-    assert calls[0]["input"][0]["content"].startswith("Bartholomew-Alexander: ")
+
+    def text(item: dict[str, Any]) -> str:
+        return "".join(part["text"] for part in item["content"])
+
+    assert text(calls[0]["input"][0]).startswith("Bartholomew-Alexander: ")
     replayed = calls[-1]["input"]
-    sent = sum(counter.count(str(m["content"])) + 4 for m in replayed)
+    sent = sum(counter.count(text(m)) + 4 for m in replayed)
     assert sent + counter.count("Be brief.") <= 400, sent
-    assert all(m["content"].startswith("Bartholomew-Alexander: ")
-               for m in replayed if m["role"] == "user")
+    assert all(text(m).startswith("Bartholomew-Alexander: ") for m in replayed if m["role"] == "user")
 
 
 async def test_a_timeout_reaches_the_user_within_the_deadline_retries_included(

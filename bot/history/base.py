@@ -36,8 +36,10 @@ class HistoryStrategy(Protocol):
         or None to let the failure stand."""
         ...
 
-    async def after_reply(self, thread: ThreadState, completion: Completion) -> None:
-        """The reply was stored in full."""
+    async def after_reply(
+        self, thread: ThreadState, request: Request, completion: Completion
+    ) -> None:
+        """The reply to ``request`` was stored in full."""
         ...
 
     async def after_unfinished(self, thread: ThreadState) -> None:

@@ -5,14 +5,18 @@ which replays whenever its chain breaks, and of the one-shot summary requests.""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from functools import lru_cache
 
 from bot.config import Settings
-from bot.errors import ProviderError
+from bot.errors import ErrorKind, ProviderError
+from bot.history.window import Window
 from bot.ports import Store
-from bot.tokens import TokenCounter
+from bot.tokens import TokenCounter, is_openai_model
 from bot.types import ChatMessage, Completion, ContextMessage, Request, Role, ThreadState
+
+log = logging.getLogger(__name__)
 
 # Per-message framing the APIs add around content (role markers etc.); counted at insert so
 # the budget holds for many short messages, not just for long ones.
@@ -34,9 +38,17 @@ class ReplayHistory:
         self._counter = counter
         self.model = settings.model_name
         self._system = settings.system_prompt
-        self._max_output = settings.max_output_tokens
-        self.budget = max(64, settings.context_tokens - counter.count(settings.system_prompt))
+        self.window = Window(
+            settings.context_tokens, settings.max_output_tokens,
+            counter.count(settings.system_prompt),
+            exact=is_openai_model(self.model) and not counter.estimated,
+        )
         self._prefix_tokens = lru_cache(maxsize=4096)(lambda name: counter.count(f"{name}: "))
+
+    @property
+    def budget(self) -> int:
+        """Tokens of history a request may carry (``Window``)."""
+        return self.window.budget
 
     def count(self, text: str) -> int:
         return self._counter.count(text) + MESSAGE_OVERHEAD_TOKENS
@@ -47,23 +59,37 @@ class ReplayHistory:
     async def retry(
         self, thread: ThreadState, request: Request, error: ProviderError, *, before: int | None = None
     ) -> Request | None:
-        return None  # a replayed request has nothing to fall back to
+        """Over the model's window: once more with less history (the window the server
+        states, kept from now on; else half), so a huge paste is answered, truncated with a
+        note, and the thread goes on working."""
+        if error.kind is not ErrorKind.CONTEXT_TOO_LONG or not request.budget:
+            return None
+        smaller = self.window.shrunk(error.window, request.budget)
+        if smaller is None:
+            return None
+        log.info("request over the model's window in %s; retrying with %d tokens of history",
+                 thread.key, smaller)
+        return await self.replay(thread, store=request.store, before=before, budget=smaller)
 
-    async def after_reply(self, thread: ThreadState, completion: Completion) -> None:
+    async def after_reply(
+        self, thread: ThreadState, request: Request, completion: Completion
+    ) -> None:
         return None
 
     async def after_unfinished(self, thread: ThreadState) -> None:
         return None
 
     async def replay(
-        self, thread: ThreadState, *, store: bool, before: int | None = None
+        self, thread: ThreadState, *, store: bool, before: int | None = None,
+        budget: int | None = None,
     ) -> Request:
         """Rebuild the context from the local store (up to the reply's row ``before``)."""
-        window = await self._store.context(thread, self.budget, before=before)
+        budget = budget or self.budget
+        window = await self._store.context(thread, budget, before=before)
         authors = {m.author_id for m in window if m.role == "user"}
         attribute = self.always_attribute or len(authors) > 1
-        fitted = self._fit(window, attribute=attribute)
-        return self._request(normalise(fitted, attribute=attribute), store=store)
+        fitted = self._fit(window, attribute=attribute, budget=budget)
+        return self._request(normalise(fitted, attribute=attribute), store=store, budget=budget)
 
     async def summary_request(self, thread: ThreadState) -> Request | None:
         window = await self._store.context(thread, self.budget)
@@ -87,7 +113,7 @@ class ReplayHistory:
             model=self.model,
             system=SUMMARY_SYSTEM,
             messages=(ChatMessage("user", self._counter.truncate(prompt, self.budget)),),
-            max_output_tokens=self._max_output,
+            max_output_tokens=self.window.max_output,
         )
 
     def _request(
@@ -96,36 +122,41 @@ class ReplayHistory:
         *,
         store: bool,
         previous_response_id: str | None = None,
+        budget: int | None = None,
     ) -> Request:
         return Request(
             model=self.model,
             system=self._system,
             messages=messages,
-            max_output_tokens=self._max_output,
+            max_output_tokens=self.window.max_output,
             previous_response_id=previous_response_id,
             store=store,
+            budget=budget or self.budget,
         )
 
-    def _fit(self, messages: list[ContextMessage], *, attribute: bool) -> list[ContextMessage]:
+    def _fit(
+        self, messages: list[ContextMessage], *, attribute: bool, budget: int | None = None
+    ) -> list[ContextMessage]:
         """The newest messages within budget, ``Name: `` prefixes counted when ``attribute``;
         the newest is kept (truncated) even if alone it is too long, so a huge paste gets an
         answer instead of an error."""
+        budget = budget or self.budget
 
         def cost(m: ContextMessage) -> int:
             named = attribute and m.role == "user" and m.author_name
             return m.tokens + (self._prefix_tokens(m.author_name) if named else 0)
 
         costs = [cost(m) for m in messages]
-        if sum(costs) <= self.budget:
+        if sum(costs) <= budget:
             return messages  # the usual case: the store's window already fits
         kept: list[ContextMessage] = []
         used = 0
         for message, spent in zip(reversed(messages), reversed(costs), strict=True):
             used += spent
-            if used > self.budget:
+            if used > budget:
                 if not kept:
                     prefix = spent - message.tokens
-                    room = max(1, self.budget - prefix - self.count(TRUNCATION_NOTE))
+                    room = max(1, budget - prefix - self.count(TRUNCATION_NOTE))
                     content = self._counter.truncate(message.content, room) + TRUNCATION_NOTE
                     kept.append(message._replace(content=content))
                 break

@@ -15,6 +15,7 @@ from anthropic import AsyncAnthropic, omit
 from anthropic.types import Message, MessageParam
 
 from bot.errors import ErrorKind, ProviderError
+from bot.providers.errors import overflow_window, short
 from bot.types import ChatMessage, Completion, Request, Usage
 
 _TYPE_KINDS = {
@@ -46,11 +47,13 @@ def map_anthropic_error(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.APIConnectionError | httpx2.RequestError):
         return ProviderError(ErrorKind.UNAVAILABLE, name)
     if isinstance(exc, anthropic.APIStatusError):
-        detail = f"{name} status={exc.status_code} type={exc.type} request_id={exc.request_id}"
+        detail = (f"{name} status={exc.status_code} type={short(exc.type)} "
+                  f"request_id={short(exc.request_id)}")
         kind = _TYPE_KINDS.get(exc.type or "") or _STATUS_KINDS.get(exc.status_code)
-        if kind is None and "prompt is too long" in (exc.api_message or "").lower():
-            kind = ErrorKind.CONTEXT_TOO_LONG
-        return ProviderError(kind or ErrorKind.OTHER, detail)
+        too_long, window = overflow_window(exc.type, exc.api_message)
+        if kind is None and too_long and exc.status_code in (400, 413, 422):
+            kind = ErrorKind.CONTEXT_TOO_LONG  # prompt is too long, llama.cpp, LiteLLM
+        return ProviderError(kind or ErrorKind.OTHER, detail, window=window)
     return ProviderError(ErrorKind.OTHER, name)
 
 

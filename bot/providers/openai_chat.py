@@ -15,6 +15,7 @@ from openai import AsyncOpenAI, omit
 from openai.types.chat import ChatCompletionMessageParam
 
 from bot.errors import ErrorKind, ProviderError
+from bot.providers.errors import cannot_chain, overflow_window, short
 from bot.types import ChatMessage, Completion, Request, Usage
 
 # The output cap's name differs by server. OpenAI deprecated ``max_tokens`` and its
@@ -62,25 +63,35 @@ def map_openai_error(exc: Exception, *, chained: bool = False) -> ProviderError:
     if isinstance(exc, openai.APIConnectionError | httpx2.RequestError):
         return ProviderError(ErrorKind.UNAVAILABLE, name)
     if isinstance(exc, openai.APIStatusError):
-        detail = f"{name} status={exc.status_code} code={exc.code} request_id={exc.request_id}"
-        kind = code_kind(exc.code, chained=chained)
-        if kind is ErrorKind.OTHER:
-            kind = _STATUS_KINDS.get(exc.status_code, ErrorKind.OTHER)
-        if kind is ErrorKind.OTHER and exc.status_code == 404 and chained:
-            kind = ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
-        if kind is ErrorKind.OTHER and exc.status_code in (400, 413) and _says_too_long(exc):
-            kind = ErrorKind.CONTEXT_TOO_LONG
-        return ProviderError(kind, detail)
+        detail = (f"{name} status={exc.status_code} code={short(exc.code)} "
+                  f"request_id={short(exc.request_id)}")
+        return ProviderError(_status_kind(exc, chained), detail,
+                             window=overflow_window(exc.code, _error_type(exc), exc.message)[1])
     if isinstance(exc, openai.APIError):  # an error reported inside a 200 stream
-        return ProviderError(code_kind(exc.code, chained=chained), f"{name} code={exc.code}")
+        return ProviderError(code_kind(exc.code, chained=chained), f"{name} code={short(exc.code)}")
     return ProviderError(ErrorKind.OTHER, name)
 
 
-def _says_too_long(exc: openai.APIStatusError) -> bool:
-    """vLLM ("maximum context length is ..."), llama.cpp ("exceeds the available context
-    size") and friends report an overlong prompt as a 400 with prose and no OpenAI code."""
-    text = exc.message.lower()
-    return any(words in text for words in ("context length", "context window", "context size"))
+def _status_kind(exc: openai.APIStatusError, chained: bool) -> ErrorKind:
+    if chained and cannot_chain(exc.status_code, exc.code, exc.message):
+        return ErrorKind.CHAIN_UNSUPPORTED
+    kind = code_kind(exc.code, chained=chained)
+    if kind is ErrorKind.OTHER:
+        kind = _STATUS_KINDS.get(exc.status_code, ErrorKind.OTHER)
+    if kind is ErrorKind.OTHER and exc.status_code == 404 and chained:
+        kind = ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
+    if kind is ErrorKind.OTHER and exc.status_code in (400, 413, 422):
+        # vLLM, llama.cpp, Ollama, LiteLLM: prose and no OpenAI code (bot/providers/errors.py)
+        if overflow_window(exc.code, _error_type(exc), exc.message)[0]:
+            kind = ErrorKind.CONTEXT_TOO_LONG
+    return kind
+
+
+def _error_type(exc: openai.APIStatusError) -> str:
+    """The body's ``error.type`` (llama.cpp: ``exceed_context_size_error``)."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body)
+    return str(error.get("type") or "") if isinstance(error, dict) else ""
 
 
 class OpenAIChatProvider:

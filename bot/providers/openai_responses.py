@@ -8,15 +8,15 @@ Failures inside the 200 stream arrive as events (``error``, ``response.failed``,
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, cast
 
 from openai import AsyncOpenAI, omit
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import Response, ResponseInputParam, ResponseStreamEvent
 
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.openai_chat import code_kind, kept_cause, map_openai_error
-from bot.types import Completion, Request, Usage
+from bot.types import ChatMessage, Completion, Request, Usage
 
 
 class OpenAIResponsesProvider:
@@ -35,7 +35,7 @@ class OpenAIResponsesProvider:
         try:
             events = await self._client.responses.create(
                 model=request.model,
-                input=[{"role": m.role, "content": m.content} for m in request.messages],
+                input=input_items(request.messages),
                 instructions=request.system or omit,
                 previous_response_id=request.previous_response_id or omit,
                 store=request.store,
@@ -71,6 +71,18 @@ class OpenAIResponsesProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def input_items(messages: Sequence[ChatMessage]) -> ResponseInputParam:
+    """Fully typed input items. OpenAI treats ``type`` as optional; llama.cpp, and proxies
+    that forward to it, answer "Cannot determine type of 'item'" without it, and take an
+    assistant turn only as an output message with ``output_text`` parts."""
+    items: list[dict[str, Any]] = []
+    for m in messages:
+        part = "input_text" if m.role == "user" else "output_text"
+        items.append({"type": "message", "role": m.role,
+                      "content": [{"type": part, "text": m.content}]})
+    return cast("ResponseInputParam", items)
 
 
 def _final(event: ResponseStreamEvent, *, chained: bool) -> Response | None:

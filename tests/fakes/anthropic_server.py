@@ -77,6 +77,8 @@ class FakeAnthropic(FakeLLMServer):
             for m in body["messages"]
             if isinstance(m, dict)
         ]
+        if (refused := self.over_window(messages)) is not None:
+            return refused
         text = self._reply(messages)
         usage = {
             "input_tokens": count_words(messages),

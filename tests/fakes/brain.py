@@ -123,6 +123,10 @@ class FakeLLMServer:
         self.requests: list[RecordedRequest] = []
         self.delay: float = 0.0
         self.chunk_size: int = 8
+        # The model's context window, as a local server enforces it (None: unlimited). Its
+        # tokenizer counts denser than tiktoken's cl100k, as local models' do (~3 chars).
+        self.window: int | None = None
+        self.request_id: str | None = None  # the id error responses carry (proxies: ~600 chars)
         self.base_url = ""
         self._replier: Replier = default_reply
         self._faults: deque[Fault] = deque()
@@ -225,8 +229,21 @@ class FakeLLMServer:
             out.append(pieces.pop(0))
         return out
 
+    def over_window(self, messages: list[Message]) -> web.Response | None:
+        """llama.cpp's refusal of a prompt over its context size, or None when it fits."""
+        if self.window is None:
+            return None
+        used = sum(math.ceil(len(m.get("content", "")) / 3) + 4 for m in messages)
+        if used <= self.window:
+            return None
+        message = (f"request ({used} tokens) exceeds the available context size "
+                   f"({self.window} tokens), try increasing it")
+        error = {"code": 400, "message": message, "type": "exceed_context_size_error",
+                 "n_prompt_tokens": used, "n_ctx": self.window}
+        return web.json_response({"error": error}, status=400)
+
     def _error(self, fail: Fail) -> web.Response:
-        headers = {self.request_id_header: new_id("req_")}
+        headers = {self.request_id_header: self.request_id or new_id("req_")}
         if fail.retry_after is not None:
             headers["retry-after-ms"] = str(int(fail.retry_after * 1000))
             headers["retry-after"] = str(math.ceil(fail.retry_after))

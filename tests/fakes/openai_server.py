@@ -46,6 +46,11 @@ class FakeOpenAI(FakeLLMServer):
     def __init__(self) -> None:
         super().__init__()
         self._stored: dict[str, list[Message]] = {}
+        # How /v1/responses treats what it is sent, like the servers in front of local models:
+        # "openai" (the service), "llama.cpp" (typed input items only, no previous_response_id),
+        # "forgetful-proxy" (accepts previous_response_id and forgets the earlier turns, as
+        # LiteLLM's translation to Chat Completions does without its database).
+        self.mode = "openai"
 
     def expire_responses(self) -> None:
         """Forget every stored response (what the service does after its retention)."""
@@ -85,6 +90,8 @@ class FakeOpenAI(FakeLLMServer):
             for m in body["messages"]
             if isinstance(m, dict)
         ]
+        if (refused := self.over_window(messages)) is not None:
+            return refused
         text = self._reply(messages)
         prompt, completion = count_words(messages), count_words([{"content": text}])
         usage = dict(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
@@ -129,9 +136,11 @@ class FakeOpenAI(FakeLLMServer):
             return early
         if not body.get("model"):
             return self._error(Fail(400, None, "'model' is required.", None))
+        if (refused := self._refused_like_llama_cpp(body)) is not None:
+            return refused
         previous = body.get("previous_response_id")
         history: list[Message] = []
-        if previous:
+        if previous and self.mode != "forgetful-proxy":
             if previous not in self._stored:
                 message = f"Previous response with id '{previous}' not found."
                 return self._error(Fail(400, "previous_response_not_found", message, None))
@@ -140,6 +149,8 @@ class FakeOpenAI(FakeLLMServer):
         instructions = body.get("instructions")
         system = [{"role": "system", "content": instructions}] if instructions else []
         seen = system + conversation
+        if (refused := self.over_window(seen)) is not None:
+            return refused
         text = self._reply(seen)
         rid = new_id("resp_", 48)
         inp, out = count_words(seen), count_words([{"content": text}])
@@ -156,6 +167,17 @@ class FakeOpenAI(FakeLLMServer):
             item = _message_item(new_id("msg_", 48), text, "completed")
             return web.json_response(_response(rid, body, "completed", [item], usage))
         return await self._sse(request, self._response_frames(rid, body, text, usage, fault), fault)
+
+    def _refused_like_llama_cpp(self, body: dict[str, Any]) -> web.Response | None:
+        """llama.cpp's answers to what it does not take (400s with no OpenAI error code)."""
+        if self.mode != "llama.cpp":
+            return None
+        if body.get("previous_response_id"):
+            return _llama_error("llama.cpp does not support 'previous_response_id'.")
+        items = body.get("input")
+        if isinstance(items, list) and not all(_typed_item(i) for i in items):
+            return _llama_error("Cannot determine type of 'item'")
+        return None
 
     def _response_frames(
         self, rid: str, body: dict[str, Any], text: str, usage: dict[str, Any], fault: Fault | None
@@ -223,6 +245,26 @@ def _input_messages(raw: object) -> list[Message]:
         for item in raw
         if isinstance(item, dict) and "role" in item and item.get("type", "message") == "message"
     ]
+
+
+def _typed_item(item: object) -> bool:
+    """An input item llama.cpp can read: a typed message with typed text parts (output_text
+    for the assistant, input_text otherwise), or a user message with plain text."""
+    if not isinstance(item, dict) or item.get("type") != "message":
+        return False
+    content = item.get("content")
+    if isinstance(content, str):
+        return item.get("role") != "assistant"
+    part = "output_text" if item.get("role") == "assistant" else "input_text"
+    return isinstance(content, list) and all(
+        isinstance(p, dict) and p.get("type") == part and isinstance(p.get("text"), str)
+        for p in content
+    )
+
+
+def _llama_error(message: str) -> web.Response:
+    error = {"code": 400, "message": message, "type": "invalid_request_error"}
+    return web.json_response({"error": error}, status=400)
 
 
 def _text_part(text: str) -> dict[str, Any]:

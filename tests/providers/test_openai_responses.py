@@ -16,10 +16,11 @@ async def test_request_body_and_response_id(responses: Backend) -> None:
 
     body = responses.fake.requests[0].json
     assert body["instructions"] == "SYS"
-    assert body["input"] == [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello"},
-        {"role": "user", "content": "bye"},
+    assert body["input"] == [  # fully typed: llama.cpp and proxies require it
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        {"type": "message", "role": "assistant",
+         "content": [{"type": "output_text", "text": "hello"}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "bye"}]},
     ]
     assert body["store"] is True and body["max_output_tokens"] == 64 and body["stream"] is True
     assert "previous_response_id" not in body
@@ -40,7 +41,8 @@ async def test_a_chain_resolves_earlier_turns_and_resends_instructions(
     body = responses.fake.requests[1].json
     assert body["previous_response_id"] == first.response_id
     assert body["instructions"] == "Be brief."  # not inherited, so sent again
-    assert body["input"] == [{"role": "user", "content": "What is my name?"}]
+    assert body["input"] == [{"type": "message", "role": "user",
+                              "content": [{"type": "input_text", "text": "What is my name?"}]}]
 
 
 async def test_an_expired_previous_response_fails_before_any_text(responses: Backend) -> None:
