@@ -35,8 +35,6 @@ from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.fakes.slack_server import BOT_USER_ID, FakeSlack  # noqa: E402
 from tests.harness import bot_env, free_port, post_event, running  # noqa: E402
 
-CHANNEL = "C0GENERAL"
-
 
 @dataclass
 class Traffic:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,8 +14,8 @@ from typing import Any
 import aiohttp
 
 from tests.fakes.slack_server import FakeSlack, event_callback, message_event, signed_headers
+from tests.process import ROOT, child_env, command
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "restart-secret"
 
 
@@ -53,14 +51,12 @@ async def running(env: dict[str, str], port: int, *, quiet: bool = False) -> Asy
     """``threadbot run`` with ``env`` on ``port`` until the block ends (then killed if alive).
     Its log goes to a file beside the database (a pipe nobody reads would fill up and stall
     it) and is printed at the end — pytest shows it for a failing test — unless ``quiet``."""
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("OPENAI_", "THREADBOT_", "SLACK_", "DISCORD_"))}
-    clean.update(env, PYTHONPATH=str(ROOT), THREADBOT_HTTP_HOST="127.0.0.1",
-                 THREADBOT_HTTP_PORT=str(port))
+    clean = child_env({**env, "THREADBOT_HTTP_HOST": "127.0.0.1",
+                       "THREADBOT_HTTP_PORT": str(port)})
     log_path = Path(env["THREADBOT_DB"]).with_suffix(f".{port}.log")
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", env=clean, cwd=ROOT,
+            *command("run"), env=clean, cwd=ROOT,
             stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
         )
     url = f"http://127.0.0.1:{port}"
