@@ -52,6 +52,9 @@ class Store(Protocol):
       as answered in the same atomic write that stores the reply, whatever its ending — so a
       crash leaves either the reply and its answered messages, or neither. A reply row with
       no ending is one a process was writing when it ended (``unfinished``).
+    - **One writer per thread across processes**: the thread's lease (``claim``) says which
+      process answers it; the others only store messages, and the holder answers what
+      waits after its reply. Writes stay serialised per thread across processes too.
     - ``reset`` starts a new epoch: older messages stay (export) but leave the context, and
       the chain anchor is cleared; ``set_anchor`` never re-attaches an older epoch.
     """
@@ -103,8 +106,9 @@ class Store(Protocol):
         if the process dies before the reply ends)."""
         ...
 
-    async def waiting(self, thread: ThreadState) -> int:
-        """How many messages of the thread's current epoch wait for an answer."""
+    async def waiting(self, thread: ThreadState) -> Unfinished | None:
+        """What waits for an answer in the thread's current epoch (how many messages, who
+        asked last; no refs), or None when nothing does."""
         ...
 
     async def settle(self, thread: ThreadState) -> None:
@@ -131,6 +135,31 @@ class Store(Protocol):
         """The tokens the provider reported for the reply ``response_id`` (None if unknown)."""
         ...
 
+    # --- who answers a thread: leases (several processes on one store) ---
+    async def claim(self, thread_id: int, holder: str, seconds: float) -> bool:
+        """Take or renew the thread's lease for ``seconds`` (the store's clock): True when
+        ``holder`` holds it now — it was free, expired, or already ``holder``'s. At most one
+        holder has a live lease on a thread; only the holder answers it."""
+        ...
+
+    async def renew(self, holder: str, seconds: float) -> set[int]:
+        """Extend every live lease ``holder`` holds by ``seconds`` from now: the thread ids
+        it still holds (a lease that expired and was taken by another holder is not)."""
+        ...
+
+    async def release(self, thread_id: int, holder: str) -> None:
+        """Give the lease up (only ``holder``'s own); any stop asked for it goes with it."""
+        ...
+
+    async def request_stop(self, thread_id: int) -> bool:
+        """Ask whoever holds the thread's live lease to stop its reply: True if one does."""
+        ...
+
+    async def stops_requested(self, holder: str) -> set[int]:
+        """The threads among ``holder``'s leases where a stop was asked, each reported
+        once."""
+        ...
+
     # --- commands and hints ---
     async def first_time(self, key: ThreadKey, event_id: str, kind: str) -> bool:
         """Record that platform event ``event_id`` was handled in ``key``; False if it
@@ -143,11 +172,15 @@ class Store(Protocol):
         ...
 
     async def unfinished(self) -> list[Unfinished]:
-        """Threads with messages waiting for an answer or a reply that was being written."""
+        """Threads with messages waiting for an answer or a reply that was being written,
+        and no live lease: what no process is answering. A holder that died leaves its
+        lease to expire (a server store), or the store sees at once that it died (SQLite,
+        whose processes share one machine)."""
         ...
 
     async def tidied(self, key: ThreadKey) -> None:
-        """What ``unfinished`` reported for ``key`` was dealt with on screen."""
+        """What ``unfinished`` reported for ``key`` was dealt with on screen (called by the
+        lease's holder only: it forgets the open reply rows of the thread)."""
         ...
 
     # --- reading back (export, stats) ---

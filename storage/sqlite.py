@@ -27,7 +27,7 @@ from bot.types import (
 )
 from storage.migrations.sqlite import migrate
 from storage.sqlite_file import prepare, unusable
-from storage.sqlite_reads import SqliteReads
+from storage.sqlite_leases import Holders, SqliteLeases
 
 _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
 
@@ -50,12 +50,13 @@ _INSERT_MESSAGE_RETURNING_ID = _INSERT_MESSAGE + "RETURNING id"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
-class SqliteStore(SqliteReads):
+class SqliteStore(SqliteLeases):
     """Every method is one ``execute_fetchall``: a single hop to aiosqlite's thread (an
     ``async with execute() … fetchone()`` costs three)."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
+        self._holders = Holders(path)
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
@@ -78,10 +79,11 @@ class SqliteStore(SqliteReads):
             if isinstance(exc, sqlite3.Error):
                 raise unusable(str(path), exc) from None
             raise
-        return cls(db)
+        return cls(db, str(path))
 
     async def close(self) -> None:
         await self._db.close()
+        self._holders.close()
 
     # --- threads ---
     async def ensure_thread(self, key: ThreadKey, strategy: str) -> ThreadState:
@@ -196,14 +198,16 @@ class SqliteStore(SqliteReads):
             (thread.id,),
         )
 
-    async def waiting(self, thread: ThreadState) -> int:
-        """How many messages of the thread's current epoch wait for an answer."""
+    async def waiting(self, thread: ThreadState) -> Unfinished | None:
+        """What waits for an answer in the thread's current epoch, or None."""
         rows = await self._run(
-            """SELECT COUNT(*) FROM messages
+            # SQLite takes the bare author_id from the row MAX(id) picked: the newest
+            """SELECT COUNT(*), author_id, MAX(id) FROM messages
                WHERE thread_id = ? AND awaits_answer = 1 AND epoch = ?""",
             (thread.id, thread.epoch),
         )
-        return int(rows[0][0])
+        count, author = rows[0][0], rows[0][1]
+        return Unfinished(thread.key, count, author or "", ()) if count else None
 
     async def context(
         self, thread: ThreadState, budget: int, *, before: int | None = None
@@ -287,7 +291,9 @@ class SqliteStore(SqliteReads):
     async def unfinished(self) -> list[Unfinished]:
         """Threads with messages waiting for an answer (in their current epoch), a reply a
         process was writing when it ended, or a stored reply whose platform messages may not
-        show its end (the process died between storing it and showing it)."""
+        show its end (the process died between storing it and showing it) — none a live
+        process holds."""
+        now = await self._forget_dead_holders()
         rows = await self._run(
             """WITH work AS (
                    SELECT thread_id FROM messages WHERE awaits_answer = 1
@@ -306,7 +312,10 @@ class SqliteStore(SqliteReads):
                          WHERE m.thread_id = t.id AND m.role = 'assistant'
                            AND m.ending IS NOT NULL AND m.refs != '[]'
                          ORDER BY m.id DESC LIMIT 1)
-               FROM threads t JOIN work ON work.thread_id = t.id"""
+               FROM threads t JOIN work ON work.thread_id = t.id
+               WHERE NOT EXISTS (SELECT 1 FROM leases l
+                                 WHERE l.thread_id = t.id AND l.expires_at >= ?)""",
+            (now,),
         )
         return [_unfinished(row) for row in rows]
 

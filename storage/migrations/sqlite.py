@@ -87,6 +87,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "003_thread_leases",
+        """
+        -- which process answers a thread right now (several processes on one store): the
+        -- holder renews it while replying; an expired lease may be taken by another
+        CREATE TABLE leases (
+            thread_id      INTEGER PRIMARY KEY REFERENCES threads(id) ON DELETE CASCADE,
+            holder         TEXT NOT NULL,
+            expires_at     REAL NOT NULL,  -- unix seconds
+            -- /stop typed where another process holds the lease: it stops between chunks
+            stop_requested INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX leases_holder ON leases (holder);
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,126 @@
+"""Leases on SQLite: which process answers a thread (``bot.ports.Store.claim``).
+
+Processes sharing a SQLite file share one machine, so a lease need not wait out its expiry
+when its holder died: each holder keeps an exclusive ``flock`` on a file named after it in
+``<db>-holders/`` for as long as it lives, and the kernel drops that lock when the process
+ends, kill -9 included. ``unfinished`` first forgets the leases of holders whose lock is gone,
+so a restarted bot answers what its predecessor left at once instead of after
+``THREADBOT_LEASE_S``. Expiry still applies to a live holder that stopped renewing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from storage.sqlite_reads import SqliteReads
+
+
+class Holders:
+    """The lock files of this file's lease holders (none for an in-memory database)."""
+
+    def __init__(self, db_path: str) -> None:
+        self._dir = None if db_path == ":memory:" else Path(f"{db_path}-holders")
+        self._mine: dict[str, int] = {}
+
+    def register(self, holder: str) -> None:
+        """Lock ``holder``'s file for the life of this process (before its first lease)."""
+        if self._dir is None or holder in self._mine:
+            return
+        self._dir.mkdir(exist_ok=True)
+        fd = os.open(self._dir / _file_name(holder), os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._mine[holder] = fd
+
+    def dead(self, holders: Sequence[str]) -> list[str]:
+        """Those of ``holders`` whose process is gone (their lock file is not locked)."""
+        if self._dir is None:
+            return []
+        return [h for h in holders if h not in self._mine and not self._locked(h)]
+
+    def _locked(self, holder: str) -> bool:
+        assert self._dir is not None
+        path = self._dir / _file_name(holder)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        path.unlink(missing_ok=True)  # the holder is gone: nobody will lock this file again
+        return False
+
+    def close(self) -> None:
+        assert self._dir is not None or not self._mine
+        for holder, fd in self._mine.items():
+            if self._dir is not None:
+                (self._dir / _file_name(holder)).unlink(missing_ok=True)
+            os.close(fd)
+        self._mine.clear()
+
+
+def _file_name(holder: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", holder)
+
+
+class SqliteLeases(SqliteReads):
+    _holders: Holders
+
+    async def claim(self, thread_id: int, holder: str, seconds: float) -> bool:
+        self._holders.register(holder)
+        now = time.time()
+        rows = await self._run(
+            """INSERT INTO leases (thread_id, holder, expires_at) VALUES (:t, :h, :until)
+               ON CONFLICT (thread_id) DO UPDATE SET
+                   expires_at = excluded.expires_at,
+                   stop_requested = CASE WHEN leases.holder = excluded.holder
+                                         THEN leases.stop_requested ELSE 0 END,
+                   holder = excluded.holder
+               WHERE leases.holder = excluded.holder OR leases.expires_at < :now
+               RETURNING 1""",
+            {"t": thread_id, "h": holder, "until": now + seconds, "now": now},
+        )
+        return bool(rows)
+
+    async def renew(self, holder: str, seconds: float) -> set[int]:
+        rows = await self._run(
+            "UPDATE leases SET expires_at = ? WHERE holder = ? RETURNING thread_id",
+            (time.time() + seconds, holder),
+        )
+        return {row[0] for row in rows}
+
+    async def release(self, thread_id: int, holder: str) -> None:
+        await self._run("DELETE FROM leases WHERE thread_id = ? AND holder = ?", (thread_id, holder))
+
+    async def request_stop(self, thread_id: int) -> bool:
+        rows = await self._run(
+            """UPDATE leases SET stop_requested = 1 WHERE thread_id = ? AND expires_at >= ?
+               RETURNING 1""",
+            (thread_id, time.time()),
+        )
+        return bool(rows)
+
+    async def stops_requested(self, holder: str) -> set[int]:
+        rows = await self._run(
+            """UPDATE leases SET stop_requested = 0 WHERE holder = ? AND stop_requested = 1
+               RETURNING thread_id""",
+            (holder,),
+        )
+        return {row[0] for row in rows}
+
+    async def _forget_dead_holders(self) -> float:
+        """Drop the leases of holders that died; the time the live ones are compared to."""
+        holders = [row[0] for row in await self._run("SELECT DISTINCT holder FROM leases")]
+        dead = self._holders.dead(holders)
+        if dead:
+            marks = ",".join("?" * len(dead))
+            await self._run(f"DELETE FROM leases WHERE holder IN ({marks})", dead)
+        return time.time()
