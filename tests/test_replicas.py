@@ -28,11 +28,10 @@ def turn(text: str, key: ThreadKey = KEY) -> Turn:
                 author_name="Alice", text=text)
 
 
-async def until(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
+async def until(condition: Any) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 async def test_a_message_another_replica_stored_is_answered_by_the_holder(
