@@ -94,8 +94,8 @@ async def answered_in_order(url: str, roots: dict[int, str]) -> dict[int, list[s
         await store.close()
 
 
-async def until_all_answered(url: str, roots: dict[int, str], timeout: float) -> dict[int, list[str]]:
-    async with asyncio.timeout(timeout):
+async def until_all_answered(url: str, roots: dict[int, str]) -> dict[int, list[str]]:
+    async with asyncio.timeout(60):
         while True:
             acked = await answered_in_order(url, roots)
             if sum(len(v) for v in acked.values()) >= THREADS * PER_THREAD:
@@ -132,7 +132,7 @@ async def test_three_replicas_answer_every_message_exactly_once_in_order(
         await asyncio.sleep(0.5)
         bots[1] = await stack.enter_async_context(running(env, ports[1], quiet=True))
         roots = dict(enumerate(await asyncio.gather(*talks)))
-        acked = await until_all_answered(url, roots, timeout=60)
+        acked = await until_all_answered(url, roots)
     for n in range(THREADS):
         assert acked[n] == [f"q{n}-{i}" for i in range(PER_THREAD)], f"thread {n}"
     assert not [p for p in slack.posts if p.open], "a reply was left streaming"
