@@ -62,8 +62,8 @@ async def round_of(db: str, replicas: int, threads: int) -> float:
         out, _ = await proc.communicate()
         assert proc.returncode == 0, f"replica failed ({proc.returncode})"
         results.append(json.loads(out.decode().strip().splitlines()[-1]))
-    turns = sum(r["turns"] for r in results)
-    return turns / (max(r["done"] for r in results) - start_at)
+    turns = int(sum(r["turns"] for r in results))
+    return turns / (float(max(r["done"] for r in results)) - start_at)
 
 
 async def main() -> None:
