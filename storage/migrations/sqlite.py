@@ -99,7 +99,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             -- /stop typed where another process holds the lease: it stops between chunks
             stop_requested INTEGER NOT NULL DEFAULT 0
         );
-        CREATE INDEX leases_holder ON leases (holder);
+        CREATE INDEX leases_stops ON leases (holder) WHERE stop_requested = 1;
         """,
     ),
 ]
