@@ -80,6 +80,7 @@ class Engine:
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.lease_s = lease_s
         self._resumers: dict[str, Resumer] = {}
+        self._unanswered: set[ThreadKey] = set()  # unfinished at the last sweep
         self._upkeep = Upkeep(self, store)
 
     # --- turns ---
@@ -253,18 +254,32 @@ class Engine:
 
     # --- restarts and shutdown ---
     async def resume(self, platform: str, resumer: Resumer) -> list[asyncio.Task[None]]:
-        """Take over what no process is answering on ``platform`` (after a restart, or a
-        replica's death): tidy up replies left half-written and answer, in order and
-        coalesced, what waits. The upkeep repeats this while the process runs. Returns the
-        answers started, one task per conversation, running in the background (``close``
-        waits for them)."""
+        """Take over what no process is answering on ``platform`` (after a restart):
+        tidy up replies left half-written and answer, in order and coalesced, what waits;
+        from now on the upkeep does the same for what other replicas leave (``sweep``).
+        Returns the answers started, one task per conversation, running in the background
+        (``close`` waits for them)."""
         self._resumers[platform] = resumer
         self._upkeep.start()
+        return self._take_over(await self._store.unfinished(), {platform})
+
+    async def sweep(self) -> None:
+        """Take over what no process holds and nobody answered for a whole sweep: seen
+        unfinished twice in a row, so a replica that has just stored a message and is about
+        to take the thread's lease is not raced (its sink may matter: a Discord thread it
+        is opening)."""
+        work = await self._store.unfinished()
+        seen, self._unanswered = self._unanswered, {w.key for w in work}
+        self._take_over([w for w in work if w.key in seen], set(self._resumers))
+
+    def _take_over(
+        self, unfinished: Sequence[Unfinished], platforms: set[str]
+    ) -> list[asyncio.Task[None]]:
         resumed: list[asyncio.Task[None]] = []
-        for work in await self._store.unfinished():
-            if work.key.platform != platform or work.key in self._active or self._closing:
+        for work in unfinished:
+            if work.key.platform not in platforms or work.key in self._active or self._closing:
                 continue  # another platform's, or being answered by this process right now
-            sink = resumer.sink_for(work)
+            sink = self._resumers[work.key.platform].sink_for(work)
             if sink is None:
                 continue
             task = asyncio.create_task(self.answer(work.key, sink, work=work))
@@ -272,14 +287,8 @@ class Engine:
             task.add_done_callback(self._tasks.discard)
             resumed.append(task)
         if resumed:
-            log.info("%s: taking over %d conversation(s) no process was answering",
-                     platform, len(resumed))
+            log.info("taking over %d conversation(s) no process was answering", len(resumed))
         return resumed
-
-    async def resume_all(self) -> None:
-        """``resume`` for every platform this process serves."""
-        for platform, resumer in list(self._resumers.items()):
-            await self.resume(platform, resumer)
 
     def held(self) -> dict[int, Round | None]:
         """The threads this process answers (by row id) and the round each is writing."""

@@ -4,8 +4,8 @@ Every ``STOP_POLL_S`` while it answers anything: pass on a ``/stop`` typed on an
 replica (the store flags the lease) to the reply being written here. Every third of the
 lease: renew this process's leases in one write (a reply that lost its lease — the process
 stalled past it and another took over — is cut short rather than answered twice). Every
-``SWEEP_S``: take over conversations no live process holds (a replica died, or a message
-was stored just as its holder let go). A store error is logged and tried again next tick;
+``SWEEP_S``: take over conversations no live process has answered since the last sweep (a
+replica died, or its lease expired). A store error is logged and tried again next tick;
 it never ends the upkeep.
 """
 
@@ -59,7 +59,7 @@ class Upkeep:
                     await self._renew()
                 if now - swept >= sweep_s:
                     swept = now
-                    await engine.resume_all()
+                    await engine.sweep()
             except Exception as exc:  # the store is unreachable for a moment: next tick
                 log.warning("upkeep failed (%s: %s); trying again", type(exc).__name__, exc)
 

@@ -90,19 +90,20 @@ async def test_nothing_to_stop_on_any_replica(settings: Any, fake_openai: Any) -
 async def test_a_conversation_held_by_a_dead_replica_is_taken_over(
     settings: Any, fake_openai: Any
 ) -> None:
-    """A replica stored a message and took the lease, then died (its lease is still in the
-    database). The survivor answers the message once the lease is no longer live."""
+    """While the survivor runs, another replica stores a message, takes the thread's lease
+    and dies (its lease stays in the database). The survivor's upkeep answers the message
+    once no live process holds it — unprompted, without a restart."""
     fake_openai.reply_with("taken over")
-    store = await open_store(settings.db)
-    thread = await store.ensure_thread(KEY, "replay")
     async with open_engine(settings.model_copy(update={"lease_s": 0.5})) as survivor:
+        resumed = Resumed()
+        assert await survivor.resume("slack", resumed) == []  # nothing to take over yet
+        store = await open_store(settings.db)
+        thread = await store.ensure_thread(KEY, "replay")
         await store.add(thread, NewMessage(role="user", content="anyone?", tokens=2,
                                            platform_message_id="dead-1", awaits_answer=True,
                                            author_id="U-Alice"))
         assert await store.claim(thread.id, "a-replica-that-died", 0.5)
         await store.close()  # the dead replica's connection goes with it
-        resumed = Resumed()
-        await survivor.resume("slack", resumed)
-        answer = await resumed.answered(KEY)
-    assert answer.final == "taken over"
+        await until(lambda: KEY in resumed.sinks and resumed.sinks[KEY].done.is_set())
+    assert resumed.sinks[KEY].final == "taken over"
     assert [new_input(r.json) for r in fake_openai.requests] == ["anyone?"]
