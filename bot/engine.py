@@ -74,13 +74,10 @@ class Engine:
         self._histories = histories
         self._replier = Replier(store, provider, timeouts or Timeouts())
         self._active: dict[ThreadKey, _Active] = {}
-        self._tasks: set[asyncio.Task[None]] = set()  # resumed conversations
         self._closing = False
         # who holds a lease: unique per process, readable in the database by an operator
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.lease_s = lease_s
-        self._resumers: dict[str, Resumer] = {}
-        self._unanswered: set[ThreadKey] = set()  # unfinished at the last sweep
         self._upkeep = Upkeep(self, store)
 
     # --- turns ---
@@ -142,7 +139,7 @@ class Engine:
                     return
                 waiting = await self._store.waiting(thread)
                 if active.next_sink is None and waiting is not None:
-                    active.next_sink = self._sink_for(waiting)
+                    active.next_sink = self._upkeep.sink_for(waiting)
                 if active.next_sink is None and work is None:
                     return  # nothing waits, or no platform of this process can answer it
             if not await self._store.claim(thread.id, self.holder, self.lease_s):
@@ -150,7 +147,7 @@ class Engine:
             active.thread_id = thread.id
             try:
                 if work is not None:
-                    await self._tidy(work)
+                    await self._upkeep.tidy(work)
                     work = None
                 await self._rounds(key, active, thread)
             finally:
@@ -170,12 +167,6 @@ class Engine:
             )
             if ending is Ending.STOPPED:
                 await self._store.settle(current)  # stop means quiet: nothing waits now
-
-    def _sink_for(self, work: Unfinished) -> ReplySink | None:
-        """A sink in ``work.key``'s conversation from its platform's resumer (None when no
-        platform of this process can answer there)."""
-        resumer = self._resumers.get(work.key.platform)
-        return resumer.sink_for(work) if resumer is not None else None
 
     async def settle(self, key: ThreadKey) -> None:
         """Nothing in ``key`` waits for an answer any more (its messages moved elsewhere)."""
@@ -254,55 +245,19 @@ class Engine:
 
     # --- restarts and shutdown ---
     async def resume(self, platform: str, resumer: Resumer) -> list[asyncio.Task[None]]:
-        """Take over what no process is answering on ``platform`` (after a restart):
-        tidy up replies left half-written and answer, in order and coalesced, what waits;
-        from now on the upkeep does the same for what other replicas leave (``sweep``).
-        Returns the answers started, one task per conversation, running in the background
-        (``close`` waits for them)."""
-        self._resumers[platform] = resumer
-        self._upkeep.start()
-        return self._take_over(await self._store.unfinished(), {platform})
+        """Take over what no process is answering on ``platform`` (after a restart): tidy
+        up replies left half-written and answer, in order and coalesced, what waits; from
+        now on the upkeep does the same for what other replicas leave. Returns the answers
+        started, one per conversation, running in the background."""
+        return await self._upkeep.resume(platform, resumer)
 
-    async def sweep(self) -> None:
-        """Take over what no process holds and nobody answered for a whole sweep: seen
-        unfinished twice in a row, so a replica that has just stored a message and is about
-        to take the thread's lease is not raced (its sink may matter: a Discord thread it
-        is opening)."""
-        work = await self._store.unfinished()
-        seen, self._unanswered = self._unanswered, {w.key for w in work}
-        self._take_over([w for w in work if w.key in seen], set(self._resumers))
-
-    def _take_over(
-        self, unfinished: Sequence[Unfinished], platforms: set[str]
-    ) -> list[asyncio.Task[None]]:
-        resumed: list[asyncio.Task[None]] = []
-        for work in unfinished:
-            if work.key.platform not in platforms or work.key in self._active or self._closing:
-                continue  # another platform's, or being answered by this process right now
-            sink = self._resumers[work.key.platform].sink_for(work)
-            if sink is None:
-                continue
-            task = asyncio.create_task(self.answer(work.key, sink, work=work))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            resumed.append(task)
-        if resumed:
-            log.info("taking over %d conversation(s) no process was answering", len(resumed))
-        return resumed
+    def busy(self, key: ThreadKey) -> bool:
+        """Whether this process is answering ``key`` right now."""
+        return key in self._active or self._closing
 
     def held(self) -> dict[int, Round | None]:
         """The threads this process answers (by row id) and the round each is writing."""
         return {a.thread_id: a.round for a in self._active.values() if a.thread_id}
-
-    async def _tidy(self, work: Unfinished) -> None:
-        resumer = self._resumers.get(work.key.platform)
-        if resumer is None:
-            return
-        if work.shown_refs:
-            await resumer.tidy(work.key, work.shown_refs, work.shown_text)
-        if work.open_refs:
-            await resumer.tidy(work.key, work.open_refs, None)
-        await self._store.tidied(work.key)
 
     async def close(self, grace: float) -> None:
         """Shut down: start no new reply, let replies in flight finish for ``grace``

@@ -133,6 +133,10 @@ async def test_three_replicas_answer_every_message_exactly_once_in_order(
         bots[1] = await stack.enter_async_context(running(env, ports[1], quiet=True))
         roots = dict(enumerate(await asyncio.gather(*talks)))
         acked = await until_all_answered(url, roots)
+        # the killed replica's streams are closed by whichever replica takes its leftovers
+        # over (within two sweeps)
+        async with asyncio.timeout(30):
+            while [p for p in slack.posts if p.open]:
+                await asyncio.sleep(0.2)
     for n in range(THREADS):
         assert acked[n] == [f"q{n}-{i}" for i in range(PER_THREAD)], f"thread {n}"
-    assert not [p for p in slack.posts if p.open], "a reply was left streaming"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 
 import aiosqlite
@@ -111,3 +112,31 @@ asyncio.run(main())
             proc.kill()
             await proc.wait()
         await store.close()
+
+
+async def test_processes_opening_a_new_file_together_all_start(tmp_path: Path) -> None:
+    """Replicas or shards started at the same moment on a new file: each migration is
+    applied once, and no process fails on another's half-applied schema."""
+    db = tmp_path / "new.db"
+    opener = """
+import asyncio, sys, time
+from storage import open_store
+async def main():
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+    store = await open_store(sys.argv[1])
+    await store.close()
+asyncio.run(main())
+"""
+    start = time.time() + 1.5
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", opener, str(db), repr(start),
+            stderr=asyncio.subprocess.PIPE, env=child_env({}),
+        )
+        for _ in range(10)
+    ]
+    results = [await proc.communicate() for proc in procs]
+    assert [p.returncode for p in procs] == [0] * 10, [err.decode()[-300:] for _, err in results]
+    async with aiosqlite.connect(db) as conn:
+        rows = await conn.execute_fetchall("SELECT name FROM _migrations ORDER BY name")
+    assert [r[0] for r in rows] == [name for name, _ in MIGRATIONS]
