@@ -286,11 +286,13 @@ class ShardedThreadbotClient(ThreadbotClient, discord.AutoShardedClient):
         self.ready_event.set()
 
     async def on_shard_ready(self, shard_id: int) -> None:
-        """A shard has a new session: what a previous process left in its servers (or, for
-        shard 0, DMs) is tidied up and answered here, by no other process."""
+        """A shard has a new session: what a previous process left in this process's
+        servers (or, with shard 0, DMs) is tidied up and answered here, by no other process.
+        The resumer covers all of this process's shards: the engine keeps it to take over
+        what a replica leaves later (replies go out over REST, whichever shard is up)."""
         assert self.sharding is not None
-        only = Sharding(self.sharding.count, (shard_id,))
-        await self.engine.resume("discord", DiscordResumer(self, only))
+        log.debug("shard %d ready", shard_id)
+        await self.engine.resume("discord", DiscordResumer(self, self.sharding))
 
 
 def _first_part(message: discord.Message) -> int:
