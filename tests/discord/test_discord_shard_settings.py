@@ -103,7 +103,7 @@ async def test_two_threadbot_processes_share_the_shards_and_one_database(
     env = {**llm_env(fake_openai, tmp_path), "DISCORD_BOT_TOKEN": fake_discord.token,
            "DISCORD_API_URL": fake_discord.api_url,
            "DISCORD_GATEWAY_URL": fake_discord.gateway_url, "THREADBOT_DISCORD_SHARDS": "2"}
-    # One after the other, as docs/discord-shards.md advises (the first prepares the database).
+    # One after the other, (the SQLite migrations also cope with processes starting together).
     async with threadbot_run({**env, IDS: "0"}, tmp_path / "shard0.log"):
         await fake_discord.wait_for(lambda: len(fake_discord.sessions()) == 1, within=30)
         async with threadbot_run({**env, IDS: "1"}, tmp_path / "shard1.log"):
