@@ -63,10 +63,18 @@ class _Cluster:
             [*prefix, *args], capture_output=True, text=True, timeout=60, check=False
         )
 
-    def start(self) -> int:
+    def start(self, password: str) -> int:
+        """Initialise and start the cluster: its port. Connections over TCP need the
+        password (as on a real server, so a wrong one can be tested); the socket trusts."""
         data = self.folder / "data"
-        done = self.run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U",
-                        "postgres", "-E", "UTF8", "--locale=C", "--no-sync")
+        pwfile = self.folder / "pw"
+        pwfile.write_text(password + "\n")
+        if self.as_postgres:
+            shutil.chown(pwfile, user="postgres")
+        done = self.run(str(self.bin / "initdb"), "-D", str(data), "--auth-local=trust",
+                        "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-U", "postgres",
+                        "-E", "UTF8", "--locale=C", "--no-sync")
+        pwfile.unlink()
         if done.returncode:
             raise Unavailable(f"initdb failed: {_tail(done.stderr)}")
         for _ in range(3):  # a free port can be taken before the server binds it
@@ -177,12 +185,13 @@ def _throwaway() -> PostgresServer:
             shutil.rmtree(folder, ignore_errors=True)
             raise Unavailable(f"cannot hand a folder to the postgres user: {exc}") from None
     cluster = _Cluster(folder, binaries, as_postgres)
+    password = secrets.token_hex(8)
     try:
-        port = cluster.start()
+        port = cluster.start(password)
     except BaseException:
         cluster.stop()
         raise
-    return PostgresServer(f"postgresql://postgres@127.0.0.1:{port}/postgres", cluster)
+    return PostgresServer(f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres", cluster)
 
 
 def _binaries() -> Path | None:
