@@ -202,3 +202,13 @@ def test_the_cli_does_not_load_asyncpg_before_a_postgresql_store_is_opened() -> 
     from tests.test_architecture import loaded_after
 
     assert "asyncpg" not in loaded_after("import bot.cli, storage, bot.app")
+
+
+async def test_a_thread_not_found_names_the_database_without_its_password(
+    tmp_path: Any, postgres_url: str
+) -> None:
+    _, password, _ = _credentials(postgres_url)
+    env = {"THREADBOT_DB": postgres_url}
+    code, out, err = await threadbot("export", "--thread", "nope", cwd=tmp_path, env=env)
+    assert (code, out) == (2, "") and "no stored thread 'nope'" in err, err
+    assert password and password not in err and ":***@" in err
