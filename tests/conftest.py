@@ -91,8 +91,8 @@ def postgres_server() -> Iterator[Any]:
     except pg.Unavailable as exc:
         if pg.required():
             pytest.fail(f"{pg.ENV_REQUIRED}=required, but {exc}", pytrace=False)
-        _skipped_postgres.append(str(exc))
-        pytest.skip(pg.HOW_TO_ENABLE)
+        _skipped_postgres.append(pg.skipped_line(str(exc)))
+        pytest.skip(_skipped_postgres[0])
     yield server
     pg.stop_shared()
 
@@ -118,7 +118,5 @@ _skipped_postgres: list[str] = []
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """One line, not one per test, when the PostgreSQL tests were skipped."""
-    from tests.postgres_server import HOW_TO_ENABLE
-
     if _skipped_postgres:
-        terminalreporter.write_line(f"{HOW_TO_ENABLE} ({_skipped_postgres[0]}).")
+        terminalreporter.write_line(_skipped_postgres[0])

@@ -1,6 +1,7 @@
 """A PostgreSQL server for the tests, and fresh empty databases on it.
 
-``shared()`` is the one server of this test process: the one at THREADBOT_TEST_POSTGRES_URL
+``shared()`` is the one server of this test process: none under THREADBOT_TEST_POSTGRES=off
+(to skip these tests where PostgreSQL is installed), the one at THREADBOT_TEST_POSTGRES_URL
 if set (a URL to an existing database of a user who may CREATE DATABASE), else a throwaway
 cluster started from the local PostgreSQL binaries (/usr/lib/postgresql/*/bin, or initdb on
 the PATH) in a temporary folder, on a unix socket there and a free 127.0.0.1 port — as the
@@ -31,8 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 ENV_URL = "THREADBOT_TEST_POSTGRES_URL"
 ENV_REQUIRED = "THREADBOT_TEST_POSTGRES"
 HOW_TO_ENABLE = (
-    "PostgreSQL tests skipped: no server here. To run them, install PostgreSQL's server "
-    f"(Debian: apt-get install postgresql) or set {ENV_URL}=postgresql://user:pass@host/postgres"
+    "to run them, install PostgreSQL's server (Debian: apt-get install postgresql) or set "
+    f"{ENV_URL}=postgresql://user:password@host/postgres"
 )
 _SERVER_OPTIONS = (
     "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
@@ -44,9 +45,18 @@ class Unavailable(Exception):
     """No PostgreSQL server for the tests: the message says why."""
 
 
+def skipped_line(why: str) -> str:
+    """The one line a run without PostgreSQL shows."""
+    return f"PostgreSQL tests skipped ({why}): {HOW_TO_ENABLE}"
+
+
 def required() -> bool:
     """CI asks for the PostgreSQL tests: a missing server is a failure, not a skip."""
-    return os.environ.get(ENV_REQUIRED, "").lower() == "required"
+    return os.environ.get(ENV_REQUIRED, "").strip().lower() == "required"
+
+
+def _turned_off() -> bool:
+    return os.environ.get(ENV_REQUIRED, "").strip().lower() == "off"
 
 
 @dataclass
@@ -147,6 +157,8 @@ def shared() -> PostgresServer:
     """This process's server, started on first use (raises Unavailable) and stopped at exit
     (or earlier by ``stop_shared``)."""
     global _shared
+    if _turned_off():
+        raise Unavailable(f"{ENV_REQUIRED}=off")
     if _shared is None:
         _shared = _given() or _throwaway()
         atexit.register(stop_shared)
