@@ -54,6 +54,8 @@ def redacted(url: str | Path) -> str:
         who, _, where = netloc.rpartition("@")
         netloc = f"{who.split(':', 1)[0]}{':***' if ':' in who else ''}@{where}"
     query = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}=***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return text  # nothing secret: as written (urlunsplit would drop an empty "//")
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 

@@ -94,6 +94,9 @@ def _said(exc: BaseException, where: Target) -> str:
 
 
 def _unreachable(w: Target, why: str) -> str:
+    if "SSL" in why:
+        return (f"the server at {w.host}:{w.port} and the URL disagree on SSL ({why}): change "
+                "sslmode in the URL, or the server's ssl setting.")
     return (f"cannot reach the PostgreSQL server at {w.host}:{w.port} ({why}): start it, or "
             "fix the host and port in the URL.")
 
@@ -123,7 +126,7 @@ def _too_many(w: Target, why: str) -> str:
 
 
 def _bad_url(w: Target, why: str) -> str:
-    return (f"is not a PostgreSQL URL asyncpg understands ({why}): use "
+    return (f"this is not a PostgreSQL URL asyncpg understands ({why}): use "
             "postgresql://user:password@host:5432/database.")
 
 

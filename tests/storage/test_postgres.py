@@ -16,7 +16,7 @@ import pytest
 from bot.errors import ConfigError
 from bot.ports import Store
 from bot.types import NewMessage, ThreadKey
-from storage import open_store
+from storage import open_store, redacted
 from storage.migrations.postgres import MIGRATIONS
 from tests.process import threadbot
 
@@ -182,6 +182,15 @@ async def test_an_unreachable_server_is_one_line() -> None:
     line = await _problem("postgresql://bot:Hunter2Secret@127.0.0.1:9/threadbot")
     assert "cannot reach" in line and "127.0.0.1:9" in line and "Hunter2Secret" not in line
     assert "bot:***@127.0.0.1:9" in line
+
+
+def test_a_url_is_shown_without_its_password() -> None:
+    assert redacted("postgresql://bot:s3cr@t@db:5432/x") == "postgresql://bot:***@db:5432/x"
+    assert redacted("postgres://bot@db/x?sslmode=require&password=s3cret") == (
+        "postgres://bot@db/x?sslmode=require&password=***"
+    )
+    assert redacted("postgresql:///x?host=/run/postgresql") == "postgresql:///x?host=/run/postgresql"
+    assert redacted("sqlite:///bot.db") == "sqlite:///bot.db" and redacted("bot.db") == "bot.db"
 
 
 async def test_a_wrong_scheme_names_the_right_one() -> None:
