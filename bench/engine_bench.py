@@ -1,8 +1,9 @@
 """Engine benchmark: per-turn overhead and throughput against the fake OpenAI server.
 
-    .venv/bin/python bench/engine_bench.py [--turns 200] [--concurrent 1000]
+    .venv/bin/python bench/engine_bench.py [--turns 200] [--concurrent 1000] [--db URL]
 
-The real engine, store (a SQLite file in a temp dir) and OpenAI SDK talk to the loopback fake
+The real engine, store (a SQLite file in a temp dir, or the empty database ``--db`` names)
+and OpenAI SDK talk to the loopback fake
 (zero latency; run in a child process so it does not share this process's CPU). Overhead is
 a turn's wall time minus the time spent inside the provider's stream — i.e. what threadbot
 itself adds: storing, the budgeted context query, history building, the reply row.
@@ -167,14 +168,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--concurrent", type=int, default=1000)
+    parser.add_argument("--db", default="", help="an empty database (default: a temp SQLite file)")
     args = parser.parse_args()
 
     with fake_openai(reply=REPLY) as base_url, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, openai_api_key=SecretStr("bench"), openai_base_url=base_url,
-            db=str(Path(tmp) / "bench.db"), model="gpt-4.1-mini", provider_retries=0,
+            db=args.db or str(Path(tmp) / "bench.db"), model="gpt-4.1-mini", provider_retries=0,
         )
-        print(f"context budget: {settings.context_tokens:,} tokens (the default)\n")
+        where = settings.db.split("://")[0] if "://" in settings.db else "sqlite"
+        print(f"store: {where}; context budget: {settings.context_tokens:,} tokens (the default)\n")
         print("| stored messages in thread | overhead p50 (ms) | overhead p99 (ms) |")
         print("|---:|---:|---:|")
         results = {}

@@ -46,7 +46,10 @@ async def open_engine(
                 "was down; they are marked and will not be answered", left, settings.resume_max_age,
             )
         timeouts = Timeouts(first_token=settings.provider_timeout, idle=settings.provider_timeout)
-        engine = Engine(store, provider, make_histories(settings, store, provider), timeouts=timeouts)
+        engine = Engine(
+            store, provider, make_histories(settings, store, provider), timeouts=timeouts,
+            lease_s=settings.lease_s,
+        )
         try:
             yield engine
         finally:

@@ -82,6 +82,9 @@ class Settings(EnvSettings):
     log_level: str = Field("INFO", validation_alias=env("THREADBOT_LOG_LEVEL"))
     # on start, answer messages left waiting by the last process if at most this old (s)
     resume_max_age: float = Field(3600.0, ge=0, validation_alias=env("THREADBOT_RESUME_MAX_AGE"))
+    # how long a process's hold on a thread lasts unless renewed (renewed while it replies):
+    # how soon another replica takes over the conversations of one that died
+    lease_s: float = Field(30.0, gt=0, validation_alias=env("THREADBOT_LEASE_S"))
     # on SIGTERM, how long replies in flight may take to finish before they are interrupted
     shutdown_grace: float = Field(20.0, ge=0, validation_alias=env("THREADBOT_SHUTDOWN_GRACE"))
 

@@ -6,12 +6,21 @@ what it answered in the same write that stores it, so after a crash or a deploy 
 process answers exactly what is still waiting (``resume``). The store's unique platform id
 turns a redelivery into a no-op. While a thread is answering, new messages are stored at once
 and answered together in the next reply. Per-thread state exists only while a reply runs.
+
+Several processes (replicas) may share one store: a thread's *lease* in the store says which
+one answers it. The others only store what they receive; the holder answers everything
+waiting after each reply, also what another replica stored (into a sink its platform's
+``Resumer`` gives), and releases the lease when nothing waits. ``bot/upkeep.py`` renews the
+leases, passes on ``/stop`` typed elsewhere and takes over what a dead replica left.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,7 +36,9 @@ from bot.types import (
     ThreadKey,
     ThreadState,
     Turn,
+    Unfinished,
 )
+from bot.upkeep import Upkeep
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +52,7 @@ class _Active:
     next round answers into (the newest message's)."""
 
     next_sink: ReplySink | None
+    thread_id: int = 0  # whose lease this process holds while it answers
     round: Round | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -56,13 +68,17 @@ class Engine:
         histories: Histories,
         *,
         timeouts: Timeouts | None = None,
+        lease_s: float = 30.0,
     ) -> None:
         self._store = store
         self._histories = histories
         self._replier = Replier(store, provider, timeouts or Timeouts())
         self._active: dict[ThreadKey, _Active] = {}
-        self._tasks: set[asyncio.Task[None]] = set()  # resumed conversations
         self._closing = False
+        # who holds a lease: unique per process, readable in the database by an operator
+        self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.lease_s = lease_s
+        self._upkeep = Upkeep(self, store)
 
     # --- turns ---
     async def handle(self, turn: Turn, sink: ReplySink) -> None:
@@ -88,34 +104,69 @@ class Engine:
         return thread
 
     async def answer(
-        self, key: ThreadKey, sink: ReplySink, *, thread: ThreadState | None = None
+        self, key: ThreadKey, sink: ReplySink | None, *, thread: ThreadState | None = None,
+        work: Unfinished | None = None,
     ) -> None:
         """Answer everything waiting in ``key`` into ``sink``; if a reply is running there,
         the next round answers into ``sink`` instead. ``thread``: the state just stored to,
-        which spares a lookup and says there is something to answer."""
+        which spares a lookup and says there is something to answer. ``work``: what a dead
+        process left there, tidied up first. Nothing happens here when another process
+        holds the thread's lease: it answers what waits after its reply."""
         active = self._active.get(key)
         if active is not None:
-            active.next_sink = sink
+            active.next_sink = sink or active.next_sink
             return
         if self._closing:
             return  # it stays waiting in the store: the next process answers it
         active = self._active[key] = _Active(next_sink=sink)
+        self._upkeep.start()
         try:
-            while active.next_sink is not None and not self._closing:
-                sink, active.next_sink = active.next_sink, None
-                current = thread or await self._store.get_thread(key)
-                if current is None or (thread is None and not await self._store.waiting(current)):
-                    continue  # answered by the round that just ended
-                thread = None
-                active.round = Round()
-                ending = await self._replier.reply(
-                    current, self._histories.of(current), sink, active.round
-                )
-                if ending is Ending.STOPPED:
-                    await self._store.settle(current)  # stop means quiet: nothing waits now
+            await self._hold(key, active, thread, work)
         finally:
             del self._active[key]
             active.done.set()
+
+    async def _hold(
+        self, key: ThreadKey, active: _Active, thread: ThreadState | None, work: Unfinished | None
+    ) -> None:
+        """Take the thread's lease and answer until nothing waits. After the lease is given
+        up the store is asked again: a message another process stored while this one held
+        the lease is this one's to answer (that process could not take the lease)."""
+        while not self._closing:
+            if thread is None:
+                thread = await self._store.get_thread(key)
+                if thread is None:
+                    return
+                waiting = await self._store.waiting(thread)
+                if active.next_sink is None and waiting is not None:
+                    active.next_sink = self._upkeep.sink_for(waiting)
+                if active.next_sink is None and work is None:
+                    return  # nothing waits, or no platform of this process can answer it
+            if not await self._store.claim(thread.id, self.holder, self.lease_s):
+                return  # another process answers this thread
+            active.thread_id = thread.id
+            try:
+                if work is not None:
+                    await self._upkeep.tidy(work)
+                    work = None
+                await self._rounds(key, active, thread)
+            finally:
+                await self._store.release(thread.id, self.holder)
+            thread = None
+
+    async def _rounds(self, key: ThreadKey, active: _Active, thread: ThreadState | None) -> None:
+        while active.next_sink is not None and not self._closing:
+            sink, active.next_sink = active.next_sink, None
+            current = thread or await self._store.get_thread(key)
+            if current is None or (thread is None and not await self._store.waiting(current)):
+                continue  # answered by the round that just ended
+            thread = None
+            active.round = Round()
+            ending = await self._replier.reply(
+                current, self._histories.of(current), sink, active.round
+            )
+            if ending is Ending.STOPPED:
+                await self._store.settle(current)  # stop means quiet: nothing waits now
 
     async def settle(self, key: ThreadKey) -> None:
         """Nothing in ``key`` waits for an answer any more (its messages moved elsewhere)."""
@@ -156,7 +207,8 @@ class Engine:
             log.info("duplicate %s command %s ignored", name, command.message_id)
             return
         if name is CommandName.STOP:
-            await sink.finish("Stopped." if self.stop(command.key) else "Nothing to stop.")
+            stopped = self.stop(command.key) or await self._stop_elsewhere(command.key)
+            await sink.finish("Stopped." if stopped else "Nothing to stop.")
         elif name is CommandName.RESET:
             thread = await self._store.get_thread(command.key)
             if thread is not None:
@@ -175,6 +227,14 @@ class Engine:
         active.next_sink = None
         return True
 
+    async def _stop_elsewhere(self, key: ThreadKey) -> bool:
+        """Ask the process that holds the thread's lease to stop (it checks every
+        ``upkeep.STOP_POLL_S``): a stop typed on one replica reaches the reply on another."""
+        if key in self._active:
+            return False
+        thread = await self._store.get_thread(key)
+        return thread is not None and await self._store.request_stop(thread.id)
+
     async def summarize_transcript(self, turns: Sequence[Turn], sink: ReplySink) -> None:
         """Summarise messages that are not in the store (e.g. a Slack channel catch-up)."""
         lines = [(t.author_name, t.text) for t in turns if t.text.strip()]
@@ -185,29 +245,19 @@ class Engine:
 
     # --- restarts and shutdown ---
     async def resume(self, platform: str, resumer: Resumer) -> list[asyncio.Task[None]]:
-        """After a restart: tidy up what a dead process left half-written on ``platform``
-        and answer, in order and coalesced, what waits there. Returns the answers started,
-        one task per conversation, running in the background (``close`` waits for them)."""
-        resumed: list[asyncio.Task[None]] = []
-        for work in await self._store.unfinished():
-            if work.key.platform != platform or work.key in self._active:
-                continue  # another platform's, or being answered by this process right now
-            sink = resumer.sink_for(work)
-            if sink is None:
-                continue
-            if work.shown_refs:
-                await resumer.tidy(work.key, work.shown_refs, work.shown_text)
-            if work.open_refs:
-                await resumer.tidy(work.key, work.open_refs, None)
-            await self._store.tidied(work.key)
-            if work.waiting and not self._closing:
-                task = asyncio.create_task(self.answer(work.key, sink))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                resumed.append(task)
-        if resumed:
-            log.info("%s: answering %d conversation(s) left waiting", platform, len(resumed))
-        return resumed
+        """Take over what no process is answering on ``platform`` (after a restart): tidy
+        up replies left half-written and answer, in order and coalesced, what waits; from
+        now on the upkeep does the same for what other replicas leave. Returns the answers
+        started, one per conversation, running in the background."""
+        return await self._upkeep.resume(platform, resumer)
+
+    def busy(self, key: ThreadKey) -> bool:
+        """Whether this process is answering ``key`` right now."""
+        return key in self._active or self._closing
+
+    def held(self) -> dict[int, Round | None]:
+        """The threads this process answers (by row id) and the round each is writing."""
+        return {a.thread_id: a.round for a in self._active.values() if a.thread_id}
 
     async def close(self, grace: float) -> None:
         """Shut down: start no new reply, let replies in flight finish for ``grace``
@@ -216,6 +266,7 @@ class Engine:
         self._closing = True
         running = [asyncio.create_task(a.done.wait()) for a in self._active.values()]
         if not running:
+            await self._upkeep.stop()
             return
         done, late = await asyncio.wait(running, timeout=grace)
         if late:
@@ -224,6 +275,7 @@ class Engine:
                 if active.round is not None:
                     active.round.cut_short(Ending.INTERRUPTED)
             await asyncio.wait(late, timeout=10)
+        await self._upkeep.stop()
 
     # --- internals ---
     async def _hint(self, turn: Turn, sink: ReplySink) -> None:

@@ -202,7 +202,9 @@ class SqliteStore(SqliteLeases):
         """What waits for an answer in the thread's current epoch, or None."""
         rows = await self._run(
             # SQLite takes the bare author_id from the row MAX(id) picked: the newest
-            """SELECT COUNT(*), author_id, MAX(id) FROM messages
+            # the waiting rows only: without statistics SQLite would pick messages_budget
+            # and read the whole thread (each turn asks this after its reply)
+            """SELECT COUNT(*), author_id, MAX(id) FROM messages INDEXED BY messages_pending
                WHERE thread_id = ? AND awaits_answer = 1 AND epoch = ?""",
             (thread.id, thread.epoch),
         )

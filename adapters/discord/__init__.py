@@ -1,7 +1,9 @@
 """Discord, through discord.py's gateway client.
 
     events.py    messages → values, and the routing rules (pure but for reading a Message)
-    client.py    the gateway client: what the bot does with each message
+    client.py    the gateway client: what the bot does with each message (sharded too)
+    connection.py  running it: connect, reconnect, the admin's error lines
+    sharding.py  which shards this process runs
     sink.py      post-then-edit replies, app-command responses
     commands.py  /reset /summarize /stop /help       setup.py  endpoints, intents, invite URL
     settings.py  DISCORD_* variables
@@ -52,7 +54,7 @@ class DiscordPlatform:
         return settings.bot_token is not None
 
     async def run(self, engine: Engine, settings: DiscordSettings) -> None:
-        from adapters.discord.client import run_discord
+        from adapters.discord.connection import run_discord
 
         logging.getLogger("discord.client").addFilter(_quiet_voice_warning)
         await run_discord(engine, settings)

@@ -1,33 +1,30 @@
-"""The Discord adapter: discord.py gateway client → Engine.
-
-``run_discord(engine, settings)`` connects and answers until cancelled; only a configuration
-error (token, intents) ends it, as one ConfigError line. Bad data does not: an event
-discord.py cannot parse, or a message the adapter cannot read, is logged and skipped, and a
-gateway connection that breaks in a way discord.py does not handle itself is opened again
-with backoff, so one odd payload never takes the process (and Slack with it) down.
+"""The Discord adapter's gateway client: what the bot does with each message.
 
 A conversation is a thread (the one the bot opens from a mention, or one it was mentioned
 in), a DM channel, or — with THREADBOT_DISCORD_THREADS=never, or where the bot may not create
 threads — a reply chain in a text channel, keyed by its first message (for the parts of a
 command's answer: its original response). Which messages count is decided in events.py,
 replies are shown by sink.py, slash commands live in commands.py, endpoints / intents / the
-invite URL in setup.py.
+invite URL in setup.py, connecting and staying connected in connection.py.
 
-Tests build ``ThreadbotClient`` themselves (shorter edit interval and ready timeout) inside
-``discord_endpoints(fake.api_url, fake.gateway_url)`` and run it with ``serve()``.
+Nothing kept in this process decides what the bot answers: whether it follows a thread is
+the store's (``engine.follows``) or Discord's (the thread's owner); the reply-chain cache only
+spares walking a chain's replies through the API (up to CHAIN_HOPS back), which a miss does
+(a restart, a server that moved to another process's shard). That is what lets several
+processes share the shards (sharding.py) and one database.
+
+Tests build the client themselves (shorter edit interval and ready timeout) inside
+``discord_endpoints(fake.api_url, fake.gateway_url)`` and run it with ``connection.serve()``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import discord
 
 from adapters.common.caches import BoundedCache
@@ -37,25 +34,13 @@ from adapters.discord import events as ev
 from adapters.discord.commands import build_tree, sync_commands
 from adapters.discord.recovery import DiscordResumer
 from adapters.discord.settings import DiscordSettings
-from adapters.discord.setup import (
-    BAD_TOKEN_HELP,
-    NO_TOKEN_HELP,
-    PRIVILEGED_INTENT_HELP,
-    closed_help,
-    discord_endpoints,
-    fetch_application_id,
-    intents,
-    invite_url,
-    print_invite,
-)
+from adapters.discord.setup import intents
+from adapters.discord.sharding import Sharding
 from adapters.discord.sink import DiscordSink
-from bot.config import secret
 from bot.engine import Engine
-from bot.errors import ConfigError
 from bot.types import ThreadKey, ThreadState, Turn
 
-__all__ = ["ThreadbotClient", "discord_endpoints", "fetch_application_id", "invite_url",
-           "print_invite", "run_discord", "serve"]
+__all__ = ["ShardedThreadbotClient", "ThreadbotClient"]
 
 log = logging.getLogger(__name__)
 
@@ -63,62 +48,6 @@ CONTEXT_MESSAGES = 20  # earlier messages read when first mentioned in an existi
 CATCH_UP_SECONDS = 1.5  # reading them may delay storing the mention this long, no longer
 CHAIN_HOPS = 25  # how far a reply chain is walked through the API after a restart
 CHAIN_MEMORY = 10_000  # messages whose reply chain is remembered (then walked again)
-RECONNECT_MAX = 60.0  # seconds between gateway reconnects at most; also "stayed up long enough"
-
-
-async def run_discord(engine: Engine, settings: DiscordSettings) -> None:
-    """Connect to Discord and answer until cancelled. Raises ConfigError with one line for
-    the admin when the token or the Message Content intent is refused."""
-    if settings.bot_token is None:
-        raise ConfigError(NO_TOKEN_HELP)
-    with discord_endpoints(settings.api_url, settings.gateway_url):
-        client = ThreadbotClient(settings, engine)
-        await serve(client, secret(settings.bot_token))
-
-
-async def serve(client: ThreadbotClient, token: str) -> None:
-    """Run ``client`` until cancelled or closed, turning set-up refusals into ConfigError."""
-    try:
-        async with client:
-            await client.login(token)
-            await _stay_connected(client)
-    except discord.PrivilegedIntentsRequired:
-        raise ConfigError(PRIVILEGED_INTENT_HELP) from None
-    except discord.LoginFailure:
-        raise ConfigError(BAD_TOKEN_HELP) from None
-    except discord.ConnectionClosed as exc:  # only the codes discord.py will not reconnect
-        raise ConfigError(closed_help(exc.code)) from None
-    except aiohttp.ClientConnectorError as exc:  # at login; later drops discord.py reconnects
-        raise ConfigError(
-            f"Could not reach Discord at {client.settings.api_url} "
-            f"({type(exc).__name__}); check the network or DISCORD_API_URL."
-        ) from None
-
-
-async def _stay_connected(client: ThreadbotClient) -> None:
-    """discord.py reconnects after network trouble by itself, but anything else that breaks
-    its gateway loop (a frame that is not JSON, not an object) ends ``connect()``: connect
-    again after a pause that doubles up to RECONNECT_MAX. Refusals of the token or intents
-    (ConnectionClosed, PrivilegedIntentsRequired) go up to ``serve``."""
-    delay = client.reconnect_delay
-    while not client.is_closed():
-        began = time.monotonic()
-        try:
-            await client.connect(reconnect=True)
-            return  # closed
-        except (discord.ConnectionClosed, discord.ClientException):
-            raise
-        except Exception as exc:
-            if time.monotonic() - began >= RECONNECT_MAX:
-                delay = client.reconnect_delay  # it had been fine for a while: start over
-            log.warning("the Discord gateway connection broke (%s: %.200s); reconnecting in "
-                        "%.1f s", type(exc).__name__, exc, delay)
-            log.debug("what broke the gateway connection", exc_info=True)
-        if client.ws is not None:
-            with contextlib.suppress(Exception):
-                await client.ws.close(code=4000)  # and its heartbeat thread
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, RECONNECT_MAX)
 
 
 def _skipping_malformed(event: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -136,10 +65,16 @@ def _skipping_malformed(event: str, parse: Callable[[Any], None]) -> Callable[[A
 
 
 class ThreadbotClient(discord.Client):
+    """One plain gateway connection, which gets every event (no THREADBOT_DISCORD_SHARDS);
+    ShardedThreadbotClient below is the same bot over discord.py's sharded client."""
+
+    sharding: Sharding | None = None
+
     def __init__(self, settings: DiscordSettings, engine: Engine, *, edit_interval: float = 1.0,
-                 guild_ready_timeout: float = 2.0, command_deadline: float = 2.0) -> None:
+                 guild_ready_timeout: float = 2.0, command_deadline: float = 2.0,
+                 **options: Any) -> None:
         super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none(),
-                         guild_ready_timeout=guild_ready_timeout)
+                         guild_ready_timeout=guild_ready_timeout, **options)
         self.settings = settings
         self.engine = engine
         self.edit_interval = edit_interval  # per message; Discord rate-limits edits
@@ -156,7 +91,11 @@ class ThreadbotClient(discord.Client):
             parsers[event] = _skipping_malformed(event, parse)
 
     async def setup_hook(self) -> None:
-        await sync_commands(self, self.settings.guild_id)
+        if self.sharding is None or self.sharding.registers_commands:
+            await sync_commands(self, self.settings.guild_id)
+        else:
+            log.info("running Discord %s; slash commands are registered by the process that "
+                     "runs shard 0", self.sharding)
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s (%d servers)", self.user, len(self.guilds))
@@ -327,6 +266,31 @@ class ThreadbotClient(discord.Client):
         turns = [ev.to_turn(ev.incoming(m, self.user.id), key, addressed=False)
                  for m in reversed(earlier) if m.type in ev.CHAT_TYPES]
         await self.engine.remember(turns, bot_user_id=str(self.user.id))
+
+
+class ShardedThreadbotClient(ThreadbotClient, discord.AutoShardedClient):
+    """The shards in THREADBOT_DISCORD_SHARD_IDS (all by default) of THREADBOT_DISCORD_SHARDS,
+    through discord.py's AutoShardedClient; each shard gets only its servers' events."""
+
+    def __init__(self, settings: DiscordSettings, engine: Engine, **options: Any) -> None:
+        sharding = Sharding.of(settings)
+        if sharding is None:
+            raise ValueError("ShardedThreadbotClient needs THREADBOT_DISCORD_SHARDS")
+        super().__init__(settings, engine, shard_count=sharding.count,
+                         shard_ids=list(sharding.ids), **options)
+        self.sharding = sharding
+
+    async def on_ready(self) -> None:  # every shard of this process is ready
+        log.info("connected to Discord as %s (%s, %d servers)", self.user, self.sharding,
+                 len(self.guilds))
+        self.ready_event.set()
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        """A shard has a new session: what a previous process left in its servers (or, for
+        shard 0, DMs) is tidied up and answered here, by no other process."""
+        assert self.sharding is not None
+        only = Sharding(self.sharding.count, (shard_id,))
+        await self.engine.resume("discord", DiscordResumer(self, only))
 
 
 def _first_part(message: discord.Message) -> int:

@@ -5,6 +5,9 @@ Refs are ``<channel id>/<message id>`` (``DiscordSink``). A reply cut short gets
 appended to its last message; one stored in full already shows its text (the edits that
 remained would only have added the end). Discord may refuse (the message was deleted, the
 bot lost access): that is logged and the answer is given anyway.
+
+With shards, several processes resume from one database at once: each takes only the
+conversations whose events its shards get, so none is answered twice.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from adapters.common.endings import RESUMED_NOTE
+from adapters.discord.sharding import Sharding
 from adapters.discord.sink import NO_MENTIONS, DiscordSink, describe
 from bot.types import ThreadKey, Unfinished
 
@@ -27,8 +31,11 @@ LIMIT = 2000
 
 
 class DiscordResumer:
-    def __init__(self, client: ThreadbotClient) -> None:
+    """``sharding``: the shards whose conversations to take (None: all of them)."""
+
+    def __init__(self, client: ThreadbotClient, sharding: Sharding | None = None) -> None:
         self._client = client
+        self._sharding = sharding
 
     async def tidy(self, key: ThreadKey, refs: Sequence[str], answer: str | None) -> None:
         if answer is not None or not refs:
@@ -50,7 +57,10 @@ class DiscordResumer:
         try:
             channel = self._client.get_partial_messageable(int(work.key.channel))
             root = int(work.key.thread) if work.key.thread else None
+            guild = int(work.key.scope) if work.key.scope else None
         except ValueError:
             return None
+        if self._sharding is not None and not self._sharding.runs(guild):
+            return None  # another shard's: its process answers it
         reply_to = channel.get_partial_message(root) if root is not None else None
         return self._client.reply_sink(work.key, channel, reply_to)

@@ -33,8 +33,10 @@ BAD_TOKEN_HELP = (
 NO_TOKEN_HELP = "Set DISCORD_BOT_TOKEN to the bot token of your Discord application."
 # Gateway close codes discord.py does not reconnect after (4014 is PRIVILEGED_INTENT_HELP).
 CLOSE_CODES = {
-    4010: "an invalid shard", 4011: "sharding required (the bot is in too many servers for "
-    "one connection)", 4012: "an invalid API version", 4013: "invalid intents",
+    4010: "an invalid shard: check THREADBOT_DISCORD_SHARDS and THREADBOT_DISCORD_SHARD_IDS",
+    4011: "sharding required: the bot is in too many servers for one connection; set "
+    "THREADBOT_DISCORD_SHARDS, one shard per 2,500 servers at least",
+    4012: "an invalid API version", 4013: "invalid intents",
 }
 # What the bot does in a server: read and answer messages, open threads and write in them,
 # read a thread's earlier messages when first mentioned there.

@@ -130,7 +130,10 @@ class SlackHandlers:
     async def _answer(
         self, incoming: Incoming, turn: Turn, thread: ThreadState, sink: ReplySink, *, new: bool
     ) -> None:
-        if new and (incoming.channel, incoming.key.thread) in self._assistant_threads:
+        # A thread in the app's DM is an AI-app thread even when another replica got its
+        # assistant_thread_started: the cache only spares a failing call elsewhere.
+        ai_thread = incoming.direct and incoming.in_thread
+        if new and (ai_thread or (incoming.channel, incoming.key.thread) in self._assistant_threads):
             await self._call(
                 self.client.assistant_threads_setTitle(
                     channel_id=incoming.channel,
@@ -238,6 +241,9 @@ class SlackHandlers:
         if not channel or not ts:
             return
         self._assistant_threads.add((channel, ts))
+        # once per thread across redeliveries and replicas (the store decides)
+        if not await self.engine.once(ThreadKey("slack", "", channel, ts), ts, "greeting"):
+            return
         await self._call(self.client.chat_postMessage(channel=channel, thread_ts=ts, text=self.greeting))
         suggested = prompts(self.settings.suggested_prompts)
         if suggested:

@@ -99,38 +99,46 @@ MIGRATIONS: list[tuple[str, str]] = [
             -- /stop typed where another process holds the lease: it stops between chunks
             stop_requested INTEGER NOT NULL DEFAULT 0
         );
-        CREATE INDEX leases_holder ON leases (holder);
+        CREATE INDEX leases_stops ON leases (holder) WHERE stop_requested = 1;
         """,
     ),
 ]
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:
-    """Apply the migrations this database lacks; returns their names."""
+    """Apply the migrations this database lacks; returns their names.
+
+    Several processes may open one file at once (replicas, shards): each migration runs in
+    a ``BEGIN IMMEDIATE`` transaction — the write lock first — and checks again inside it
+    whether another process applied it meanwhile."""
     await db.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
-    async with db.execute("SELECT name FROM _migrations") as cursor:
-        done = {row[0] for row in await cursor.fetchall()}
     applied = []
     for name, sql in MIGRATIONS:
-        if name in done:
+        if name in await _done(db):
             continue
         # executescript would COMMIT first and run each statement on its own; an explicit
         # transaction keeps a migration all-or-nothing.
-        await db.execute("BEGIN")
+        await db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(sql):
-                await db.execute(statement)
-            await db.execute(
-                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", (name,)
-            )
+            if name not in await _done(db):
+                for statement in _statements(sql):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", (name,)
+                )
+                applied.append(name)
             await db.execute("COMMIT")
         except BaseException:
             await db.execute("ROLLBACK")
             raise
-        applied.append(name)
     return applied
+
+
+async def _done(db: aiosqlite.Connection) -> set[str]:
+    async with db.execute("SELECT name FROM _migrations") as cursor:
+        return {row[0] for row in await cursor.fetchall()}
 
 
 def _statements(sql: str) -> list[str]:

@@ -19,8 +19,10 @@ import discord
 import pytest
 from pydantic import SecretStr
 
-from adapters.discord.client import ThreadbotClient, discord_endpoints, serve
+from adapters.discord.client import ShardedThreadbotClient, ThreadbotClient
+from adapters.discord.connection import serve
 from adapters.discord.settings import DiscordSettings
+from adapters.discord.setup import discord_endpoints
 from bot.engine import Engine
 from tests.fakes.discord_server import TOKEN, FakeDiscord
 
@@ -37,8 +39,31 @@ class RecordingClient(ThreadbotClient):
 
         self.tree.on_error = tree_error  # type: ignore[method-assign]
 
+        self.handled: list[int] = []  # ids of the messages that reached on_message
+
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         self.errors.append(sys.exc_info()[1] or RuntimeError(event_method))
+
+    async def on_message(self, message: discord.Message) -> None:
+        self.handled.append(message.id)
+        await super().on_message(message)
+
+    def caught_up(self, fake: FakeDiscord) -> bool:
+        """Whether the client has every event the fake sent it so far."""
+        ws = self.ws
+        return ws is not None and (ws.sequence or 0) >= fake.seq
+
+
+class RecordingShardedClient(RecordingClient, ShardedThreadbotClient):
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """discord.py waits 5 s before each further shard's IDENTIFY (Discord's rate limit
+        for real); the fake has none."""
+
+    def caught_up(self, fake: FakeDiscord) -> bool:
+        # discord.py has no public accessor for a shard's connection
+        sockets = {s: self._get_websocket(shard_id=s) for s in self.shards}
+        return bool(sockets) and all((ws.sequence or 0) >= fake.seq_of(s)
+                                     for s, ws in sockets.items())
 
 
 class Bot:
@@ -64,8 +89,7 @@ class Bot:
                     if not self.task.cancelled():
                         self.task.result()
                     return
-                ws = self.client.ws
-                caught_up = ws is not None and (ws.sequence or 0) >= self.fake.seq
+                caught_up = self.client.caught_up(self.fake)
                 calm = calm + 1 if caught_up and self.client.tasks.busy == 0 else 0
                 await asyncio.sleep(0.02)
 
@@ -100,8 +124,9 @@ async def start_bot(
 
         async def start(*, engine_: Engine = engine, **overrides: Any) -> Bot:
             settings = discord_settings.model_copy(update=overrides)
-            client = RecordingClient(settings, engine_, edit_interval=EDIT_INTERVAL,
-                                     guild_ready_timeout=0.05)
+            kind = RecordingShardedClient if settings.shards else RecordingClient
+            client = kind(settings, engine_, edit_interval=EDIT_INTERVAL,
+                          guild_ready_timeout=0.05)
             task = asyncio.create_task(serve(client, fake_discord.token))
             ready = asyncio.create_task(client.ready_event.wait())
             done, _ = await asyncio.wait({task, ready}, timeout=10,

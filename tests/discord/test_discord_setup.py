@@ -8,14 +8,9 @@ import discord
 import pytest
 from pydantic import SecretStr
 
-from adapters.discord.client import (
-    discord_endpoints,
-    fetch_application_id,
-    invite_url,
-    print_invite,
-    run_discord,
-)
+from adapters.discord.connection import run_discord
 from adapters.discord.settings import DiscordSettings
+from adapters.discord.setup import discord_endpoints, fetch_application_id, invite_url, print_invite
 from bot.engine import Engine
 from bot.errors import ConfigError
 from tests.fakes.discord_server import FakeDiscord

@@ -1,7 +1,8 @@
 """Discord JSON as Discord sends it (users, guilds, channels, messages, interactions, threads,
 errors), for the fake Discord in discord_server.py. Pure builders: the server keeps the state.
 
-Facts this relies on (discord.py 2.7): READY must carry ``resume_gateway_url``; members need
+Facts this relies on (discord.py 2.7): READY must carry ``resume_gateway_url`` (and, for a
+session that identified with a shard, ``shard``: AutoShardedClient reads it); members need
 ``flags``; interactions need ``attachment_size_limit``; the bot must be in a message's
 ``mentions`` to count as mentioned.
 """
@@ -58,11 +59,12 @@ def member(of: dict[str, Any]) -> dict[str, Any]:
             "nick": None, "permissions": ALL, "user": of}
 
 
-def guild(guild_id: int, channels: list[dict[str, Any]], bot: dict[str, Any]) -> dict[str, Any]:
-    """GUILD_CREATE for the one test guild: its channels and threads, the bot as a member."""
+def guild(guild_id: int, channels: list[dict[str, Any]], bot: dict[str, Any], *,
+          name: str = "Test Server") -> dict[str, Any]:
+    """GUILD_CREATE for a test guild: its channels and threads, the bot as a member."""
     everyone = {"id": str(guild_id), "name": "@everyone", "permissions": ALL, "position": 0,
                 "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
-    return {"id": str(guild_id), "name": "Test Server", "owner_id": "1", "roles": [everyone],
+    return {"id": str(guild_id), "name": name, "owner_id": "1", "roles": [everyone],
             "emojis": [], "stickers": [], "features": [],
             "channels": [c for c in channels if c["type"] != 11],
             "threads": [c for c in channels if c["type"] == 11],
@@ -118,11 +120,24 @@ def interaction_callback(id: int, kind: int, resource: dict[str, Any]) -> dict[s
             "resource": resource}
 
 
-def ready(bot: dict[str, Any], guild_id: int, app_id: int, session_id: str,
-          gateway_url: str) -> dict[str, Any]:
-    return {"v": 10, "user": bot, "guilds": [{"id": str(guild_id), "unavailable": True}],
+def ready(bot: dict[str, Any], guild_ids: list[int], app_id: int, session_id: str,
+          gateway_url: str, *, shard: tuple[int, int] | None = None) -> dict[str, Any]:
+    """READY: the guilds this session gets (each followed by its GUILD_CREATE) and, for a
+    session that identified with a shard, that shard (AutoShardedClient requires it)."""
+    data = {"v": 10, "user": bot, "guilds": [{"id": str(g), "unavailable": True}
+                                              for g in guild_ids],
             "session_id": session_id, "resume_gateway_url": gateway_url,
             "application": {"id": str(app_id), "flags": 0}, "private_channels": []}
+    if shard is not None:
+        data["shard"] = list(shard)
+    return data
+
+
+def gateway_bot(url: str, shards: int) -> dict[str, Any]:
+    """GET /gateway/bot: where to connect and how many shards Discord advises."""
+    return {"url": url, "shards": shards,
+            "session_start_limit": {"total": 1000, "remaining": 999,
+                                    "reset_after": 14_400_000, "max_concurrency": 1}}
 
 
 def application(app_id: int, bot: dict[str, Any]) -> dict[str, Any]:

@@ -2,14 +2,15 @@
 
 Real discord.py connects to it (point ``discord.http.Route.BASE`` at ``api_url`` and
 ``DiscordWebSocket.DEFAULT_GATEWAY`` at ``gateway_url``). It holds one guild with one text
-channel, records every REST call (``calls``), and behaves like Discord where the bot can
-tell: the bot's own messages and edits come back as MESSAGE_CREATE / MESSAGE_UPDATE, a thread
-can be started from a message only once (160004), content over 2,000 characters is refused
-(50035), a deleted message is gone (10008), and a RESUME replays the events the session
-missed. Failures are injected with ``fail_next`` (429 carries a ``Via`` header and a JSON
-``retry_after``, as discord.py requires to retry instead of raising). The gateway lives in
-discord_gateway.py, app commands in discord_interactions.py, the JSON it all sends in
-discord_payloads.py.
+channel (``add_guild`` adds more, on the shard a test needs), records every REST call
+(``calls``), and behaves like Discord where the bot can tell: a server's events go only to
+the shard that owns it (discord_gateway.py), the bot's own messages and edits come back as
+MESSAGE_CREATE / MESSAGE_UPDATE, a thread can be started from a message only once
+(160004), content over 2,000 characters is refused (50035), a deleted message is gone
+(10008), and a RESUME replays the events the session missed. Failures are injected with
+``fail_next`` (429 carries a ``Via`` header and a JSON ``retry_after``, as discord.py
+requires to retry instead of raising). The gateway lives in discord_gateway.py, app
+commands in discord_interactions.py, the JSON it all sends in discord_payloads.py.
 
 Facts this relies on (discord.py 2.7): REST bodies need ``Content-Type: application/json``
 exactly (more in discord_payloads.py).
@@ -26,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import discord_payloads as p
+from tests.fakes.discord_gateway import GUILD_ID_SHIFT, shard_of
 from tests.fakes.discord_interactions import EPHEMERAL, FakeInteractions, refuse_too_long
 from tests.fakes.discord_interactions import Interaction as Interaction  # re-exported for tests
 from tests.fakes.discord_interactions import rest_json as _json
@@ -60,7 +62,9 @@ class FakeDiscord(FakeInteractions):
         self.channels: dict[int, dict[str, Any]] = {}
         self.app_id = p.snowflake()
         self.bot = self.add_user("threadbot", bot=True, id=self.app_id)
-        self.guild_id = p.snowflake()
+        self.guilds: dict[int, str] = {}  # id → name
+        self.recommended_shards = 1  # what GET /gateway/bot advises
+        self.guild_id = self.add_guild("Test Server")
         self.channel_id = self.add_channel("general")
         self._failures: list[_Failure] = []
         self._changed = asyncio.Condition()
@@ -96,8 +100,18 @@ class FakeDiscord(FakeInteractions):
         """A person (or another bot); ``name`` is their display name."""
         return p.user(name, bot=bot, id=id)
 
-    def add_channel(self, name: str) -> int:
-        return self._add(p.text_channel(name, self.guild_id))
+    def add_guild(self, name: str, *, shard: tuple[int, int] | None = None) -> int:
+        """A server the bot is in (before it connects: it learns of it in its GUILD_CREATE);
+        with ``shard=(id, count)`` one whose events go to that shard."""
+        guild = p.snowflake()
+        if shard is not None:
+            while shard_of(guild, shard[1]) != shard[0]:
+                guild += 1 << GUILD_ID_SHIFT  # one millisecond later
+        self.guilds[guild] = name
+        return guild
+
+    def add_channel(self, name: str, *, guild: int | None = None) -> int:
+        return self._add(p.text_channel(name, guild or self.guild_id))
 
     def open_dm(self, user: dict[str, Any]) -> int:
         return self._add(p.dm_channel(user))
@@ -107,11 +121,15 @@ class FakeDiscord(FakeInteractions):
         self.channels[cid] = channel
         return cid
 
-    def _welcome(self, session_id: str) -> list[tuple[str, dict[str, Any]]]:
-        chans = [c for c in self.channels.values() if c.get("guild_id")]
-        return [("READY", p.ready(self.bot, self.guild_id, self.app_id, session_id,
-                                  self.gateway_url)),
-                ("GUILD_CREATE", p.guild(self.guild_id, chans, self.bot))]
+    def _welcome(self, session_id: str,
+                 shard: tuple[int, int] | None) -> list[tuple[str, dict[str, Any]]]:
+        mine = [g for g in self.guilds if shard is None or shard_of(g, shard[1]) == shard[0]]
+        ready = p.ready(self.bot, mine, self.app_id, session_id, self.gateway_url, shard=shard)
+        return [("READY", ready), *(("GUILD_CREATE", self._guild_create(g)) for g in mine)]
+
+    def _guild_create(self, guild: int) -> dict[str, Any]:
+        chans = [c for c in self.channels.values() if c.get("guild_id") == str(guild)]
+        return p.guild(guild, chans, self.bot, name=self.guilds[guild])
 
     def _message(self, channel: int, author: dict[str, Any], content: str, *, type: int = 0,
                  mentions: list[dict[str, Any]] | None = None,
@@ -205,6 +223,8 @@ class FakeDiscord(FakeInteractions):
         match method, parts:
             case "GET", ["users", "@me"]:
                 return _json(self.bot)
+            case "GET", ["gateway", "bot"]:
+                return _json(p.gateway_bot(self.gateway_url, self.recommended_shards))
             case "GET", ["oauth2", "applications", "@me"]:
                 return _json(p.application(self.app_id, self.bot))
             case "PUT", ["applications", _, "commands"]:
@@ -277,7 +297,7 @@ class FakeDiscord(FakeInteractions):
     async def start_thread(self, starter: dict[str, Any], owner: dict[str, Any],
                            name: str) -> dict[str, Any]:
         """``owner`` starts a public thread from ``starter`` (its id is the message's)."""
-        thread = p.thread(starter, owner, name, self.guild_id)
+        thread = p.thread(starter, owner, name, int(starter["guild_id"]))
         self.channels[int(starter["id"])] = thread
         starter["thread"] = thread
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -104,7 +104,7 @@ class Served:
         return result
 
 
-async def serve(settings: Settings, slack: FakeSlack, **overrides: Any) -> AsyncIterator[Served]:
+async def serve(settings: Settings, slack: FakeSlack, **overrides: Any) -> AsyncGenerator[Served]:
     """The adapter in HTTP mode on the core ``settings``, Slack settings ``overrides``."""
     async with open_engine(settings) as engine:
         bot = SlackBot(slack_settings(slack, **overrides), engine, caps=SlackCaps(interval=INTERVAL))

@@ -1,9 +1,13 @@
 """What only the SQLite backend has: its migrations, WAL, and the THREADBOT_DB forms that
-name a SQLite file. (Everything a store promises is in tests/contract/.)"""
+name a SQLite file. (Everything a store promises is in tests/contract/.) Also how it sees
+that a lease holder on the same machine died."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
+import time
 from pathlib import Path
 
 import aiosqlite
@@ -13,6 +17,7 @@ from bot.errors import ConfigError
 from bot.types import NewMessage, ThreadKey
 from storage import open_store, sqlite_path
 from storage.migrations.sqlite import MIGRATIONS
+from tests.process import child_env
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
 
@@ -67,3 +72,71 @@ async def test_an_unknown_database_url_is_one_clear_line() -> None:
     assert "\n" not in str(caught.value)
     with pytest.raises(ConfigError, match="needs a path"):
         await open_store("sqlite://")
+
+
+async def test_a_dead_process_leases_go_at_once_a_live_ones_stay(tmp_path: Path) -> None:
+    """Processes sharing a SQLite file share a machine: a lease whose holder process died
+    (kill -9) is forgotten at once, without waiting out its expiry; a live holder's stays."""
+    db = tmp_path / "bot.db"
+    store = await open_store(db)
+    key = ThreadKey("slack", "T1", "C1", "1")
+    thread = await store.ensure_thread(key, "replay")
+    await store.add(thread, NewMessage(role="user", content="hi", tokens=1,
+                                       platform_message_id="m1", awaits_answer=True))
+    holder = """
+import asyncio, sys
+from storage import open_store
+async def main():
+    store = await open_store(sys.argv[1])
+    assert await store.claim(int(sys.argv[2]), "other-process", 3600)
+    print("held", flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", holder, str(db), str(thread.id),
+        stdout=asyncio.subprocess.PIPE, env=child_env({}),
+    )
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"held\n"
+        assert await store.unfinished() == []  # alive: its lease stands
+        assert not await store.claim(thread.id, "this-process", 30)
+        proc.kill()
+        await proc.wait()
+        [work] = await store.unfinished()  # dead: taken over at once, not in an hour
+        assert work.key == key and work.waiting == 1
+        assert await store.claim(thread.id, "this-process", 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await store.close()
+
+
+async def test_processes_opening_a_new_file_together_all_start(tmp_path: Path) -> None:
+    """Replicas or shards started at the same moment on a new file: each migration is
+    applied once, and no process fails on another's half-applied schema."""
+    db = tmp_path / "new.db"
+    opener = """
+import asyncio, sys, time
+from storage import open_store
+async def main():
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+    store = await open_store(sys.argv[1])
+    await store.close()
+asyncio.run(main())
+"""
+    start = time.time() + 1.5
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", opener, str(db), repr(start),
+            stderr=asyncio.subprocess.PIPE, env=child_env({}),
+        )
+        for _ in range(10)
+    ]
+    results = [await proc.communicate() for proc in procs]
+    assert [p.returncode for p in procs] == [0] * 10, [err.decode()[-300:] for _, err in results]
+    async with aiosqlite.connect(db) as conn:
+        rows = await conn.execute_fetchall("SELECT name FROM _migrations ORDER BY name")
+    assert [r[0] for r in rows] == [name for name, _ in MIGRATIONS]

@@ -1,0 +1,142 @@
+"""What a running process does besides answering, for the processes sharing its store.
+
+After a restart, and whenever another replica dies, conversations are left that no process
+answers: replies half-written on screen and messages waiting. The platforms' ``Resumer``s
+(registered by ``resume``) tidy the screen up and give sinks to answer in.
+
+Every ``STOP_POLL_S`` while it answers anything: pass on a ``/stop`` typed on another
+replica (the store flags the lease) to the reply being written here. Every third of the
+lease: renew this process's leases in one write (a reply that lost its lease — the process
+stalled past it and another took over — is cut short rather than answered twice). Every
+``SWEEP_S``: take over conversations no live process has answered since the last sweep (a
+replica died, or its lease expired). A store error is logged and tried again next tick;
+it never ends the upkeep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from bot.ports import ReplySink, Resumer, Store
+from bot.types import Ending, ThreadKey, Unfinished
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+STOP_POLL_S = 0.25  # a stop typed on another replica takes effect within about this
+SWEEP_S = 5.0  # at most; a short lease sweeps more often
+
+
+class Upkeep:
+    def __init__(self, engine: Engine, store: Store) -> None:
+        self._engine = engine
+        self._store = store
+        self._task: asyncio.Task[None] | None = None
+        self._resumers: dict[str, Resumer] = {}
+        self._unanswered: set[ThreadKey] = set()  # unfinished at the last sweep
+        self._answers: set[asyncio.Task[None]] = set()  # conversations taken over
+
+    # --- taking over ---
+    async def resume(self, platform: str, resumer: Resumer) -> list[asyncio.Task[None]]:
+        """See ``Engine.resume``: everything unfinished on ``platform``, at once."""
+        self._resumers[platform] = resumer
+        self.start()
+        return self._take_over(await self._store.unfinished(), {platform})
+
+    async def sweep(self) -> None:
+        """Take over what no process holds and nobody answered for a whole sweep: seen
+        unfinished twice in a row, so a replica that has just stored a message and is about
+        to take the thread's lease is not raced (its sink may matter: a Discord thread it
+        is opening)."""
+        work = await self._store.unfinished()
+        seen, self._unanswered = self._unanswered, {w.key for w in work}
+        self._take_over([w for w in work if w.key in seen], set(self._resumers))
+
+    def _take_over(
+        self, unfinished: Sequence[Unfinished], platforms: set[str]
+    ) -> list[asyncio.Task[None]]:
+        started: list[asyncio.Task[None]] = []
+        for work in unfinished:
+            if work.key.platform not in platforms or self._engine.busy(work.key):
+                continue  # another platform's, or being answered by this process right now
+            sink = self.sink_for(work)
+            if sink is None:
+                continue
+            task = asyncio.create_task(self._engine.answer(work.key, sink, work=work))
+            self._answers.add(task)
+            task.add_done_callback(self._answers.discard)
+            started.append(task)
+        if started:
+            log.info("taking over %d conversation(s) no process was answering", len(started))
+        return started
+
+    def sink_for(self, work: Unfinished) -> ReplySink | None:
+        """A sink in ``work.key``'s conversation from its platform's resumer (None when no
+        platform of this process can answer there)."""
+        resumer = self._resumers.get(work.key.platform)
+        return resumer.sink_for(work) if resumer is not None else None
+
+    async def tidy(self, work: Unfinished) -> None:
+        """Put right on screen what a dead process left (called under the lease)."""
+        resumer = self._resumers.get(work.key.platform)
+        if resumer is None:
+            return
+        if work.shown_refs:
+            await resumer.tidy(work.key, work.shown_refs, work.shown_text)
+        if work.open_refs:
+            await resumer.tidy(work.key, work.open_refs, None)
+        await self._store.tidied(work.key)
+
+    # --- the loop ---
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        engine = self._engine
+        renewed = swept = time.monotonic()
+        sweep_s = min(SWEEP_S, engine.lease_s / 2)
+        while True:
+            await asyncio.sleep(STOP_POLL_S)
+            now = time.monotonic()
+            try:
+                if engine.held():
+                    await self._pass_on_stops()
+                if now - renewed >= engine.lease_s / 3:
+                    renewed = now
+                    await self._renew()
+                if now - swept >= sweep_s:
+                    swept = now
+                    await self.sweep()
+            except Exception as exc:  # the store is unreachable for a moment: next tick
+                log.warning("upkeep failed (%s: %s); trying again", type(exc).__name__, exc)
+
+    async def _pass_on_stops(self) -> None:
+        engine = self._engine
+        asked = await self._store.stops_requested(engine.holder)
+        for thread_id, round_ in engine.held().items():
+            if thread_id in asked and round_ is not None:
+                round_.cut_short(Ending.STOPPED)
+
+    async def _renew(self) -> None:
+        engine = self._engine
+        held = engine.held()
+        if not held:
+            return
+        still = await self._store.renew(engine.holder, engine.lease_s)
+        for thread_id, round_ in held.items():
+            if thread_id not in still and round_ is not None and round_.cut_short(Ending.INTERRUPTED):
+                log.warning("lost the lease of thread %d (this process stalled longer than "
+                            "THREADBOT_LEASE_S); its reply is cut short", thread_id)
