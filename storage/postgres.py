@@ -27,9 +27,11 @@ from bot.types import (
 )
 from storage.postgres_connect import open_pool
 from storage.postgres_leases import PostgresLeases
+from storage.postgres_reads import KEY_WHERE, key_args
 
 _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
 _ADD = "SELECT threadbot_add_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+_THREAD = "SELECT id, strategy, epoch, last_response_id, model FROM threads"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
@@ -48,24 +50,29 @@ class PostgresStore(PostgresLeases):
 
     # --- threads ---
     async def ensure_thread(self, key: ThreadKey, strategy: str) -> ThreadState:
-        """The thread's row, created with ``strategy`` if new (one round trip either way)."""
+        """The thread's row, created with ``strategy`` if new: one round trip, and a read
+        only (no commit to wait for) when it exists — every turn asks. Its ``updated_at``
+        moves when a message is stored (threadbot_add_message), not here."""
         row = await self._pool.fetchrow(
-            """INSERT INTO threads (platform, scope, channel, thread, strategy, created_at,
-                                    updated_at)
-               VALUES ($1, $2, $3, $4, $5, clock_timestamp(), clock_timestamp())
-               ON CONFLICT (platform, scope, channel, thread)
-               DO UPDATE SET updated_at = excluded.updated_at
-               RETURNING id, strategy, epoch, last_response_id, model""",
-            key.platform, key.scope, key.channel, key.thread, strategy,
+            """WITH found AS (
+                   SELECT id, strategy, epoch, last_response_id, model FROM threads
+                   WHERE platform = $1 AND scope = $2 AND channel = $3 AND thread = $4),
+               made AS (
+                   INSERT INTO threads (platform, scope, channel, thread, strategy,
+                                        created_at, updated_at)
+                   SELECT $1, $2, $3, $4, $5, clock_timestamp(), clock_timestamp()
+                   WHERE NOT EXISTS (SELECT 1 FROM found)
+                   ON CONFLICT DO NOTHING
+                   RETURNING id, strategy, epoch, last_response_id, model)
+               SELECT * FROM found UNION ALL SELECT * FROM made""",
+            *key_args(key), strategy,
         )
+        if row is None:  # another replica created it since this statement's snapshot
+            row = await self._pool.fetchrow(f"{_THREAD} WHERE {KEY_WHERE}", *key_args(key))
         return _thread(key, row)
 
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:
-        row = await self._pool.fetchrow(
-            """SELECT id, strategy, epoch, last_response_id, model FROM threads
-               WHERE platform = $1 AND scope = $2 AND channel = $3 AND thread = $4""",
-            key.platform, key.scope, key.channel, key.thread,
-        )
+        row = await self._pool.fetchrow(f"{_THREAD} WHERE {KEY_WHERE}", *key_args(key))
         return _thread(key, row) if row else None
 
     async def reset(self, thread_id: int) -> None:
@@ -211,7 +218,7 @@ class PostgresStore(PostgresLeases):
             """INSERT INTO handled (platform, scope, channel, thread, event_id, kind, created_at)
                VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp())
                ON CONFLICT DO NOTHING RETURNING 1""",
-            key.platform, key.scope, key.channel, key.thread, event_id, kind,
+            *key_args(key), event_id, kind,
         )
         return row is not None
 

@@ -14,12 +14,12 @@ from typing import Any
 from bot.types import ThreadKey
 from storage.copy import HandledCopy, MessageCopy, ThreadCopy
 from storage.postgres import PostgresStore
+from storage.postgres_reads import KEY_WHERE, key_args
 
 _MESSAGE_COLUMNS = (
     "epoch, role, author_id, author_name, content, tokens, running_tokens, platform_msg_id, "
     "response_id, model, input_tokens, output_tokens, ending, awaits_answer, refs, created_at"
 )
-_KEY = "platform = $1 AND scope = $2 AND channel = $3 AND thread = $4"
 
 
 class PostgresCopier:
@@ -39,8 +39,8 @@ class PostgresCopier:
     async def read_thread(self, key: ThreadKey) -> ThreadCopy:
         thread = await self._pool.fetchrow(
             f"""SELECT id, strategy, epoch, last_response_id, model, created_at, updated_at
-                FROM threads WHERE {_KEY}""",
-            *_key(key),
+                FROM threads WHERE {KEY_WHERE}""",
+            *key_args(key),
         )
         assert thread is not None
         rows = await self._pool.fetch(
@@ -60,7 +60,7 @@ class PostgresCopier:
                                         last_response_id, model, created_at, updated_at)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                    ON CONFLICT DO NOTHING RETURNING id""",
-                *_key(thread.key), thread.strategy, thread.epoch, thread.last_response_id,
+                *key_args(thread.key), thread.strategy, thread.epoch, thread.last_response_id,
                 thread.model, thread.created_at, thread.updated_at,
             )
             if thread_id is None:
@@ -94,10 +94,6 @@ class PostgresCopier:
         return int(new)
 
 
-def _key(key: ThreadKey) -> tuple[str, str, str, str]:
-    return (key.platform, key.scope, key.channel, key.thread)
-
-
 def _message(row: Any) -> MessageCopy:
     return MessageCopy(
         epoch=row[0], role=row[1], author_id=row[2], author_name=row[3], content=row[4],
@@ -116,4 +112,4 @@ def _message_row(thread_id: int, m: MessageCopy) -> tuple[Any, ...]:
 
 
 def _handled_row(h: HandledCopy) -> tuple[Any, ...]:
-    return (*_key(h.key), h.event_id, h.kind, h.created_at)
+    return (*key_args(h.key), h.event_id, h.kind, h.created_at)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.types import ThreadKey, Unfinished
-from storage.postgres_reads import PostgresReads
+from storage.postgres_reads import KEY_WHERE, PostgresReads, key_args
 
 _UNTIL = "clock_timestamp() + make_interval(secs => $3)"
+_NO_REFS = "'{}'"  # an empty text[]
 
 
 class PostgresLeases(PostgresReads):
@@ -95,14 +96,13 @@ class PostgresLeases(PostgresReads):
         """What ``unfinished`` reported for ``key`` was dealt with on screen: forget the
         replies a dead process was writing, and the refs of those it had stored."""
         await self._pool.execute(
-            """WITH t AS (SELECT id FROM threads
-                          WHERE platform = $1 AND scope = $2 AND channel = $3 AND thread = $4),
+            f"""WITH t AS (SELECT id FROM threads WHERE {KEY_WHERE}),
                     cut AS (DELETE FROM messages WHERE role = 'assistant' AND ending IS NULL
                               AND thread_id = (SELECT id FROM t))
-               UPDATE messages SET refs = '{}'
-               WHERE role = 'assistant' AND ending IS NOT NULL AND refs <> '{}'
+               UPDATE messages SET refs = {_NO_REFS}
+               WHERE role = 'assistant' AND ending IS NOT NULL AND refs <> {_NO_REFS}
                  AND thread_id = (SELECT id FROM t)""",
-            key.platform, key.scope, key.channel, key.thread,
+            *key_args(key),
         )
 
 

@@ -26,7 +26,7 @@ class PostgresReads:
                WHERE t.platform = $1 AND t.scope = $2 AND t.channel = $3 AND t.thread = $4
                  AND m.content <> ''
                ORDER BY m.id""",
-            key.platform, key.scope, key.channel, key.thread,
+            *key_args(key),
         )
         return [(row[0], _message(row)) for row in rows]
 
@@ -47,6 +47,14 @@ class PostgresReads:
                GROUP BY t.id ORDER BY t.updated_at DESC, t.id DESC"""
         )
         return [ThreadListing(ThreadKey(*row[:4]), row[4], row[5].isoformat()) for row in rows]
+
+
+KEY_WHERE = "platform = $1 AND scope = $2 AND channel = $3 AND thread = $4"
+
+
+def key_args(key: ThreadKey) -> tuple[str, str, str, str]:
+    """A thread key as the $1..$4 of KEY_WHERE."""
+    return (key.platform, key.scope, key.channel, key.thread)
 
 
 def _message(row: Any) -> StoredMessage:

@@ -96,7 +96,9 @@ MIGRATIONS: list[tuple[str, str]] = [
             expires_at     timestamptz NOT NULL,
             stop_requested boolean NOT NULL DEFAULT false
         );
-        CREATE INDEX leases_holder ON leases (holder);
+        CREATE INDEX leases_holder ON leases (holder);  -- renew: all of a holder's leases
+        -- asked 4 times a second by every replica answering anything: the stops only
+        CREATE INDEX leases_stops ON leases (holder) WHERE stop_requested;
 
         CREATE FUNCTION threadbot_add_message(
             p_thread bigint, p_epoch integer, p_role text, p_author_id text,
@@ -120,6 +122,9 @@ MIGRATIONS: list[tuple[str, str]] = [
                    p_ending, p_awaits_answer, p_created_at
             ON CONFLICT (thread_id, platform_msg_id) DO NOTHING
             RETURNING id INTO new_id;
+            IF new_id IS NOT NULL THEN  -- "most recently active" (list_threads)
+                UPDATE threads SET updated_at = clock_timestamp() WHERE id = p_thread;
+            END IF;
             RETURN new_id;  -- NULL: the platform id was already stored (a redelivery)
         END $$;
 

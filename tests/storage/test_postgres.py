@@ -82,6 +82,14 @@ async def test_the_same_message_from_five_replicas_is_stored_once(replicas: list
     assert len(await replicas[0].history(KEY)) == 10
 
 
+async def test_five_replicas_starting_one_thread_at_once_share_it(replicas: list[Store]) -> None:
+    for round_ in range(10):
+        key = ThreadKey("slack", "T1", "C1", f"new-{round_}")
+        threads = await asyncio.gather(*(s.ensure_thread(key, "replay") for s in replicas))
+        assert len({t.id for t in threads}) == 1
+    assert len(await replicas[0].list_threads()) == 10
+
+
 async def test_a_command_from_five_replicas_is_handled_once(replicas: list[Store]) -> None:
     for round_ in range(10):
         firsts = await asyncio.gather(
