@@ -1,6 +1,6 @@
 """threadbot: an LLM in your Slack and Discord threads.
 
-`threadbot run | console | export | stats`, plus what each platform adds (e.g.
+`threadbot run | console | export | stats | migrate-store`, plus what each platform adds (e.g.
 `discord-invite`). With ``bot/app.py``, the composition root: the only core module that
 names the adapters and the store.
 
@@ -62,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--thread", required=True, help="thread key (see `stats`) or console name")
     export.add_argument("--format", choices=("json", "markdown"), default="markdown")
     sub.add_parser("stats", help="threads, messages and tokens per platform")
+    migrate = sub.add_parser(
+        "migrate-store", help="copy every conversation to another store (e.g. to PostgreSQL)",
+        description="Copy every thread, message and handled command from one store to another "
+        "(file path, sqlite:///path or postgresql://…). Threads the target has are skipped: "
+        "running it again copies nothing twice.",
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="URL",
+                         help="the store to copy from")
+    migrate.add_argument("--to", dest="target", required=True, metavar="URL",
+                         help="the store to copy to (created and migrated if new)")
     for platform in PLATFORMS.values():
         for command in platform.commands:
             sub.add_parser(command.name, help=command.help)
@@ -71,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 def _commands() -> dict[str, Command]:
     commands: dict[str, Command] = {
         "run": _run, "console": _console, "export": _export, "stats": _stats,
+        "migrate-store": _migrate_store,
     }
     for platform in PLATFORMS.values():
         for command in platform.commands:
@@ -114,7 +125,7 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
-    from storage import open_store
+    from storage import open_store, redacted
 
     store = await open_store(settings.db)
     try:
@@ -123,7 +134,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
         await store.close()
     if not rows:
         raise ConfigError(
-            f"no stored thread {args.thread!r} in {settings.db} (see `threadbot stats`)"
+            f"no stored thread {args.thread!r} in {redacted(settings.db)} (see `threadbot stats`)"
         )
     print(_json(key, rows) if args.format == "json" else _markdown(key, rows))
     return 0
@@ -200,6 +211,28 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
         for t in threads[:20]:
             last = t.updated_at[:16].replace("T", " ")
             print(f"  {t.key}  ({t.messages} messages, last {last})")
+    return 0
+
+
+async def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
+    """Copy one store into another: a progress bar on a terminal, one summary line always."""
+    from tqdm import tqdm
+
+    from storage.copy import copy_store
+
+    bar = tqdm(unit="thread", disable=not sys.stderr.isatty(), leave=False)
+
+    def advanced() -> None:
+        bar.update()
+
+    try:
+        report = await copy_store(
+            args.source, args.target, started=lambda total: bar.reset(total=total),
+            advanced=advanced,
+        )
+    finally:
+        bar.close()
+    print(report.summary())
     return 0
 
 

@@ -6,16 +6,21 @@ core's ``bot.ports.Store`` and passes the same contract suite (``tests/contract/
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import ConfigError
 from bot.ports import Store
 
 SQLITE_SCHEME = "sqlite://"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_SECRET_PARAM = re.compile(r"(?i)(^|&)(password|sslpassword)=[^&]*")
 
 
 async def open_store(url: str | Path) -> Store:
-    """The store ``url`` names: a file path or ``sqlite:///path`` (see ``sqlite_path``)."""
+    """The store ``url`` names: a file path or ``sqlite:///path`` (see ``sqlite_path``), or
+    ``postgresql://…`` / ``postgres://…`` (asyncpg is imported only then)."""
     text = str(url).strip()
     if not text:
         raise ConfigError("THREADBOT_DB is empty: set it to a file path such as ./threadbot.db.")
@@ -23,10 +28,35 @@ async def open_store(url: str | Path) -> Store:
         from storage.sqlite import SqliteStore
 
         return await SqliteStore.open(sqlite_path(text))
+    if text.startswith(POSTGRES_SCHEMES):
+        from storage.postgres import PostgresStore
+
+        return await PostgresStore.open(text)
     scheme = text.split("://", 1)[0]
     raise ConfigError(
-        f"THREADBOT_DB uses an unknown scheme '{scheme}://': use a file path or sqlite:///path."
+        f"THREADBOT_DB uses an unknown scheme '{scheme}://': use a file path, sqlite:///path "
+        "or postgresql://user:password@host:5432/database."
     )
+
+
+def redacted(url: str | Path) -> str:
+    """``url`` as it may be shown or logged: a password in it (``user:secret@`` or
+    ``?password=``) becomes ``***``."""
+    text = str(url)
+    if "://" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed [ in the host: show nothing that could be secret
+        return text.split("://", 1)[0] + "://***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        who, _, where = netloc.rpartition("@")
+        netloc = f"{who.split(':', 1)[0]}{':***' if ':' in who else ''}@{where}"
+    query = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}=***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return text  # nothing secret: as written (urlunsplit would drop an empty "//")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def sqlite_path(url: str) -> str:

@@ -6,7 +6,7 @@ trust_env) would otherwise send loopback traffic to a proxy.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +75,48 @@ def settings(tmp_path: Path, fake_openai: Any) -> Settings:
 async def engine(settings: Settings) -> AsyncIterator[Engine]:
     async with open_engine(settings) as engine:
         yield engine
+
+
+# --- PostgreSQL (tests/postgres_server.py): a real server, or a skip saying how to get one ---
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """The tests' PostgreSQL server (tests/postgres_server.py), stopped after the session.
+    Without one the tests that need it skip — or fail under THREADBOT_TEST_POSTGRES=required."""
+    from tests import postgres_server as pg
+
+    try:
+        server = pg.shared()
+    except pg.Unavailable as exc:
+        if pg.required():
+            pytest.fail(f"{pg.ENV_REQUIRED}=required, but {exc}", pytrace=False)
+        _skipped_postgres.append(pg.skipped_line(str(exc)))
+        pytest.skip(_skipped_postgres[0])
+    yield server
+    pg.stop_shared()
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: Any) -> str:
+    """A fresh, empty PostgreSQL database of this test's own."""
+    url: str = await postgres_server.fresh_database()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A THREADBOT_DB for each store: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "threadbot.db")
+    url: str = await request.getfixturevalue("postgres_server").fresh_database()
+    return url
+
+
+_skipped_postgres: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line, not one per test, when the PostgreSQL tests were skipped."""
+    if _skipped_postgres:
+        terminalreporter.write_line(_skipped_postgres[0])

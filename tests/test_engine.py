@@ -1,4 +1,5 @@
-"""The engine end to end: real SDK clients → loopback fakes, a real SQLite file.
+"""The engine end to end: real SDK clients → loopback fakes, and each test once on a real
+SQLite file and once on a real PostgreSQL database (the ``database`` fixture).
 
 Each test asserts what a user would notice (the reply, the error message) and what the model
 was sent (the request the fake recorded).
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.app import open_engine
+from bot.config import Settings
 from bot.engine import EMPTY_TEXT
 from bot.errors import USER_MESSAGES, ErrorKind
 from bot.types import Command, CommandName, Ending, ThreadKey, Turn
@@ -21,6 +23,14 @@ from tests.conftest import make_settings
 from tests.helpers import RecordingSink
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_openai: Any, database: str) -> Settings:
+    """The shared ``settings`` (and so ``engine``) on each store in turn."""
+    return make_settings(tmp_path, openai_base_url=fake_openai.base_url, db=database)
+
+
 _ids = iter(range(1, 1_000_000))
 
 
@@ -69,11 +79,11 @@ def sent_messages(body: dict[str, Any]) -> list[tuple[str, str]]:
     ],
 )
 async def test_alice_is_remembered_in_every_provider_and_strategy(
-    tmp_path: Path, fake_openai: Any, fake_anthropic: Any, provider: str, history: str
+    tmp_path: Path, database: str, fake_openai: Any, fake_anthropic: Any, provider: str, history: str
 ) -> None:
     fake = fake_anthropic if provider == "anthropic" else fake_openai
     settings = make_settings(
-        tmp_path, provider=provider, history=history, openai_base_url=fake_openai.base_url,
+        tmp_path, db=database, provider=provider, history=history, openai_base_url=fake_openai.base_url,
         anthropic_api_key="test-key", anthropic_base_url=fake_anthropic.base_url,
         model="claude-sonnet-4-6" if provider == "anthropic" else "gpt-4o-mini",
         system_prompt="Be brief.",
@@ -101,10 +111,10 @@ async def test_alice_is_remembered_in_every_provider_and_strategy(
 
 
 async def test_small_budget_keeps_system_prompt_newest_messages_and_alternation(
-    tmp_path: Path, fake_openai: Any
+    tmp_path: Path, database: str, fake_openai: Any
 ) -> None:
     settings = make_settings(
-        tmp_path, openai_base_url=fake_openai.base_url, context_tokens=120,
+        tmp_path, db=database, openai_base_url=fake_openai.base_url, context_tokens=120,
         system_prompt="SYSTEM PROMPT",
     )
     async with open_engine(settings) as engine:
@@ -121,9 +131,11 @@ async def test_small_budget_keeps_system_prompt_newest_messages_and_alternation(
 
 
 async def test_a_huge_message_is_truncated_with_a_note_not_refused(
-    tmp_path: Path, fake_openai: Any
+    tmp_path: Path, database: str, fake_openai: Any
 ) -> None:
-    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url, context_tokens=300)
+    settings = make_settings(
+        tmp_path, db=database, openai_base_url=fake_openai.base_url, context_tokens=300
+    )
     async with open_engine(settings) as engine:
         sink = await ask(engine, "lorem ipsum " * 5000)
     assert sink.final and sink.error is None
@@ -132,10 +144,10 @@ async def test_a_huge_message_is_truncated_with_a_note_not_refused(
 
 
 async def test_chain_falls_back_to_replay_when_the_response_expired(
-    tmp_path: Path, fake_openai: Any
+    tmp_path: Path, database: str, fake_openai: Any
 ) -> None:
     settings = make_settings(
-        tmp_path, provider="openai-responses", history="chain",
+        tmp_path, db=database, provider="openai-responses", history="chain",
         openai_base_url=fake_openai.base_url,
     )
     async with open_engine(settings) as engine:
@@ -287,8 +299,12 @@ async def test_provider_errors_give_a_short_message_and_lose_nothing(
     assert ok.final == "Your name is Alice."  # the failed turn's message was kept
 
 
-async def test_timeout_gives_the_timeout_message(tmp_path: Path, fake_openai: Any) -> None:
-    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url, provider_timeout=0.5)
+async def test_timeout_gives_the_timeout_message(
+    tmp_path: Path, database: str, fake_openai: Any
+) -> None:
+    settings = make_settings(
+        tmp_path, db=database, openai_base_url=fake_openai.base_url, provider_timeout=0.5
+    )
     fake_openai.hang_next()
     async with open_engine(settings) as engine:
         sink = await ask(engine, "hello?")
@@ -337,8 +353,11 @@ async def test_remembered_context_is_used_but_not_answered(engine: Any, fake_ope
     assert roles == ["system", "user", "assistant", "user"]
 
 
-async def test_chain_replays_when_the_model_changed(tmp_path: Path, fake_openai: Any) -> None:
-    base = {"provider": "openai-responses", "history": "chain", "openai_base_url": fake_openai.base_url}
+async def test_chain_replays_when_the_model_changed(
+    tmp_path: Path, database: str, fake_openai: Any
+) -> None:
+    base = {"provider": "openai-responses", "history": "chain", "openai_base_url": fake_openai.base_url,
+            "db": database}
     async with open_engine(make_settings(tmp_path, model="gpt-4.1-mini", **base)) as engine:
         await ask(engine, "My name is Alice")
     async with open_engine(make_settings(tmp_path, model="gpt-5-mini", **base)) as engine:

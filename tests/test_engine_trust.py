@@ -1,8 +1,9 @@
 """The engine keeps its promises across races, restarts, shutdowns and faults: every message
 it was asked to answer is answered exactly once, and nothing the user saw is lost.
 
-Real OpenAI SDK against the loopback fake, a real SQLite file; a restart is a new engine on
-the same database file.
+Real OpenAI SDK against the loopback fake; each test once on a real SQLite file and once on a
+real PostgreSQL database (the ``database`` fixture). A restart is a new engine on the same
+database.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from bot.app import open_engine
+from bot.config import Settings
 from bot.errors import USER_MESSAGES, ErrorKind
 from bot.tokens import TokenCounter
 from bot.types import Command, CommandName, Ending, NewMessage, ThreadKey, Turn, Unfinished
@@ -26,6 +28,14 @@ from tests.crash import left_by_a_crash
 from tests.helpers import RecordingSink
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_openai: Any, database: str) -> Settings:
+    """The shared ``settings`` (and so ``engine``) on each store in turn."""
+    return make_settings(tmp_path, openai_base_url=fake_openai.base_url, db=database)
+
+
 _ids = iter(range(1, 1_000_000))
 
 
@@ -138,9 +148,11 @@ async def test_a_restart_answers_what_was_left_waiting_once_and_tidies_the_scree
 
 
 async def test_messages_that_waited_too_long_are_left_and_marked(
-    tmp_path: Path, fake_openai: Any
+    tmp_path: Path, database: str, fake_openai: Any
 ) -> None:
-    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url, resume_max_age=60)
+    settings = make_settings(
+        tmp_path, db=database, openai_base_url=fake_openai.base_url, resume_max_age=60
+    )
     store = await open_store(settings.db)
     thread = await store.ensure_thread(KEY, "replay")
     old = NewMessage(role="user", content="hello?", tokens=3, platform_message_id="p1",
@@ -244,9 +256,9 @@ async def test_a_bare_mention_starts_the_conversation(engine: Any) -> None:
 
 
 async def test_chain_names_every_author_and_counts_the_names_in_the_budget(
-    tmp_path: Path, fake_openai: Any
+    tmp_path: Path, database: str, fake_openai: Any
 ) -> None:
-    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url,
+    settings = make_settings(tmp_path, db=database, openai_base_url=fake_openai.base_url,
                              provider="openai-responses", history="chain", context_tokens=400,
                              system_prompt="Be brief.", model="gpt-4o-mini")
     counter = TokenCounter("gpt-4o-mini")
@@ -269,9 +281,9 @@ async def test_chain_names_every_author_and_counts_the_names_in_the_budget(
 
 
 async def test_a_timeout_reaches_the_user_within_the_deadline_retries_included(
-    tmp_path: Path, fake_openai: Any
+    tmp_path: Path, database: str, fake_openai: Any
 ) -> None:
-    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url,
+    settings = make_settings(tmp_path, db=database, openai_base_url=fake_openai.base_url,
                              provider_timeout=0.5, provider_retries=3)
     fake_openai.hang_next(times=4)
     async with open_engine(settings) as engine:
@@ -284,9 +296,11 @@ async def test_a_timeout_reaches_the_user_within_the_deadline_retries_included(
 
 
 async def test_a_long_reply_that_keeps_streaming_is_not_cut_by_the_timeout(
-    tmp_path: Path, fake_openai: Any
+    tmp_path: Path, database: str, fake_openai: Any
 ) -> None:
-    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url, provider_timeout=0.5)
+    settings = make_settings(
+        tmp_path, db=database, openai_base_url=fake_openai.base_url, provider_timeout=0.5
+    )
     fake_openai.reply_with("a b c d e f g h i j")
     fake_openai.chunk_size = 2
     fake_openai.delay = 0.2  # ten chunks over two seconds, never silent for 0.5 s

@@ -1,0 +1,124 @@
+"""The SQLite side of `threadbot migrate-store` (storage/copy.py): reading every column of a
+thread, and writing one back in a single transaction.
+
+It borrows the open store's connection: the copy is the only user of it in its process, so
+the explicit transaction cannot swallow another coroutine's write (what sqlite.py avoids on
+the bot's shared connection). BEGIN IMMEDIATE takes the write lock up front, so a bot
+process writing the same file waits (busy_timeout) instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.types import ThreadKey
+from storage.copy import HandledCopy, MessageCopy, ThreadCopy
+from storage.sqlite import SqliteStore
+
+_MESSAGE_COLUMNS = (
+    "epoch, role, author_id, author_name, content, tokens, running_tokens, platform_msg_id, "
+    "response_id, model, input_tokens, output_tokens, ending, awaits_answer, refs, created_at"
+)
+_KEY = "platform = ? AND scope = ? AND channel = ? AND thread = ?"
+
+
+class SqliteCopier:
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._db = store._db
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    async def thread_keys(self) -> list[ThreadKey]:
+        rows = await self._db.execute_fetchall(
+            "SELECT platform, scope, channel, thread FROM threads ORDER BY id"
+        )
+        return [ThreadKey(*row) for row in rows]
+
+    async def read_thread(self, key: ThreadKey) -> ThreadCopy:
+        [thread] = await self._db.execute_fetchall(
+            f"""SELECT id, strategy, epoch, last_response_id, model, created_at, updated_at
+                FROM threads WHERE {_KEY}""",
+            _key(key),
+        )
+        rows = await self._db.execute_fetchall(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ? ORDER BY id",
+            (thread[0],),
+        )
+        return ThreadCopy(
+            key=key, strategy=thread[1], epoch=thread[2], last_response_id=thread[3],
+            model=thread[4], created_at=_time(thread[5]), updated_at=_time(thread[6]),
+            messages=tuple(_message(row) for row in rows),
+        )
+
+    async def write_thread(self, thread: ThreadCopy) -> bool:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = list(await self._db.execute_fetchall(
+                """INSERT INTO threads (platform, scope, channel, thread, strategy, epoch,
+                                        last_response_id, model, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id""",
+                (*_key(thread.key), thread.strategy, thread.epoch, thread.last_response_id,
+                 thread.model, thread.created_at.isoformat(), thread.updated_at.isoformat()),
+            ))
+            if rows:
+                await self._db.executemany(
+                    f"""INSERT INTO messages (thread_id, stopped, {_MESSAGE_COLUMNS})
+                        VALUES ({', '.join('?' * 18)})""",
+                    [_message_row(rows[0][0], m) for m in thread.messages],
+                )
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        return bool(rows)
+
+    async def read_handled(self) -> list[HandledCopy]:
+        rows = await self._db.execute_fetchall(
+            "SELECT platform, scope, channel, thread, event_id, kind, created_at FROM handled"
+        )
+        return [HandledCopy(key=ThreadKey(*row[:4]), event_id=row[4], kind=row[5],
+                            created_at=_time(row[6])) for row in rows]
+
+    async def write_handled(self, rows: list[HandledCopy]) -> int:
+        before = await self._count_handled()
+        await self._db.executemany(
+            """INSERT INTO handled (platform, scope, channel, thread, event_id, kind, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+            [(*_key(h.key), h.event_id, h.kind, h.created_at.isoformat()) for h in rows],
+        )
+        return await self._count_handled() - before
+
+    async def _count_handled(self) -> int:
+        [[count]] = await self._db.execute_fetchall("SELECT COUNT(*) FROM handled")
+        return int(count)
+
+
+def _key(key: ThreadKey) -> tuple[str, str, str, str]:
+    return (key.platform, key.scope, key.channel, key.thread)
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _message(row: Sequence[Any]) -> MessageCopy:
+    return MessageCopy(
+        epoch=row[0], role=row[1], author_id=row[2], author_name=row[3], content=row[4],
+        tokens=row[5], running_tokens=row[6], platform_msg_id=row[7], response_id=row[8],
+        model=row[9], input_tokens=row[10], output_tokens=row[11], ending=row[12],
+        awaits_answer=row[13], refs=tuple(json.loads(row[14])), created_at=_time(row[15]),
+    )
+
+
+def _message_row(thread_id: int, m: MessageCopy) -> tuple[Any, ...]:
+    return (
+        thread_id, int(m.ending == "stopped"), m.epoch, m.role, m.author_id, m.author_name,
+        m.content, m.tokens, m.running_tokens, m.platform_msg_id, m.response_id, m.model,
+        m.input_tokens, m.output_tokens, m.ending, m.awaits_answer, json.dumps(list(m.refs)),
+        m.created_at.isoformat(),
+    )

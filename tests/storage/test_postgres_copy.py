@@ -1,0 +1,175 @@
+"""`threadbot migrate-store`: SQLite → PostgreSQL → SQLite keeps every conversation as it was
+(what export shows, and what the bot needs to carry on: epochs, endings, usage, anchors,
+pending messages, open replies, handled commands), and a second run copies nothing twice.
+Each step runs the real `threadbot` command."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import struct
+import termios
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.types import Ending, NewMessage, ThreadKey, Usage
+from storage import open_store
+from storage.copy import ThreadCopy, open_copier
+from tests.process import child_env, command, threadbot
+
+CHAIN = ThreadKey("slack", "T1", "C1", "1700000000.000100")
+REPLAY = ThreadKey("discord", "G1", "C9", "T9")
+NO_THREAD = ThreadKey("slack", "T1", "C2", "")
+EARLY = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def said(text: str, pid: str, author: str = "U1", *, waits: bool = False) -> NewMessage:
+    return NewMessage(role="user", content=text, tokens=len(text.split()), author_id=author,
+                      author_name=f"name {author}", platform_message_id=pid, at=EARLY,
+                      awaits_answer=waits)
+
+
+def reply(text: str, ending: Ending, response_id: str | None = None) -> NewMessage:
+    return NewMessage(role="assistant", content=text, tokens=len(text.split()), model="gpt-x",
+                      response_id=response_id, usage=Usage(120, 7), ending=ending, at=EARLY)
+
+
+async def a_lived_in_sqlite_store(url: str) -> None:
+    """Two epochs of a chained thread with every kind of ending, a summary, a message still
+    waiting and a reply cut short on screen; a replayed thread; commands handled."""
+    store = await open_store(url)
+    try:
+        chain = await store.ensure_thread(CHAIN, "chain")
+        await store.add(chain, said("My name is Alice", "m1", waits=True))
+        row = await store.begin_reply(chain)
+        await store.finish_reply(chain, row, reply("Hello Alice", Ending.ANSWERED, "resp_1"))
+        await store.set_anchor(chain, "resp_1", "gpt-x")
+        await store.reset(chain.id)
+        chain = await store.ensure_thread(CHAIN, "chain")
+        await store.add(chain, said("Tell me a story", "m2", "U2", waits=True))
+        row = await store.begin_reply(chain)
+        await store.finish_reply(chain, row, reply("Once upon", Ending.STOPPED, "resp_2"))
+        await store.set_anchor(chain, "resp_2", "gpt-x")
+        await store.add(chain, NewMessage(role="summary", content="a story", tokens=2, at=EARLY))
+        await store.add(chain, said("And then?", "m3", "U2", waits=True))
+        open_row = await store.begin_reply(chain)  # a process died writing this
+        await store.set_refs(open_row, ["C1:1700000001.1", "C1:1700000001.2"])
+
+        replay = await store.ensure_thread(REPLAY, "replay")
+        await store.add_many(replay, [said("hi", "d1"), said("anyone?", "d2", waits=True)])
+        row = await store.begin_reply(replay)
+        await store.finish_reply(replay, row, reply("Sorry", Ending.FAILED))
+        assert await store.first_time(CHAIN, "cmd-1", "reset")
+        assert await store.first_time(NO_THREAD, "cmd-2", "help")
+    finally:
+        await store.close()
+
+
+async def migrate(source: str, target: str, cwd: Path) -> str:
+    code, out, err = await threadbot("migrate-store", "--from", source, "--to", target,
+                                     cwd=cwd, env={}, deadline=60)
+    assert (code, err) == (0, ""), err
+    assert out.count("\n") == 1, out  # one summary line off a terminal
+    return out
+
+
+async def everything(url: str) -> tuple[list[ThreadCopy], list[tuple[str, str, str]]]:
+    copier = await open_copier(url)
+    try:
+        threads = [await copier.read_thread(k) for k in await copier.thread_keys()]
+        handled = sorted((str(h.key), h.event_id, h.kind) for h in await copier.read_handled())
+        return threads, handled
+    finally:
+        await copier.close()
+
+
+async def shown(db: str, cwd: Path, *args: str) -> str:
+    code, out, err = await threadbot(*args, cwd=cwd, env={"THREADBOT_DB": db}, deadline=60)
+    assert code == 0, err
+    return out
+
+
+async def test_sqlite_to_postgresql_and_back_keeps_every_conversation(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    first, last = f"sqlite:///{tmp_path / 'first.db'}", f"sqlite:///{tmp_path / 'last.db'}"
+    await a_lived_in_sqlite_store(first)
+
+    out = await migrate(first, postgres_url, tmp_path)
+    assert out.startswith("copied 2 thread(s) with 10 message(s); 0 already")
+    assert "2 handled" in out
+    again = await migrate(first, postgres_url, tmp_path)
+    assert again.startswith("copied 0 thread(s) with 0 message(s); 2 already in the target")
+    assert "0 handled" in again
+    await migrate(postgres_url, last, tmp_path)
+
+    original = await everything(first)
+    assert await everything(postgres_url) == original
+    assert await everything(last) == original
+    for thread in ("slack:T1:C1:1700000000.000100", "discord:G1:C9:T9"):
+        exported = [await shown(db, tmp_path, "export", "--format", "json", "--thread", thread)
+                    for db in (first, postgres_url, last)]
+        assert exported[0] == exported[1] == exported[2] and '"content"' in exported[0]
+    stats = [await shown(db, tmp_path, "stats") for db in (first, postgres_url, last)]
+    assert stats[0] == stats[1] == stats[2]
+
+
+async def test_the_bot_carries_on_where_it_was_in_the_copy(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    first = f"sqlite:///{tmp_path / 'first.db'}"
+    await a_lived_in_sqlite_store(first)
+    await migrate(first, postgres_url, tmp_path)
+    store = await open_store(postgres_url)
+    try:
+        chain = await store.get_thread(CHAIN)
+        assert chain is not None and (chain.epoch, chain.last_response_id) == (1, "resp_2")
+        waiting = await store.waiting(chain)
+        assert waiting is not None and (waiting.waiting, waiting.last_author_id) == (1, "U2")
+        assert await store.reply_usage(chain, "resp_2") == Usage(120, 7)
+        assert [m.content for m in await store.since_response(chain, "resp_2")] == ["And then?"]
+        [cut] = [w for w in await store.unfinished() if w.key == CHAIN]
+        assert cut.open_refs == ("C1:1700000001.1", "C1:1700000001.2")
+        assert not await store.first_time(CHAIN, "cmd-1", "reset")  # handled before the move
+        assert not await store.first_time(NO_THREAD, "cmd-2", "help")
+        # New messages continue the running totals the copy kept.
+        await store.add(chain, said("one two three", "m4"))
+        assert [m.content for m in await store.context(chain, 6)] == ["And then?", "one two three"]
+    finally:
+        await store.close()
+
+
+def read_all(fd: int) -> str:
+    """What a terminal showed, until the program let go of it."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: no process has the terminal open any more
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen.decode(errors="replace")
+
+
+async def test_a_progress_bar_on_a_terminal(tmp_path: Path, postgres_url: str) -> None:
+    first = f"sqlite:///{tmp_path / 'first.db'}"
+    await a_lived_in_sqlite_store(first)
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # 80 columns
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command("migrate-store", "--from", first, "--to", postgres_url), cwd=tmp_path,
+            env=child_env({}), stdout=asyncio.subprocess.PIPE, stderr=follower,
+        )
+        os.close(follower)
+        terminal = asyncio.create_task(asyncio.to_thread(read_all, leader))
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        bar = await asyncio.wait_for(terminal, 10)
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    assert "/2 [" in bar and "thread/s" in bar, bar  # n of 2 threads, and a rate
+    assert out.decode().startswith("copied 2 thread(s)")
