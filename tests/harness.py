@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,7 +54,9 @@ async def running(env: dict[str, str], port: int, *, quiet: bool = False) -> Asy
     it) and is printed at the end — pytest shows it for a failing test — unless ``quiet``."""
     clean = child_env({**env, "THREADBOT_HTTP_HOST": "127.0.0.1",
                        "THREADBOT_HTTP_PORT": str(port)})
-    log_path = Path(env["THREADBOT_DB"]).with_suffix(f".{port}.log")
+    db = env["THREADBOT_DB"]  # the log beside a SQLite file; a server database: a temp dir
+    folder = Path(tempfile.mkdtemp(prefix="threadbot-log-")) if "://" in db else Path(db).parent
+    log_path = folder / f"threadbot.{port}.log"
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
             *command("run"), env=clean, cwd=ROOT,

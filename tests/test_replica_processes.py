@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -103,17 +103,13 @@ async def until_all_answered(url: str, roots: dict[int, str]) -> dict[int, list[
             await asyncio.sleep(0.5)
 
 
-def sqlite_url(tmp_path: Path) -> str:
-    return str(tmp_path / "bot.db")
-
-
-@pytest.mark.parametrize("database", [sqlite_url])
 async def test_three_replicas_answer_every_message_exactly_once_in_order(
-    tmp_path: Path, slack: FakeSlack, fake_openai: Any, database: Callable[[Path], str]
+    tmp_path: Path, slack: FakeSlack, fake_openai: Any, database: str
 ) -> None:
+    """On each store: a SQLite file (processes on one machine) and PostgreSQL."""
     fake_openai.reply_with(ack_new_messages)
     fake_openai.delay = 0.01
-    url = database(tmp_path)
+    url = database
     env = bot_env(tmp_path, slack, fake_openai, THREADBOT_DB=url, THREADBOT_LEASE_S="3")
     rng = random.Random(9)
     ports = [free_port() for _ in range(REPLICAS)]

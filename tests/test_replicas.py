@@ -4,23 +4,34 @@ typed on one replica stops the reply another is writing; a dead replica's conver
 taken over.
 
 Two engines opened on one database stand for two replicas (each has its own store
-connection and holder id); the real OpenAI SDK against the loopback fake.
+connection and holder id); the real OpenAI SDK against the loopback fake; each test on a
+SQLite file and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.app import open_engine
+from bot.config import Settings
 from bot.types import Command, CommandName, Ending, NewMessage, ThreadKey, Turn
 from storage import open_store
+from tests.conftest import make_settings
 from tests.helpers import RecordingSink
 from tests.test_engine_trust import Resumed, new_input
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
 _ids = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_openai: Any, database: str) -> Settings:
+    return make_settings(tmp_path, openai_base_url=fake_openai.base_url, db=database)
 
 
 def turn(text: str, key: ThreadKey = KEY) -> Turn:
