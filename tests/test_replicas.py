@@ -50,7 +50,8 @@ async def test_a_message_another_replica_stored_is_answered_by_the_holder(
 ) -> None:
     """B stores a follow-up while A is replying in the thread; A answers it after its
     reply, into a sink from its own platform resumer; B sends nothing."""
-    fake_openai.reply_with(lambda messages: f"answer to {messages[-1]['content']}")
+    # long enough that A is still writing when B stores the follow-up
+    fake_openai.reply_with(lambda messages: f"answer to {messages[-1]['content']} " + "." * 200)
     fake_openai.delay = 0.01
     async with open_engine(settings) as a, open_engine(settings) as b:
         on_a, on_b = Resumed(), Resumed()

@@ -57,7 +57,8 @@ async def test_an_ai_thread_is_greeted_once_and_titled_by_any_replica(
 async def test_a_follow_up_on_another_replica_is_answered_after_the_running_reply(
     settings: Settings, slack: FakeSlack, fake_openai: Any
 ) -> None:
-    fake_openai.reply_with(lambda messages: f"on: {messages[-1]['content']}")
+    # long enough that A is still writing when B stores the follow-up
+    fake_openai.reply_with(lambda messages: f"on: {messages[-1]['content']} " + "." * 100)
     fake_openai.delay = 0.02
     async with replicas(settings, slack) as (a, b):
         root = slack.next_ts()
@@ -71,5 +72,5 @@ async def test_a_follow_up_on_another_replica_is_answered_after_the_running_repl
             while len([p for p in replies(slack) if p.thread_ts == root and not p.open]) < 2:
                 await asyncio.sleep(0.01)
     shown = [p.text for p in replies(slack) if p.thread_ts == root]
-    assert len(shown) == 2 and shown[0].endswith("first") and shown[1].endswith("second")
+    assert len(shown) == 2 and shown[0].startswith("on: first") and shown[1].startswith("on: second")
     assert len(fake_openai.requests) == 2
