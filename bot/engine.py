@@ -150,8 +150,11 @@ class Engine:
                     await self._upkeep.tidy(work)
                     work = None
                 await self._rounds(key, active, thread)
-            finally:
-                await self._store.release(thread.id, self.holder)
+            except BaseException:
+                await self._store.release(thread, self.holder)
+                raise
+            if await self._store.release(thread, self.holder) is None:
+                return
             thread = None
 
     async def _rounds(self, key: ThreadKey, active: _Active, thread: ThreadState | None) -> None:

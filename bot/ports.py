@@ -147,8 +147,11 @@ class Store(Protocol):
         it still holds (a lease that expired and was taken by another holder is not)."""
         ...
 
-    async def release(self, thread_id: int, holder: str) -> None:
-        """Give the lease up (only ``holder``'s own); any stop asked for it goes with it."""
+    async def release(self, thread: ThreadState, holder: str) -> Unfinished | None:
+        """Give the lease up (only ``holder``'s own; any stop asked for it goes with it),
+        then say what waits in the thread's current epoch (as ``waiting``), read after the
+        lease is gone: a message another process stored while this one held the lease —
+        that process could not take it — is this one's to answer."""
         ...
 
     async def request_stop(self, thread_id: int) -> bool:

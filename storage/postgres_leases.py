@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.types import ThreadKey, Unfinished
+from bot.types import ThreadKey, ThreadState, Unfinished
 from storage.postgres_reads import KEY_WHERE, PostgresReads, key_args
 
 _UNTIL = "clock_timestamp() + make_interval(secs => $3)"
@@ -41,10 +41,13 @@ class PostgresLeases(PostgresReads):
         )
         return {row[0] for row in rows}
 
-    async def release(self, thread_id: int, holder: str) -> None:
-        await self._pool.execute(
-            "DELETE FROM leases WHERE thread_id = $1 AND holder = $2", thread_id, holder
+    async def release(self, thread: ThreadState, holder: str) -> Unfinished | None:
+        # one round trip; the function reads what waits in a statement after the DELETE,
+        # so with a snapshot that sees every message stored before the lease was gone
+        row = await self._pool.fetchrow(
+            "SELECT waiting, author FROM threadbot_release($1, $2)", thread.id, holder
         )
+        return Unfinished(thread.key, row[0], row[1] or "", ()) if row else None
 
     async def request_stop(self, thread_id: int) -> bool:
         row = await self._pool.fetchval(

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.types import ThreadState, Unfinished
 from storage.sqlite_reads import SqliteReads
 
 
@@ -97,8 +98,16 @@ class SqliteLeases(SqliteReads):
         )
         return {row[0] for row in rows}
 
-    async def release(self, thread_id: int, holder: str) -> None:
-        await self._run("DELETE FROM leases WHERE thread_id = ? AND holder = ?", (thread_id, holder))
+    async def release(self, thread: ThreadState, holder: str) -> Unfinished | None:
+        await self._run("DELETE FROM leases WHERE thread_id = ? AND holder = ?", (thread.id, holder))
+        rows = await self._run(  # the current epoch: a reset may have moved it on
+            """SELECT COUNT(*), m.author_id, MAX(m.id) FROM messages m INDEXED BY messages_pending
+               JOIN threads t ON t.id = m.thread_id AND t.epoch = m.epoch
+               WHERE m.thread_id = ? AND m.awaits_answer = 1""",
+            (thread.id,),
+        )
+        count, author = rows[0][0], rows[0][1]
+        return Unfinished(thread.key, count, author or "", ()) if count else None
 
     async def request_stop(self, thread_id: int) -> bool:
         rows = await self._run(

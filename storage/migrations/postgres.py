@@ -90,8 +90,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
 
         -- which replica answers a thread right now; times are the server's clock
-        CREATE TABLE leases (
-            thread_id      bigint PRIMARY KEY REFERENCES threads(id) ON DELETE CASCADE,
+        -- UNLOGGED and no foreign key (whose check would lock, and so log, the thread's
+        -- row): taking and giving up a lease, twice per turn, writes no WAL and waits for
+        -- no disk. A server crash empties the table, which breaks every replica's
+        -- connection too; the leases are taken again.
+        CREATE UNLOGGED TABLE leases (
+            thread_id      bigint PRIMARY KEY,
             holder         text NOT NULL,
             expires_at     timestamptz NOT NULL,
             stop_requested boolean NOT NULL DEFAULT false
@@ -99,6 +103,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX leases_holder ON leases (holder);  -- renew: all of a holder's leases
         -- asked 4 times a second by every replica answering anything: the stops only
         CREATE INDEX leases_stops ON leases (holder) WHERE stop_requested;
+
+        -- give a lease up, then (a new statement: a new snapshot) what waits in the
+        -- thread's current epoch
+        CREATE FUNCTION threadbot_release(p_thread bigint, p_holder text)
+        RETURNS TABLE (waiting bigint, author text) LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM leases WHERE thread_id = p_thread AND holder = p_holder;
+            RETURN QUERY
+                SELECT COUNT(*) OVER (), m.author_id FROM messages m
+                JOIN threads t ON t.id = m.thread_id AND t.epoch = m.epoch
+                WHERE m.thread_id = p_thread AND m.awaits_answer = 1
+                ORDER BY m.id DESC LIMIT 1;
+        END $$;
 
         CREATE FUNCTION threadbot_add_message(
             p_thread bigint, p_epoch integer, p_role text, p_author_id text,

@@ -26,9 +26,9 @@ async def test_one_holder_at_a_time_and_the_holder_renews(store: Store) -> None:
     assert await store.claim(thread.id, "a", 30)  # its own: renewed
     assert await store.renew("a", 30) == {thread.id}
     assert await store.renew("b", 30) == set()
-    await store.release(thread.id, "b")  # not b's to give up
+    await store.release(thread, "b")  # not b's to give up
     assert not await store.claim(thread.id, "b", 30)
-    await store.release(thread.id, "a")
+    await store.release(thread, "a")
     assert await store.claim(thread.id, "b", 30)
 
 
@@ -63,7 +63,7 @@ async def test_a_stop_reaches_the_holder_once(store: Store) -> None:
     assert await store.stops_requested("a") == {thread.id}
     assert await store.stops_requested("a") == set()  # reported once
     await store.request_stop(thread.id)
-    await store.release(thread.id, "a")
+    await store.release(thread, "a")
     assert await store.claim(thread.id, "b", 30)
     assert await store.stops_requested("b") == set()  # the stop went with the old lease
 
@@ -90,9 +90,28 @@ async def test_unfinished_leaves_alone_what_a_live_holder_answers(backend: Backe
         assert await first.claim(thread.id, "replica-a", 30)
         await first.begin_reply(thread)  # replica a is writing its reply
         assert [w.key for w in await second.unfinished()] == []
-        await first.release(thread.id, "replica-a")
+        await first.release(thread, "replica-a")
         [work] = await second.unfinished()
         assert (work.key, work.waiting) == (KEY, 1)
     finally:
         await first.close()
         await second.close()
+
+
+async def test_release_says_what_another_process_stored_meanwhile(backend: Backend) -> None:
+    holder, other = await backend.open(), await backend.open()
+    try:
+        thread = await holder.ensure_thread(KEY, "replay")
+        assert await holder.claim(thread.id, "a", 30)
+        assert await holder.release(thread, "a") is None  # nothing waits
+        assert await holder.claim(thread.id, "a", 30)
+        await other.add(thread, asked("meanwhile", "m1", "U7"))
+        assert not await other.claim(thread.id, "b", 30)  # a holds it: b leaves it to a
+        left = await holder.release(thread, "a")
+        assert left is not None and (left.waiting, left.last_author_id) == (1, "U7")
+        await holder.reset(thread.id)
+        await holder.settle(thread)
+        assert await holder.release(thread, "a") is None  # the new epoch has nothing waiting
+    finally:
+        await holder.close()
+        await other.close()
