@@ -6,7 +6,9 @@ Each replica is a child process running the real engine and store with a provide
 streams a canned reply (no model, no SDK): what the engine and the database sustain, the
 part scale-out multiplies. The threads are split between the replicas; all start at one
 moment, and turns/s is every turn over the wall time until the last replica is done. Each
-round uses new threads. Not part of `make test`.
+round uses new threads. The machine's busy cores over the round (from /proc/stat: the
+replicas and the database server together) give turns/s per busy core, the fair figure
+where there are fewer cores than replicas plus the database. Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -47,7 +49,15 @@ async def worker(db: str, replica: int, replicas: int, threads: int, start_at: f
         print(json.dumps({"turns": len(mine), "done": time.time()}), flush=True)
 
 
-async def round_of(db: str, replicas: int, threads: int) -> float:
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+async def round_of(db: str, replicas: int, threads: int) -> tuple[float, float]:
+    """turns/s and the busy cores while the replicas ran."""
     start_at = time.time() + 3.0  # every replica has opened its store by then
     procs = [
         await asyncio.create_subprocess_exec(
@@ -57,13 +67,17 @@ async def round_of(db: str, replicas: int, threads: int) -> float:
         )
         for r in range(replicas)
     ]
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    busy0, total0 = cpu_ticks()
     results = []
     for proc in procs:
         out, _ = await proc.communicate()
         assert proc.returncode == 0, f"replica failed ({proc.returncode})"
         results.append(json.loads(out.decode().strip().splitlines()[-1]))
+    busy1, total1 = cpu_ticks()
+    cores = (os.cpu_count() or 1) * (busy1 - busy0) / max(1, total1 - total0)
     turns = int(sum(r["turns"] for r in results))
-    return turns / (float(max(r["done"] for r in results)) - start_at)
+    return turns / (float(max(r["done"] for r in results)) - start_at), cores
 
 
 async def main() -> None:
@@ -82,13 +96,15 @@ async def main() -> None:
         db = args.db or str(Path(tmp) / "replicas.db")
         print(f"database: {db.split('@')[-1]}; {args.threads:,} concurrent threads, "
               f"{os.cpu_count()} CPU cores; best of {args.rounds} rounds\n")
-        print("| replicas | turns/s | vs 1 replica |")
-        print("|---:|---:|---:|")
+        print("| replicas | turns/s | vs 1 replica | busy cores | turns/s per busy core |")
+        print("|---:|---:|---:|---:|---:|")
         one = 0.0
         for replicas in (1, 2, 3):
-            rate = max([await round_of(db, replicas, args.threads) for _ in range(args.rounds)])
+            rate, cores = max([await round_of(db, replicas, args.threads)
+                               for _ in range(args.rounds)])
             one = one or rate
-            print(f"| {replicas} | {rate:,.0f} | {rate / one:.2f}x |", flush=True)
+            print(f"| {replicas} | {rate:,.0f} | {rate / one:.2f}x | {cores:.2f} | "
+                  f"{rate / cores:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":
