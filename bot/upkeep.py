@@ -19,13 +19,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bot.ports import ReplySink, Resumer, Store
+from bot.replying import Round
 from bot.types import Ending, ThreadKey, Unfinished
-
-if TYPE_CHECKING:
-    from bot.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +31,22 @@ STOP_POLL_S = 0.25  # a stop typed on another replica takes effect within about 
 SWEEP_S = 5.0  # at most; a short lease sweeps more often
 
 
+class Answering(Protocol):
+    """What the upkeep needs of the engine it serves (``bot.engine.Engine``)."""
+
+    holder: str
+    lease_s: float
+
+    async def answer(self, key: ThreadKey, sink: ReplySink | None, *,
+                     work: Unfinished | None = None) -> None: ...
+
+    def busy(self, key: ThreadKey) -> bool: ...
+
+    def held(self) -> dict[int, Round | None]: ...
+
+
 class Upkeep:
-    def __init__(self, engine: Engine, store: Store) -> None:
+    def __init__(self, engine: Answering, store: Store) -> None:
         self._engine = engine
         self._store = store
         self._task: asyncio.Task[None] | None = None
