@@ -96,8 +96,9 @@ class Engine:
         """Store an addressed message as waiting for an answer; durable when this returns.
         None when it was stored before (a redelivery). Adapters that must acknowledge a
         platform event call this before the acknowledgement, and ``answer`` after it."""
-        thread = await self._store.ensure_thread(turn.key, self._histories.default.name)
-        row = await self._store.add(thread, self._stored(turn, awaits_answer=True))
+        thread, row = await self._store.add_to(
+            turn.key, self._histories.default.name, self._stored(turn, awaits_answer=True)
+        )
         if row is None:
             log.info("duplicate delivery of %s in %s ignored", turn.message_id, turn.key)
             return None

@@ -83,6 +83,13 @@ class Store(Protocol):
         platform message id already stored in this thread (a redelivery)."""
         ...
 
+    async def add_to(
+        self, key: ThreadKey, strategy: str, message: NewMessage
+    ) -> tuple[ThreadState, int | None]:
+        """``ensure_thread`` then ``add``, in one round trip where the backend can (a turn's
+        first write): the thread's state and the new row's id (None: a redelivery)."""
+        ...
+
     async def add_many(self, thread: ThreadState, messages: Sequence[NewMessage]) -> None:
         """Store several messages at once; already-stored platform ids are skipped."""
         ...

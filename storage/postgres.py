@@ -31,6 +31,8 @@ from storage.postgres_reads import KEY_WHERE, key_args
 
 _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
 _ADD = "SELECT threadbot_add_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+_ADD_TO = ("SELECT * FROM threadbot_add_to($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+           "$13, $14, $15, $16, $17, $18)")
 _THREAD = "SELECT id, strategy, epoch, last_response_id, model FROM threads"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
@@ -99,6 +101,16 @@ class PostgresStore(PostgresLeases):
         platform id was already stored (a redelivery, possibly to another replica)."""
         row_id: int | None = await self._pool.fetchval(_ADD, *_params(thread, message))
         return row_id
+
+    async def add_to(
+        self, key: ThreadKey, strategy: str, message: NewMessage
+    ) -> tuple[ThreadState, int | None]:
+        """One round trip: threadbot_add_to finds or creates the thread, then stores the
+        message through threadbot_add_message (the thread's lock, its running total)."""
+        row = await self._pool.fetchrow(_ADD_TO, *key_args(key), strategy, *_message_args(message))
+        assert row is not None  # the function always returns its one row
+        values = tuple(row)
+        return _thread(key, values[:5]), values[5]
 
     async def add_many(self, thread: ThreadState, messages: Sequence[NewMessage]) -> None:
         """Store several messages in one round trip: asyncpg pipelines the calls in one
@@ -241,8 +253,14 @@ def _thread(key: ThreadKey, row: Any) -> ThreadState:
 
 def _params(thread: ThreadState, m: NewMessage) -> tuple[Any, ...]:
     """The arguments of threadbot_add_message, in its order."""
+    return (thread.id, thread.epoch, *_message_args(m))
+
+
+def _message_args(m: NewMessage) -> tuple[Any, ...]:
+    """threadbot_add_message's arguments after the thread's (threadbot_add_to's after the
+    key's and the strategy)."""
     return (
-        thread.id, thread.epoch, m.role, m.author_id, m.author_name, m.content, m.tokens,
+        m.role, m.author_id, m.author_name, m.content, m.tokens,
         m.platform_message_id, m.response_id, m.model,
         m.usage.input_tokens if m.usage else None, m.usage.output_tokens if m.usage else None,
         m.ending.value if m.ending else None, int(m.awaits_answer), m.at or utcnow(),

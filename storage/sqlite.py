@@ -135,6 +135,13 @@ class SqliteStore(SqliteLeases):
         rows = await self._run(_INSERT_MESSAGE_RETURNING_ID, _params(thread, message))
         return rows[0][0] if rows else None
 
+    async def add_to(
+        self, key: ThreadKey, strategy: str, message: NewMessage
+    ) -> tuple[ThreadState, int | None]:
+        """Two hops here (a local file costs ~0.1 ms each): the thread, then the message."""
+        thread = await self.ensure_thread(key, strategy)
+        return thread, await self.add(thread, message)
+
     async def add_many(self, thread: ThreadState, messages: Sequence[NewMessage]) -> None:
         """Store several messages in one hop; already-stored platform ids are skipped.
 

@@ -145,6 +145,41 @@ MIGRATIONS: list[tuple[str, str]] = [
             RETURN new_id;  -- NULL: the platform id was already stored (a redelivery)
         END $$;
 
+        -- a turn's first write in one round trip: the thread (found, or created; another
+        -- replica may create it at the same moment), then the message
+        CREATE FUNCTION threadbot_add_to(
+            p_platform text, p_scope text, p_channel text, p_key text, p_strategy text,
+            p_role text, p_author_id text, p_author_name text, p_content text,
+            p_tokens integer, p_platform_msg_id text, p_response_id text, p_model text,
+            p_input_tokens integer, p_output_tokens integer, p_ending text,
+            p_awaits_answer smallint, p_created_at timestamptz
+        ) RETURNS TABLE (o_id bigint, o_strategy text, o_epoch integer, o_anchor text,
+                         o_model text, o_row bigint) LANGUAGE plpgsql AS $$
+        DECLARE
+            t record;
+        BEGIN
+            SELECT id, strategy, epoch, last_response_id, model INTO t FROM threads
+            WHERE platform = p_platform AND scope = p_scope AND channel = p_channel
+              AND thread = p_key;
+            IF NOT FOUND THEN
+                INSERT INTO threads (platform, scope, channel, thread, strategy, created_at,
+                                     updated_at)
+                VALUES (p_platform, p_scope, p_channel, p_key, p_strategy,
+                        clock_timestamp(), clock_timestamp())
+                ON CONFLICT DO NOTHING
+                RETURNING id, strategy, epoch, last_response_id, model INTO t;
+                IF NOT FOUND THEN  -- created by another replica since; a new snapshot sees it
+                    SELECT id, strategy, epoch, last_response_id, model INTO t FROM threads
+                    WHERE platform = p_platform AND scope = p_scope AND channel = p_channel
+                      AND thread = p_key;
+                END IF;
+            END IF;
+            RETURN QUERY SELECT t.id, t.strategy, t.epoch, t.last_response_id, t.model,
+                threadbot_add_message(t.id, t.epoch, p_role, p_author_id, p_author_name,
+                    p_content, p_tokens, p_platform_msg_id, p_response_id, p_model,
+                    p_input_tokens, p_output_tokens, p_ending, p_awaits_answer, p_created_at);
+        END $$;
+
         CREATE FUNCTION threadbot_finish_reply(
             p_thread bigint, p_epoch integer, p_row bigint, p_content text, p_tokens integer,
             p_response_id text, p_model text, p_input_tokens integer, p_output_tokens integer,

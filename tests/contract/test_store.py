@@ -166,3 +166,14 @@ async def test_stats_and_thread_list_count_what_is_stored(store: Store) -> None:
     listed = await store.list_threads()
     assert [t.key for t in listed] == [console.key, KEY]  # most recent first
     assert [t.messages for t in listed] == [1, 2]
+
+
+async def test_add_to_finds_or_creates_the_thread_and_stores_once(store: Store) -> None:
+    thread, row = await store.add_to(KEY, "replay", user("hello", 5, "m1"))
+    assert row is not None and thread.key == KEY and thread.strategy == "replay"
+    again, duplicate = await store.add_to(KEY, "chain", user("hello", 5, "m1"))
+    assert again.id == thread.id and again.strategy == "replay"  # found, not re-created
+    assert duplicate is None
+    _, second = await store.add_to(KEY, "replay", user("again", 5, "m2"))
+    assert second is not None and second > row
+    assert [m.content for m in await store.context(thread, 100)] == ["hello", "again"]
