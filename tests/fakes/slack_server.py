@@ -347,13 +347,16 @@ class FakeSlack:
         return ws
 
     async def socket_send(
-        self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0, within: float = 5
+        self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0, within: float = 5,
+        connection: int = -1,
     ) -> dict[str, Any]:
-        """Deliver an envelope ("events_api" | "slash_commands" | "interactive"); its ack."""
+        """Deliver an envelope ("events_api" | "slash_commands" | "interactive") on one of
+        the open connections (Slack spreads an app's events over up to 10; default: the
+        newest); its ack."""
         await asyncio.wait_for(self.socket_connected.wait(), within)
         envelope_id = str(uuid.uuid4())
         future = self._acks[envelope_id] = asyncio.get_running_loop().create_future()
-        await self._sockets[-1].send_json(
+        await self._sockets[connection].send_json(
             {
                 "envelope_id": envelope_id,
                 "type": kind,
