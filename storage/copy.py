@@ -20,57 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from bot.errors import ConfigError
 from bot.types import ThreadKey
 from storage import open_store, redacted
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MessageCopy:
-    """One stored message with everything a store keeps about it (ids aside: the target
-    gives its own, in the same order)."""
-
-    epoch: int
-    role: str
-    author_id: str
-    author_name: str
-    content: str
-    tokens: int
-    running_tokens: int
-    platform_msg_id: str | None
-    response_id: str | None
-    model: str | None
-    input_tokens: int | None
-    output_tokens: int | None
-    ending: str | None
-    awaits_answer: int
-    refs: tuple[str, ...]
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ThreadCopy:
-    key: ThreadKey
-    strategy: str
-    epoch: int
-    last_response_id: str | None
-    model: str | None
-    created_at: datetime
-    updated_at: datetime
-    messages: tuple[MessageCopy, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HandledCopy:
-    """A command or hint already answered (``Store.first_time``)."""
-
-    key: ThreadKey
-    event_id: str
-    kind: str
-    created_at: datetime
+from storage.copy_rows import HandledCopy, ThreadCopy
 
 
 class Copier(Protocol):

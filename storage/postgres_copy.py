@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.types import ThreadKey
-from storage.copy import HandledCopy, MessageCopy, ThreadCopy
+from storage.copy_rows import HandledCopy, MessageCopy, ThreadCopy
 from storage.postgres import PostgresStore
 from storage.postgres_reads import KEY_WHERE, key_args
 

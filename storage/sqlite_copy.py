@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.types import ThreadKey
-from storage.copy import HandledCopy, MessageCopy, ThreadCopy
+from storage.copy_rows import HandledCopy, MessageCopy, ThreadCopy
 from storage.sqlite import SqliteStore
 
 _MESSAGE_COLUMNS = (

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bot.types import Ending, NewMessage, ThreadKey, Usage
 from storage import open_store
-from storage.copy import ThreadCopy, open_copier
+from storage.copy import open_copier
+from storage.copy_rows import ThreadCopy
 from tests.process import child_env, command, threadbot
 
 CHAIN = ThreadKey("slack", "T1", "C1", "1700000000.000100")
