@@ -287,7 +287,7 @@ class SqliteStore(SqliteLeases):
         )
         return bool(rows)
 
-    # --- after a restart ---
+    # --- after a restart (unfinished, tidied: sqlite_leases.py, with the leases) ---
     async def expire_waiting(self, older_than: datetime) -> int:
         """Leave messages that waited since before ``older_than``: marked, never answered."""
         rows = await self._run(
@@ -296,54 +296,6 @@ class SqliteStore(SqliteLeases):
             (older_than.isoformat(),),
         )
         return len(rows)
-
-    async def unfinished(self) -> list[Unfinished]:
-        """Threads with messages waiting for an answer (in their current epoch), a reply a
-        process was writing when it ended, or a stored reply whose platform messages may not
-        show its end (the process died between storing it and showing it) — none a live
-        process holds."""
-        now = await self._forget_dead_holders()
-        rows = await self._run(
-            """WITH work AS (
-                   SELECT thread_id FROM messages WHERE awaits_answer = 1
-                   UNION SELECT thread_id FROM messages
-                         WHERE role = 'assistant' AND (ending IS NULL OR refs != '[]'))
-               SELECT t.platform, t.scope, t.channel, t.thread,
-                      (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id
-                         AND m.awaits_answer = 1 AND m.epoch = t.epoch),
-                      (SELECT m.author_id FROM messages m WHERE m.thread_id = t.id
-                         AND m.awaits_answer = 1 ORDER BY m.id DESC LIMIT 1),
-                      (SELECT json_group_array(value) FROM (
-                         SELECT j.value FROM messages m, json_each(m.refs) j
-                         WHERE m.thread_id = t.id AND m.role = 'assistant'
-                           AND m.ending IS NULL ORDER BY m.id)),
-                      (SELECT json_array(m.refs, m.content) FROM messages m
-                         WHERE m.thread_id = t.id AND m.role = 'assistant'
-                           AND m.ending IS NOT NULL AND m.refs != '[]'
-                         ORDER BY m.id DESC LIMIT 1)
-               FROM threads t JOIN work ON work.thread_id = t.id
-               WHERE NOT EXISTS (SELECT 1 FROM leases l
-                                 WHERE l.thread_id = t.id AND l.expires_at >= ?)""",
-            (now,),
-        )
-        return [_unfinished(row) for row in rows]
-
-    async def tidied(self, key: ThreadKey) -> None:
-        """What ``unfinished`` reported for ``key`` was dealt with on screen: forget the
-        replies a dead process was writing, and the refs of those it had stored."""
-        thread = """(SELECT id FROM threads
-                     WHERE platform = :p AND scope = :s AND channel = :c AND thread = :t)"""
-        where = {"p": key.platform, "s": key.scope, "c": key.channel, "t": key.thread}
-        await self._run(
-            f"""DELETE FROM messages WHERE role = 'assistant' AND ending IS NULL
-                  AND thread_id = {thread}""",
-            where,
-        )
-        await self._run(
-            f"""UPDATE messages SET refs = '[]' WHERE role = 'assistant' AND refs != '[]'
-                  AND thread_id = {thread}""",
-            where,
-        )
 
 
 def _thread(key: ThreadKey, row: Sequence[Any]) -> ThreadState:
@@ -371,12 +323,3 @@ def _params(thread: ThreadState, m: NewMessage) -> dict[str, Any]:
         "awaits_answer": int(m.awaits_answer),
         "created_at": (m.at or utcnow()).isoformat(),
     }
-
-
-def _unfinished(row: Sequence[Any]) -> Unfinished:
-    shown_refs, shown_text = json.loads(row[7]) if row[7] else ("[]", "")
-    return Unfinished(
-        key=ThreadKey(*row[:4]), waiting=row[4], last_author_id=row[5] or "",
-        open_refs=tuple(json.loads(row[6] or "[]")),
-        shown_refs=tuple(json.loads(shown_refs)), shown_text=shown_text,
-    )

@@ -1,4 +1,5 @@
-"""Leases on SQLite: which process answers a thread (``bot.ports.Store.claim``).
+"""Leases on SQLite: which process answers a thread (``bot.ports.Store.claim``), and the
+work no live process is answering (``unfinished``, ``tidied``).
 
 Processes sharing a SQLite file share one machine, so a lease need not wait out its expiry
 when its holder died: each holder keeps an exclusive ``flock`` on a file named after it in
@@ -11,13 +12,15 @@ so a restarted bot answers what its predecessor left at once instead of after
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from bot.types import ThreadState, Unfinished
+from bot.types import ThreadKey, ThreadState, Unfinished
 from storage.sqlite_reads import SqliteReads
 
 
@@ -133,3 +136,60 @@ class SqliteLeases(SqliteReads):
             marks = ",".join("?" * len(dead))
             await self._run(f"DELETE FROM leases WHERE holder IN ({marks})", dead)
         return time.time()
+
+    async def unfinished(self) -> list[Unfinished]:
+        """Threads with messages waiting for an answer (in their current epoch), a reply a
+        process was writing when it ended, or a stored reply whose platform messages may not
+        show its end (the process died between storing it and showing it) — none a live
+        process holds."""
+        now = await self._forget_dead_holders()
+        rows = await self._run(
+            """WITH work AS (
+                   SELECT thread_id FROM messages WHERE awaits_answer = 1
+                   UNION SELECT thread_id FROM messages
+                         WHERE role = 'assistant' AND (ending IS NULL OR refs != '[]'))
+               SELECT t.platform, t.scope, t.channel, t.thread,
+                      (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id
+                         AND m.awaits_answer = 1 AND m.epoch = t.epoch),
+                      (SELECT m.author_id FROM messages m WHERE m.thread_id = t.id
+                         AND m.awaits_answer = 1 ORDER BY m.id DESC LIMIT 1),
+                      (SELECT json_group_array(value) FROM (
+                         SELECT j.value FROM messages m, json_each(m.refs) j
+                         WHERE m.thread_id = t.id AND m.role = 'assistant'
+                           AND m.ending IS NULL ORDER BY m.id)),
+                      (SELECT json_array(m.refs, m.content) FROM messages m
+                         WHERE m.thread_id = t.id AND m.role = 'assistant'
+                           AND m.ending IS NOT NULL AND m.refs != '[]'
+                         ORDER BY m.id DESC LIMIT 1)
+               FROM threads t JOIN work ON work.thread_id = t.id
+               WHERE NOT EXISTS (SELECT 1 FROM leases l
+                                 WHERE l.thread_id = t.id AND l.expires_at >= ?)""",
+            (now,),
+        )
+        return [_unfinished(row) for row in rows]
+
+    async def tidied(self, key: ThreadKey) -> None:
+        """What ``unfinished`` reported for ``key`` was dealt with on screen: forget the
+        replies a dead process was writing, and the refs of those it had stored."""
+        thread = """(SELECT id FROM threads
+                     WHERE platform = :p AND scope = :s AND channel = :c AND thread = :t)"""
+        where = {"p": key.platform, "s": key.scope, "c": key.channel, "t": key.thread}
+        await self._run(
+            f"""DELETE FROM messages WHERE role = 'assistant' AND ending IS NULL
+                  AND thread_id = {thread}""",
+            where,
+        )
+        await self._run(
+            f"""UPDATE messages SET refs = '[]' WHERE role = 'assistant' AND refs != '[]'
+                  AND thread_id = {thread}""",
+            where,
+        )
+
+
+def _unfinished(row: Sequence[Any]) -> Unfinished:
+    shown_refs, shown_text = json.loads(row[7]) if row[7] else ("[]", "")
+    return Unfinished(
+        key=ThreadKey(*row[:4]), waiting=row[4], last_author_id=row[5] or "",
+        open_refs=tuple(json.loads(row[6] or "[]")),
+        shown_refs=tuple(json.loads(shown_refs)), shown_text=shown_text,
+    )
