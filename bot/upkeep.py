@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from bot.ports import ReplySink, Resumer, Store
@@ -49,7 +48,7 @@ class Upkeep:
     def __init__(self, engine: Answering, store: Store) -> None:
         self._engine = engine
         self._store = store
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._resumers: dict[str, Resumer] = {}
         self._unanswered: set[ThreadKey] = set()  # unfinished at the last sweep
         self._answers: set[asyncio.Task[None]] = set()  # conversations taken over
@@ -107,36 +106,35 @@ class Upkeep:
 
     # --- the loop ---
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        """Three loops of their own, so a slow sweep (a busy database) never delays a
+        renewal past the lease, nor a stop."""
+        if not self._tasks:
+            lease_s = self._engine.lease_s
+            self._tasks = [
+                asyncio.create_task(self._every(STOP_POLL_S, self._pass_on_stops)),
+                asyncio.create_task(self._every(lease_s / 3, self._renew)),
+                asyncio.create_task(self._every(min(SWEEP_S, lease_s / 2), self.sweep)),
+            ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
-    async def _run(self) -> None:
-        engine = self._engine
-        renewed = swept = time.monotonic()
-        sweep_s = min(SWEEP_S, engine.lease_s / 2)
+    @staticmethod
+    async def _every(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
         while True:
-            await asyncio.sleep(STOP_POLL_S)
-            now = time.monotonic()
+            await asyncio.sleep(seconds)
             try:
-                if engine.held():
-                    await self._pass_on_stops()
-                if now - renewed >= engine.lease_s / 3:
-                    renewed = now
-                    await self._renew()
-                if now - swept >= sweep_s:
-                    swept = now
-                    await self.sweep()
-            except Exception as exc:  # the store is unreachable for a moment: next tick
+                await work()
+            except Exception as exc:  # the store is unreachable for a moment: next time
                 log.warning("upkeep failed (%s: %s); trying again", type(exc).__name__, exc)
 
     async def _pass_on_stops(self) -> None:
         engine = self._engine
+        if not engine.held():
+            return
         asked = await self._store.stops_requested(engine.holder)
         for thread_id, round_ in engine.held().items():
             if thread_id in asked and round_ is not None:

@@ -38,16 +38,26 @@ _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
 class PostgresStore(PostgresLeases):
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, upkeep: asyncpg.Pool) -> None:
         self._pool = pool
+        self._upkeep = upkeep
 
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
         """A pool on ``url`` with the schema migrated; ConfigError in one line (without the
-        password) when the server, the login or the database is not there."""
-        return cls(await open_pool(url))
+        password) when the server, the login or the database is not there. Plus one
+        connection of its own for renewing leases and reading stops, so that a busy pool
+        (every turn queued on it) never delays a renewal past the lease."""
+        pool = await open_pool(url)
+        try:
+            upkeep = await open_pool(url, size=1)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, upkeep)
 
     async def close(self) -> None:
+        await self._upkeep.close()
         await self._pool.close()
 
     # --- threads ---

@@ -51,11 +51,11 @@ def target(url: str) -> Target:
     return Target(url, redacted(url), password, user, host, port, database)
 
 
-async def open_pool(url: str) -> asyncpg.Pool:
+async def open_pool(url: str, *, size: int = POOL_SIZE) -> asyncpg.Pool:
     """A migrated pool on ``url``; ConfigError (one line, no password) if there is none."""
     where = target(url)
     pool: asyncpg.Pool = asyncpg.create_pool(
-        url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_S, reset=_keep,
+        url, min_size=1, max_size=size, timeout=CONNECT_TIMEOUT_S, reset=_keep,
     )
     try:
         await pool

@@ -34,7 +34,7 @@ class PostgresLeases(PostgresReads):
         return row is not None
 
     async def renew(self, holder: str, seconds: float) -> set[int]:
-        rows = await self._pool.fetch(
+        rows = await self._upkeep.fetch(
             """UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => $2)
                WHERE holder = $1 RETURNING thread_id""",
             holder, float(seconds),
@@ -58,7 +58,7 @@ class PostgresLeases(PostgresReads):
         return row is not None
 
     async def stops_requested(self, holder: str) -> set[int]:
-        rows = await self._pool.fetch(
+        rows = await self._upkeep.fetch(
             """UPDATE leases SET stop_requested = false WHERE holder = $1 AND stop_requested
                RETURNING thread_id""",
             holder,

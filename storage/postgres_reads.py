@@ -16,6 +16,7 @@ from bot.types import Ending, PlatformStats, StoredMessage, ThreadKey, ThreadLis
 
 class PostgresReads:
     _pool: asyncpg.Pool
+    _upkeep: asyncpg.Pool  # one connection: lease renewals and stops, never queued behind turns
 
     async def history(self, key: ThreadKey) -> list[tuple[int, StoredMessage]]:
         """Every stored message of a thread, all epochs, oldest first (for export)."""

@@ -119,3 +119,36 @@ async def test_a_conversation_held_by_a_dead_replica_is_taken_over(
         await until(lambda: KEY in resumed.sinks and resumed.sinks[KEY].done.is_set())
     assert resumed.sinks[KEY].final == "taken over"
     assert [new_input(r.json) for r in fake_openai.requests] == ["anyone?"]
+
+
+async def test_a_slow_sweep_never_keeps_the_holder_from_renewing(
+    tmp_path: Path, fake_openai: Any, postgres_url: str
+) -> None:
+    """The database is slow to answer the take-over sweep (its messages table is locked by
+    someone else for longer than the lease): the holder still renews its lease, so another
+    replica cannot take the thread over and answer it a second time."""
+    import asyncpg
+
+    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url, db=postgres_url,
+                             lease_s=0.9)
+    fake_openai.reply_with("word " * 150)
+    fake_openai.delay = 0.02  # ~3 s of streaming
+    async with open_engine(settings) as holder:
+        await holder.resume("slack", Resumed())  # the upkeep sweeps, as in `threadbot run`
+        sink = RecordingSink()
+        running = asyncio.create_task(holder.handle(turn("a long answer, please"), sink))
+        await until(lambda: bool(sink.deltas))
+        other = await open_store(postgres_url)
+        thread = await other.get_thread(KEY)
+        assert thread is not None
+        blocker = await asyncpg.connect(postgres_url)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+                await asyncio.sleep(2.0)  # more than twice the lease
+                assert not await other.claim(thread.id, "another-replica", 30)
+        finally:
+            await blocker.close()
+            await other.close()
+        await asyncio.wait_for(running, 10)
+    assert sink.ending is Ending.ANSWERED
