@@ -164,6 +164,7 @@ def _json(key: ThreadKey, rows: list[tuple[int, StoredMessage]]) -> str:
             "author_name": m.author_name, "content": m.content, "tokens": m.tokens,
             "platform_message_id": m.platform_message_id, "response_id": m.response_id,
             "stopped": m.stopped, "created_at": m.created_at.isoformat(),
+            **_usage_fields(m),
         }
         for epoch, m in rows
     ]
@@ -186,7 +187,28 @@ def _markdown(key: ThreadKey, rows: list[tuple[int, StoredMessage]]) -> str:
         # One line whatever the name holds: a newline in it could start a heading.
         parts.append(f"**{' '.join(who.split())}** ({m.created_at:%Y-%m-%d %H:%M}){mark}:\n")
         parts.append(_quoted(m.content) + "\n")
+        if m.model or m.usage:
+            parts.append(f"Usage: {_usage_line(m)}\n")
     return "\n".join(parts)
+
+
+def _usage_fields(m: StoredMessage) -> dict[str, Any]:
+    """A reply's model and token counts for the JSON export, where the store knows them."""
+    fields: dict[str, Any] = {"model": m.model} if m.model else {}
+    if m.usage:
+        fields |= {"input_tokens": m.usage.input_tokens,
+                   "cached_input_tokens": m.usage.cached_input_tokens,
+                   "output_tokens": m.usage.output_tokens}
+    return fields
+
+
+def _usage_line(m: StoredMessage) -> str:
+    """``model · 1200 in (1000 cached) · 80 out``: what the reply cost, on its own line."""
+    parts = [" ".join(m.model.split())] if m.model else []  # one line whatever it holds
+    if m.usage:
+        parts += [f"{m.usage.input_tokens} in ({m.usage.cached_input_tokens} cached)",
+                  f"{m.usage.output_tokens} out"]
+    return " · ".join(parts)
 
 
 def _quoted(text: str) -> str:
@@ -203,9 +225,10 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
         threads = await store.list_threads()
     finally:
         await store.close()
-    print(f"{'platform':<10} {'threads':>8} {'messages':>9} {'tokens':>10}")
+    print(f"{'platform':<10} {'threads':>8} {'messages':>9} {'tokens':>10} {'cached in':>10}")
     for row in per_platform:
-        print(f"{row.platform:<10} {row.threads:>8} {row.messages:>9} {row.tokens:>10}")
+        print(f"{row.platform:<10} {row.threads:>8} {row.messages:>9} {row.tokens:>10} "
+              f"{row.cached_input_tokens:>10}")
     if threads:
         print("\nRecent threads (use with `threadbot export --thread KEY`):")
         for t in threads[:20]:

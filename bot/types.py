@@ -100,8 +100,13 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens the provider reported for one reply. ``input_tokens`` counts ALL input;
+    ``cached_input_tokens`` is the part of it served from the provider's prompt cache
+    (billed at a discount), 0 when the provider did not say."""
+
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,6 +173,8 @@ class StoredMessage:
     response_id: str | None
     created_at: datetime
     ending: Ending | None = None
+    model: str | None = None  # replies: the model that wrote it
+    usage: Usage | None = None  # replies: what the provider reported, when it did
 
     @property
     def stopped(self) -> bool:
@@ -194,6 +201,7 @@ class PlatformStats:
     threads: int
     messages: int
     tokens: int
+    cached_input_tokens: int = 0  # of the replies' input, served from a prompt cache
 
 
 @dataclass(frozen=True, slots=True)

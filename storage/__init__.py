@@ -7,11 +7,14 @@ core's ``bot.ports.Store`` and passes the same contract suite (``tests/contract/
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import ConfigError
 from bot.ports import Store
+from bot.types import Usage
 
 SQLITE_SCHEME = "sqlite://"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -80,3 +83,12 @@ def sqlite_path(url: str) -> str:
     if len(Path(path).parts) > 1 and not Path(first).exists() and Path("/", first).is_dir():
         return "/" + path
     return path
+
+
+def stored_usage(row: Sequence[Any]) -> Usage | None:
+    """A reply's usage from its (input, output, cached input) columns, both backends: None
+    when no provider reported any (input is NULL); a NULL cached count — a reply stored
+    before the column existed — reads as 0, like a provider that gave no details."""
+    if row[0] is None:
+        return None
+    return Usage(row[0], row[1] or 0, row[2] or 0)

@@ -26,6 +26,7 @@ class MessageCopy:
     model: str | None
     input_tokens: int | None
     output_tokens: int | None
+    cached_input_tokens: int | None
     ending: str | None
     awaits_answer: int
     refs: tuple[str, ...]

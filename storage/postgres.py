@@ -25,14 +25,21 @@ from bot.types import (
     Usage,
     utcnow,
 )
+from storage import stored_usage
 from storage.postgres_connect import open_pool
 from storage.postgres_leases import PostgresLeases
 from storage.postgres_reads import KEY_WHERE, key_args
 
+
+def _args(count: int) -> str:
+    """``$1, …, $count``: a function's positional parameters."""
+    return ", ".join(f"${i}" for i in range(1, count + 1))
+
+
 _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
-_ADD = "SELECT threadbot_add_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-_ADD_TO = ("SELECT * FROM threadbot_add_to($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-           "$13, $14, $15, $16, $17, $18)")
+_ADD = f"SELECT threadbot_add_message({_args(16)})"
+_ADD_TO = f"SELECT * FROM threadbot_add_to({_args(19)})"
+_FINISH = f"SELECT threadbot_finish_reply({_args(12)})"
 _THREAD = "SELECT id, strategy, epoch, last_response_id, model FROM threads"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
@@ -140,12 +147,9 @@ class PostgresStore(PostgresLeases):
         """Fill the reserved row, shift the running totals of it and of the messages stored
         since, and mark every message stored before it as answered: one function call, so
         one transaction under the thread's lock."""
-        usage = reply.usage
         await self._pool.execute(
-            "SELECT threadbot_finish_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            thread.id, thread.epoch, row_id, reply.content, reply.tokens, reply.response_id,
-            reply.model, usage.input_tokens if usage else None,
-            usage.output_tokens if usage else None,
+            _FINISH, thread.id, thread.epoch, row_id, reply.content, reply.tokens,
+            reply.response_id, reply.model, *_usage_args(reply.usage),
             reply.ending.value if reply.ending else None, reply.at or utcnow(),
         )
 
@@ -225,12 +229,12 @@ class PostgresStore(PostgresLeases):
 
     async def reply_usage(self, thread: ThreadState, response_id: str) -> Usage | None:
         row = await self._pool.fetchrow(
-            """SELECT input_tokens, output_tokens FROM messages
+            """SELECT input_tokens, output_tokens, cached_input_tokens FROM messages
                WHERE thread_id = $1 AND response_id = $2 AND input_tokens IS NOT NULL
                LIMIT 1""",
             thread.id, response_id,
         )
-        return Usage(row[0], row[1] or 0) if row else None
+        return stored_usage(tuple(row)) if row else None
 
     # --- commands and hints ---
     async def first_time(self, key: ThreadKey, event_id: str, kind: str) -> bool:
@@ -271,7 +275,13 @@ def _message_args(m: NewMessage) -> tuple[Any, ...]:
     key's and the strategy)."""
     return (
         m.role, m.author_id, m.author_name, m.content, m.tokens,
-        m.platform_message_id, m.response_id, m.model,
-        m.usage.input_tokens if m.usage else None, m.usage.output_tokens if m.usage else None,
+        m.platform_message_id, m.response_id, m.model, *_usage_args(m.usage),
         m.ending.value if m.ending else None, int(m.awaits_answer), m.at or utcnow(),
     )
+
+
+def _usage_args(usage: Usage | None) -> tuple[int | None, int | None, int | None]:
+    """Input, output and cached input tokens, as the writing functions take them."""
+    if usage is None:
+        return (None, None, None)
+    return (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from bot.types import Ending, PlatformStats, StoredMessage, ThreadKey, ThreadListing
+from storage import stored_usage
 
 
 class PostgresReads:
@@ -22,7 +23,8 @@ class PostgresReads:
         """Every stored message of a thread, all epochs, oldest first (for export)."""
         rows = await self._pool.fetch(
             """SELECT m.epoch, m.id, m.role, m.author_id, m.author_name, m.content, m.tokens,
-                      m.platform_msg_id, m.response_id, m.created_at, m.ending
+                      m.platform_msg_id, m.response_id, m.created_at, m.ending, m.model,
+                      m.input_tokens, m.output_tokens, m.cached_input_tokens
                FROM messages m JOIN threads t ON t.id = m.thread_id
                WHERE t.platform = $1 AND t.scope = $2 AND t.channel = $3 AND t.thread = $4
                  AND m.content <> ''
@@ -34,7 +36,8 @@ class PostgresReads:
     async def stats(self) -> list[PlatformStats]:
         rows = await self._pool.fetch(
             """SELECT t.platform, COUNT(DISTINCT t.id), COUNT(m.id),
-                      COALESCE(SUM(m.tokens), 0)::bigint
+                      COALESCE(SUM(m.tokens), 0)::bigint,
+                      COALESCE(SUM(m.cached_input_tokens), 0)::bigint
                FROM threads t LEFT JOIN messages m ON m.thread_id = t.id AND m.content <> ''
                GROUP BY t.platform ORDER BY t.platform"""
         )
@@ -62,5 +65,6 @@ def _message(row: Any) -> StoredMessage:
     return StoredMessage(
         id=row[1], role=row[2], author_id=row[3], author_name=row[4], content=row[5],
         tokens=row[6], platform_message_id=row[7], response_id=row[8], created_at=row[9],
-        ending=Ending(row[10]) if row[10] else None,
+        ending=Ending(row[10]) if row[10] else None, model=row[11],
+        usage=stored_usage(tuple(row)[12:15]),
     )

@@ -25,6 +25,7 @@ from bot.types import (
     Usage,
     utcnow,
 )
+from storage import stored_usage
 from storage.migrations.sqlite import migrate
 from storage.sqlite_file import prepare, unusable
 from storage.sqlite_leases import Holders, SqliteLeases
@@ -36,13 +37,14 @@ _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_token
 _INSERT_MESSAGE = """
 INSERT INTO messages (thread_id, epoch, role, author_id, author_name, content, tokens,
                       running_tokens, platform_msg_id, response_id, model,
-                      input_tokens, output_tokens, stopped, ending, awaits_answer, created_at)
+                      input_tokens, output_tokens, cached_input_tokens, stopped, ending,
+                      awaits_answer, created_at)
 SELECT :thread_id, :epoch, :role, :author_id, :author_name, :content, :tokens,
        COALESCE((SELECT MAX(running_tokens) FROM messages
                  WHERE thread_id = :thread_id AND epoch = :epoch), 0)
          + CASE WHEN :role = 'summary' THEN 0 ELSE :tokens END,
-       :platform_msg_id, :response_id, :model, :input_tokens, :output_tokens, :stopped,
-       :ending, :awaits_answer, :created_at
+       :platform_msg_id, :response_id, :model, :input_tokens, :output_tokens,
+       :cached_input_tokens, :stopped, :ending, :awaits_answer, :created_at
 ON CONFLICT (thread_id, platform_msg_id) DO NOTHING
 """
 # One row: the new id, or none for a redelivery (executemany cannot take RETURNING).
@@ -176,6 +178,8 @@ class SqliteStore(SqliteLeases):
                    input_tokens  = CASE WHEN id = :row_id THEN :input_tokens ELSE input_tokens END,
                    output_tokens = CASE WHEN id = :row_id THEN :output_tokens
                                         ELSE output_tokens END,
+                   cached_input_tokens = CASE WHEN id = :row_id THEN :cached_input_tokens
+                                              ELSE cached_input_tokens END,
                    stopped       = CASE WHEN id = :row_id THEN :stopped ELSE stopped END,
                    ending        = CASE WHEN id = :row_id THEN :ending ELSE ending END,
                    created_at    = CASE WHEN id = :row_id THEN :created_at ELSE created_at END
@@ -269,11 +273,11 @@ class SqliteStore(SqliteLeases):
 
     async def reply_usage(self, thread: ThreadState, response_id: str) -> Usage | None:
         rows = await self._run(
-            """SELECT input_tokens, output_tokens FROM messages
+            """SELECT input_tokens, output_tokens, cached_input_tokens FROM messages
                WHERE thread_id = ? AND response_id = ? AND input_tokens IS NOT NULL""",
             (thread.id, response_id),
         )
-        return Usage(rows[0][0], rows[0][1] or 0) if rows else None
+        return stored_usage(rows[0]) if rows else None
 
     # --- commands and hints ---
     async def first_time(self, key: ThreadKey, event_id: str, kind: str) -> bool:
@@ -318,6 +322,7 @@ def _params(thread: ThreadState, m: NewMessage) -> dict[str, Any]:
         "model": m.model,
         "input_tokens": m.usage.input_tokens if m.usage else None,
         "output_tokens": m.usage.output_tokens if m.usage else None,
+        "cached_input_tokens": m.usage.cached_input_tokens if m.usage else None,
         "stopped": int(m.ending is Ending.STOPPED),
         "ending": m.ending.value if m.ending else None,
         "awaits_answer": int(m.awaits_answer),

@@ -20,7 +20,8 @@ from storage.sqlite import SqliteStore
 
 _MESSAGE_COLUMNS = (
     "epoch, role, author_id, author_name, content, tokens, running_tokens, platform_msg_id, "
-    "response_id, model, input_tokens, output_tokens, ending, awaits_answer, refs, created_at"
+    "response_id, model, input_tokens, output_tokens, cached_input_tokens, ending, awaits_answer, "
+    "refs, created_at"
 )
 _KEY = "platform = ? AND scope = ? AND channel = ? AND thread = ?"
 
@@ -68,7 +69,7 @@ class SqliteCopier:
             if rows:
                 await self._db.executemany(
                     f"""INSERT INTO messages (thread_id, stopped, {_MESSAGE_COLUMNS})
-                        VALUES ({', '.join('?' * 18)})""",
+                        VALUES ({', '.join('?' * 19)})""",
                     [_message_row(rows[0][0], m) for m in thread.messages],
                 )
             await self._db.execute("COMMIT")
@@ -110,8 +111,9 @@ def _message(row: Sequence[Any]) -> MessageCopy:
     return MessageCopy(
         epoch=row[0], role=row[1], author_id=row[2], author_name=row[3], content=row[4],
         tokens=row[5], running_tokens=row[6], platform_msg_id=row[7], response_id=row[8],
-        model=row[9], input_tokens=row[10], output_tokens=row[11], ending=row[12],
-        awaits_answer=row[13], refs=tuple(json.loads(row[14])), created_at=_time(row[15]),
+        model=row[9], input_tokens=row[10], output_tokens=row[11],
+        cached_input_tokens=row[12], ending=row[13], awaits_answer=row[14],
+        refs=tuple(json.loads(row[15])), created_at=_time(row[16]),
     )
 
 
@@ -119,6 +121,6 @@ def _message_row(thread_id: int, m: MessageCopy) -> tuple[Any, ...]:
     return (
         thread_id, int(m.ending == "stopped"), m.epoch, m.role, m.author_id, m.author_name,
         m.content, m.tokens, m.running_tokens, m.platform_msg_id, m.response_id, m.model,
-        m.input_tokens, m.output_tokens, m.ending, m.awaits_answer, json.dumps(list(m.refs)),
-        m.created_at.isoformat(),
+        m.input_tokens, m.output_tokens, m.cached_input_tokens, m.ending, m.awaits_answer,
+        json.dumps(list(m.refs)), m.created_at.isoformat(),
     )

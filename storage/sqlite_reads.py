@@ -13,10 +13,11 @@ from typing import Any
 import aiosqlite
 
 from bot.types import Ending, PlatformStats, StoredMessage, ThreadKey, ThreadListing
+from storage import stored_usage
 
 MESSAGE_COLUMNS = (
     "id, role, author_id, author_name, content, tokens, platform_msg_id, response_id, "
-    "created_at, ending"
+    "created_at, ending, model, input_tokens, output_tokens, cached_input_tokens"
 )
 
 
@@ -40,7 +41,8 @@ class SqliteReads:
 
     async def stats(self) -> list[PlatformStats]:
         rows = await self._run(
-            """SELECT t.platform, COUNT(DISTINCT t.id), COUNT(m.id), COALESCE(SUM(m.tokens), 0)
+            """SELECT t.platform, COUNT(DISTINCT t.id), COUNT(m.id), COALESCE(SUM(m.tokens), 0),
+                      COALESCE(SUM(m.cached_input_tokens), 0)
                FROM threads t LEFT JOIN messages m ON m.thread_id = t.id AND m.content != ''
                GROUP BY t.platform ORDER BY t.platform"""
         )
@@ -62,4 +64,5 @@ def _message(row: Sequence[Any]) -> StoredMessage:
         id=row[0], role=row[1], author_id=row[2], author_name=row[3], content=row[4],
         tokens=row[5], platform_message_id=row[6], response_id=row[7],
         created_at=datetime.fromisoformat(row[8]), ending=Ending(row[9]) if row[9] else None,
+        model=row[10], usage=stored_usage(row[11:14]),
     )

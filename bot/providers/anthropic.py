@@ -97,7 +97,9 @@ def _message(message: ChatMessage) -> MessageParam:
 
 
 def _usage(message: Message) -> Usage:
-    """Input counts every prompt token: uncached plus cache writes plus cache reads."""
+    """Input counts every prompt token: uncached plus cache writes plus cache reads (Anthropic's
+    ``input_tokens`` is only the uncached part); the cache reads are the cached input."""
     u = message.usage
-    prompt = u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
-    return Usage(prompt, u.output_tokens)
+    cached = u.cache_read_input_tokens or 0
+    prompt = u.input_tokens + (u.cache_creation_input_tokens or 0) + cached
+    return Usage(prompt, u.output_tokens, cached)

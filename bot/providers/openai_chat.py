@@ -12,6 +12,7 @@ from typing import Literal
 import httpx2
 import openai
 from openai import AsyncOpenAI, omit
+from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionMessageParam
 
 from bot.errors import ErrorKind, ProviderError
@@ -127,7 +128,7 @@ class OpenAIChatProvider:
                 async for chunk in chunks:
                     model = chunk.model or model
                     if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                        usage = _usage(chunk.usage)
                     if chunk.choices and chunk.choices[0].delta is not None:
                         text = chunk.choices[0].delta.content
                         if text:
@@ -145,6 +146,13 @@ def _message(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.role == "user":
         return {"role": "user", "content": message.content}
     return {"role": "assistant", "content": message.content}
+
+
+def _usage(usage: CompletionUsage) -> Usage:
+    """Compatible servers (Ollama, llama.cpp) send no ``prompt_tokens_details``: 0 cached."""
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details is not None else 0
+    return Usage(usage.prompt_tokens, usage.completion_tokens, cached)
 
 
 def kept_cause(exc: Exception) -> Exception | None:

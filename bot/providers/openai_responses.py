@@ -12,7 +12,12 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any, cast
 
 from openai import AsyncOpenAI, omit
-from openai.types.responses import Response, ResponseInputParam, ResponseStreamEvent
+from openai.types.responses import (
+    Response,
+    ResponseInputParam,
+    ResponseStreamEvent,
+    ResponseUsage,
+)
 
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.openai_chat import code_kind, kept_cause, map_openai_error
@@ -59,14 +64,11 @@ class OpenAIResponsesProvider:
         if not parts and final.output_text:  # a server that sends no deltas
             parts.append(final.output_text)
             yield final.output_text
-        usage = None
-        if final.usage is not None:
-            usage = Usage(final.usage.input_tokens, final.usage.output_tokens)
         yield Completion(
             text="".join(parts),
             model=final.model or request.model,
             response_id=final.id,
-            usage=usage,
+            usage=_usage(final.usage),
         )
 
     async def aclose(self) -> None:
@@ -83,6 +85,17 @@ def input_items(messages: Sequence[ChatMessage]) -> ResponseInputParam:
         items.append({"type": "message", "role": m.role,
                       "content": [{"type": part, "text": m.content}]})
     return cast("ResponseInputParam", items)
+
+
+def _usage(usage: ResponseUsage | None) -> Usage | None:
+    """Servers in front of local models may leave out ``input_tokens_details``: 0 cached.
+    (The SDK builds its models without validation, so a missing required field is simply
+    absent: ``getattr``.)"""
+    if usage is None:
+        return None
+    details = getattr(usage, "input_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return Usage(usage.input_tokens, usage.output_tokens, cached)
 
 
 def _final(event: ResponseStreamEvent, *, chained: bool) -> Response | None:

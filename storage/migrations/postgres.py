@@ -202,6 +202,102 @@ MIGRATIONS: list[tuple[str, str]] = [
         END $$;
         """,
     ),
+    (
+        "002_cached_input_tokens",
+        """
+        -- of a reply's input_tokens, those the provider served from its prompt cache; NULL
+        -- where unknown (replies stored before this migration, rows with no usage)
+        ALTER TABLE messages ADD COLUMN cached_input_tokens integer;
+
+        -- The writing functions gain the column as a new overload (one more argument): the
+        -- old ones stay, so replicas still on the previous release keep writing during a
+        -- rolling upgrade (their replies simply record no cached count).
+        CREATE FUNCTION threadbot_add_message(
+            p_thread bigint, p_epoch integer, p_role text, p_author_id text,
+            p_author_name text, p_content text, p_tokens integer, p_platform_msg_id text,
+            p_response_id text, p_model text, p_input_tokens integer, p_output_tokens integer,
+            p_cached_input_tokens integer, p_ending text, p_awaits_answer smallint,
+            p_created_at timestamptz
+        ) RETURNS bigint LANGUAGE plpgsql AS $$
+        DECLARE
+            new_id bigint;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(p_thread);
+            INSERT INTO messages (thread_id, epoch, role, author_id, author_name, content,
+                                  tokens, running_tokens, platform_msg_id, response_id, model,
+                                  input_tokens, output_tokens, cached_input_tokens, ending,
+                                  awaits_answer, created_at)
+            SELECT p_thread, p_epoch, p_role, p_author_id, p_author_name, p_content, p_tokens,
+                   COALESCE((SELECT MAX(running_tokens) FROM messages
+                             WHERE thread_id = p_thread AND epoch = p_epoch), 0)
+                     + CASE WHEN p_role = 'summary' THEN 0 ELSE p_tokens END,
+                   p_platform_msg_id, p_response_id, p_model, p_input_tokens, p_output_tokens,
+                   p_cached_input_tokens, p_ending, p_awaits_answer, p_created_at
+            ON CONFLICT (thread_id, platform_msg_id) DO NOTHING
+            RETURNING id INTO new_id;
+            IF new_id IS NOT NULL THEN  -- "most recently active" (list_threads)
+                UPDATE threads SET updated_at = clock_timestamp() WHERE id = p_thread;
+            END IF;
+            RETURN new_id;  -- NULL: the platform id was already stored (a redelivery)
+        END $$;
+
+        CREATE FUNCTION threadbot_add_to(
+            p_platform text, p_scope text, p_channel text, p_key text, p_strategy text,
+            p_role text, p_author_id text, p_author_name text, p_content text,
+            p_tokens integer, p_platform_msg_id text, p_response_id text, p_model text,
+            p_input_tokens integer, p_output_tokens integer, p_cached_input_tokens integer,
+            p_ending text, p_awaits_answer smallint, p_created_at timestamptz
+        ) RETURNS TABLE (o_id bigint, o_strategy text, o_epoch integer, o_anchor text,
+                         o_model text, o_row bigint) LANGUAGE plpgsql AS $$
+        DECLARE
+            t record;
+        BEGIN
+            SELECT id, strategy, epoch, last_response_id, model INTO t FROM threads
+            WHERE platform = p_platform AND scope = p_scope AND channel = p_channel
+              AND thread = p_key;
+            IF NOT FOUND THEN
+                INSERT INTO threads (platform, scope, channel, thread, strategy, created_at,
+                                     updated_at)
+                VALUES (p_platform, p_scope, p_channel, p_key, p_strategy,
+                        clock_timestamp(), clock_timestamp())
+                ON CONFLICT DO NOTHING
+                RETURNING id, strategy, epoch, last_response_id, model INTO t;
+                IF NOT FOUND THEN  -- created by another replica since; a new snapshot sees it
+                    SELECT id, strategy, epoch, last_response_id, model INTO t FROM threads
+                    WHERE platform = p_platform AND scope = p_scope AND channel = p_channel
+                      AND thread = p_key;
+                END IF;
+            END IF;
+            RETURN QUERY SELECT t.id, t.strategy, t.epoch, t.last_response_id, t.model,
+                threadbot_add_message(t.id, t.epoch, p_role, p_author_id, p_author_name,
+                    p_content, p_tokens, p_platform_msg_id, p_response_id, p_model,
+                    p_input_tokens, p_output_tokens, p_cached_input_tokens, p_ending,
+                    p_awaits_answer, p_created_at);
+        END $$;
+
+        CREATE FUNCTION threadbot_finish_reply(
+            p_thread bigint, p_epoch integer, p_row bigint, p_content text, p_tokens integer,
+            p_response_id text, p_model text, p_input_tokens integer, p_output_tokens integer,
+            p_cached_input_tokens integer, p_ending text, p_created_at timestamptz
+        ) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock(p_thread);
+            -- running totals never decrease: the range is the rows since the reply, not the
+            -- whole thread
+            UPDATE messages SET running_tokens = running_tokens + p_tokens
+            WHERE thread_id = p_thread AND epoch = p_epoch AND id >= p_row
+              AND running_tokens >= (SELECT running_tokens FROM messages WHERE id = p_row);
+            UPDATE messages SET content = p_content, tokens = p_tokens,
+                   response_id = p_response_id, model = p_model,
+                   input_tokens = p_input_tokens, output_tokens = p_output_tokens,
+                   cached_input_tokens = p_cached_input_tokens,
+                   ending = p_ending, created_at = p_created_at
+            WHERE id = p_row;
+            UPDATE messages SET awaits_answer = 0
+            WHERE thread_id = p_thread AND awaits_answer = 1 AND id < p_row;
+        END $$;
+        """,
+    ),
 ]
 
 

@@ -102,6 +102,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX leases_stops ON leases (holder) WHERE stop_requested = 1;
         """,
     ),
+    (
+        "004_cached_input_tokens",
+        """
+        -- of a reply's input_tokens, those the provider served from its prompt cache; NULL
+        -- where unknown (replies stored before this migration, rows with no usage)
+        ALTER TABLE messages ADD COLUMN cached_input_tokens INTEGER;
+        """,
+    ),
 ]
 
 

@@ -84,6 +84,11 @@ class FakeAnthropic(FakeLLMServer):
             "input_tokens": count_words(messages),
             "output_tokens": count_words([{"content": text}]),
         }
+        if self.cached_tokens is not None:
+            # Anthropic's input_tokens is only what the cache did not serve
+            cached = min(self.cached_tokens, usage["input_tokens"])
+            usage["input_tokens"] -= cached
+            usage |= {"cache_creation_input_tokens": 0, "cache_read_input_tokens": cached}
         message = {
             "id": new_id("msg_01", 22),
             "type": "message",
@@ -107,7 +112,7 @@ class FakeAnthropic(FakeLLMServer):
             **message,
             "content": [],
             "stop_reason": None,
-            "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+            "usage": {**usage, "output_tokens": 1},
         }
         yield event("message_start", message=start)
         yield event("content_block_start", index=0, content_block={"type": "text", "text": ""})

@@ -127,6 +127,10 @@ class FakeLLMServer:
         # tokenizer counts denser than tiktoken's cl100k, as local models' do (~3 chars).
         self.window: int | None = None
         self.request_id: str | None = None  # the id error responses carry (proxies: ~600 chars)
+        # Input tokens to report as served from the prompt cache, in the provider's own usage
+        # fields (capped at the prompt's size); None: the usage carries no cache details, as
+        # from servers in front of local models.
+        self.cached_tokens: int | None = None
         self.base_url = ""
         self._replier: Replier = default_reply
         self._faults: deque[Fault] = deque()

@@ -94,7 +94,12 @@ class FakeOpenAI(FakeLLMServer):
             return refused
         text = self._reply(messages)
         prompt, completion = count_words(messages), count_words([{"content": text}])
-        usage = dict(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+        usage: dict[str, Any] = dict(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+        if self.cached_tokens is not None:  # as api.openai.com reports it
+            cached = min(self.cached_tokens, prompt)
+            usage["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
         head = {"id": new_id("chatcmpl-", 24), "created": int(time.time()), "model": body["model"]}
         if not body.get("stream"):
             reply = {"role": "assistant", "content": text}
@@ -107,7 +112,7 @@ class FakeOpenAI(FakeLLMServer):
         return await self._sse(request, frames, fault)
 
     def _chat_frames(
-        self, head: dict[str, Any], text: str, usage: dict[str, int] | None, fault: Fault | None
+        self, head: dict[str, Any], text: str, usage: dict[str, Any] | None, fault: Fault | None
     ) -> Iterator[Frame]:
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
             return {**head, "object": "chat.completion.chunk", "choices": choices, **extra}
@@ -156,7 +161,7 @@ class FakeOpenAI(FakeLLMServer):
         inp, out = count_words(seen), count_words([{"content": text}])
         usage = {
             "input_tokens": inp,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": min(self.cached_tokens or 0, inp)},
             "output_tokens": out,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": inp + out,

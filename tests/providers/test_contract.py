@@ -143,3 +143,19 @@ async def test_closing_the_stream_early_then_reusing_the_client(backend: Backend
     backend.fake.reply_with("again")
     _, completion = await collect(provider, make_request("hello"))
     assert completion.text == "again"
+
+
+async def test_cached_input_is_recorded_within_the_whole_input(backend: Backend) -> None:
+    """Each API reports the prompt-cache hits in its own field (Anthropic even leaves them
+    out of its input_tokens); the Usage always has all input in input_tokens and the cached
+    part in cached_input_tokens."""
+    provider = backend.provider()
+    _, plain = await collect(provider, make_request(*CONVERSATION))
+    backend.fake.cached_tokens = 6
+    _, cached = await collect(provider, make_request(*CONVERSATION))
+
+    assert plain.usage is not None and cached.usage is not None
+    assert plain.usage.cached_input_tokens == 0  # no cache details reported: 0
+    assert cached.usage.cached_input_tokens == 6
+    assert cached.usage.input_tokens == plain.usage.input_tokens
+    assert cached.usage.output_tokens == plain.usage.output_tokens

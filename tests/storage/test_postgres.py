@@ -15,8 +15,9 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.ports import Store
-from bot.types import NewMessage, ThreadKey
+from bot.types import NewMessage, ThreadKey, Usage
 from storage import open_store, redacted
+from storage.migrations import postgres as postgres_migrations
 from storage.migrations.postgres import MIGRATIONS
 from tests.process import threadbot
 
@@ -129,6 +130,50 @@ async def test_replicas_starting_together_migrate_a_new_database_once(postgres_u
     finally:
         await db.close()
     assert names == [name for name, _ in MIGRATIONS]
+
+
+# the previous release's threadbot_add_message: 15 arguments, no cached input tokens
+OLD_ADD = ("SELECT threadbot_add_message($1, $2, $3, '', '', $4, 2, NULL, $5, 'gpt-x', $6, $7, "
+           "'answered', 0::smallint, now())")
+
+
+async def test_a_database_from_before_cached_input_tokens_is_upgraded_and_keeps_its_usage(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database the previous release wrote opens with the cached-input column added: its
+    replies read as 0 cached, new ones keep theirs — and a replica still on the previous
+    release (the old function signature) keeps writing during a rolling upgrade."""
+    import asyncpg
+
+    db = await asyncpg.connect(postgres_url)
+    try:
+        with monkeypatch.context() as old_release:
+            old_release.setattr(postgres_migrations, "MIGRATIONS", MIGRATIONS[:1])
+            await postgres_migrations.migrate(db)
+        thread_id = await db.fetchval(
+            """INSERT INTO threads (platform, scope, channel, thread, strategy, created_at,
+                                    updated_at)
+               VALUES ($1, $2, $3, $4, 'chain', now(), now()) RETURNING id""",
+            KEY.platform, KEY.scope, KEY.channel, KEY.thread,
+        )
+        await db.fetchval(OLD_ADD, thread_id, 0, "assistant", "old reply", "resp_old", 120, 7)
+        store = await open_store(postgres_url)  # the new release migrates it
+        try:
+            thread = await store.get_thread(KEY)
+            assert thread is not None
+            assert await store.reply_usage(thread, "resp_old") == Usage(120, 7, 0)
+            await store.add(thread, NewMessage(role="assistant", content="new reply", tokens=2,
+                                               response_id="resp_new", usage=Usage(300, 9, 256)))
+            await db.fetchval(OLD_ADD, thread_id, 0, "assistant", "late", "resp_late", 50, 5)
+            assert await store.reply_usage(thread, "resp_new") == Usage(300, 9, 256)
+            assert await store.reply_usage(thread, "resp_late") == Usage(50, 5, 0)
+            assert [s.cached_input_tokens for s in await store.stats()] == [256]
+        finally:
+            await store.close()
+        names = [r[0] for r in await db.fetch("SELECT name FROM _migrations ORDER BY name")]
+        assert names == [name for name, _ in MIGRATIONS]
+    finally:
+        await db.close()
 
 
 async def test_a_lease_runs_on_the_servers_clock(

@@ -14,8 +14,9 @@ import aiosqlite
 import pytest
 
 from bot.errors import ConfigError
-from bot.types import NewMessage, ThreadKey
+from bot.types import Ending, NewMessage, ThreadKey, Usage
 from storage import open_store, sqlite_path
+from storage.migrations import sqlite as sqlite_migrations
 from storage.migrations.sqlite import MIGRATIONS
 from tests.process import child_env
 
@@ -140,3 +141,48 @@ asyncio.run(main())
     async with aiosqlite.connect(db) as conn:
         rows = await conn.execute_fetchall("SELECT name FROM _migrations ORDER BY name")
     assert [r[0] for r in rows] == [name for name, _ in MIGRATIONS]
+
+
+async def test_a_file_from_before_cached_input_tokens_is_upgraded_and_keeps_its_usage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store the previous release wrote (migrations 001-003, a reply with its usage) opens
+    with the cached-input column added: the old reply reads as 0 cached, new ones keep it."""
+    path = tmp_path / "old.db"
+    with monkeypatch.context() as old_release:
+        old_release.setattr(sqlite_migrations, "MIGRATIONS", MIGRATIONS[:3])
+        async with aiosqlite.connect(path, isolation_level=None) as db:
+            await sqlite_migrations.migrate(db)
+            await db.execute(
+                """INSERT INTO threads (id, platform, scope, channel, thread, strategy,
+                                        created_at, updated_at)
+                   VALUES (1, ?, ?, ?, ?, 'chain', '2026-01-01T00:00:00+00:00',
+                           '2026-01-01T00:00:00+00:00')""",
+                (KEY.platform, KEY.scope, KEY.channel, KEY.thread),
+            )
+            await db.execute(
+                """INSERT INTO messages (thread_id, epoch, role, content, tokens, running_tokens,
+                                         response_id, model, input_tokens, output_tokens,
+                                         ending, created_at)
+                   VALUES (1, 0, 'assistant', 'old reply', 2, 2, 'resp_old', 'gpt-x', 120, 7,
+                           'answered', '2026-01-01T00:00:00+00:00')"""
+            )
+
+    store = await open_store(path)
+    try:
+        thread = await store.get_thread(KEY)
+        assert thread is not None
+        assert await store.reply_usage(thread, "resp_old") == Usage(120, 7, 0)
+        row = await store.begin_reply(thread)
+        await store.finish_reply(thread, row, NewMessage(
+            role="assistant", content="new reply", tokens=2, model="gpt-y",
+            response_id="resp_new", usage=Usage(300, 9, 256), ending=Ending.ANSWERED))
+        assert [(m.model, m.usage) for _, m in await store.history(KEY)] == [
+            ("gpt-x", Usage(120, 7, 0)), ("gpt-y", Usage(300, 9, 256)),
+        ]
+        assert [s.cached_input_tokens for s in await store.stats()] == [256]
+    finally:
+        await store.close()
+    async with aiosqlite.connect(path) as db:
+        names = await db.execute_fetchall("SELECT name FROM _migrations ORDER BY name")
+    assert [n for (n,) in names] == [name for name, _ in MIGRATIONS]
