@@ -9,7 +9,7 @@ implements a Protocol here and passes the shared test suite for it (``tests/cont
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -149,9 +149,11 @@ class Store(Protocol):
         holder has a live lease on a thread; only the holder answers it."""
         ...
 
-    async def renew(self, holder: str, seconds: float) -> set[int]:
-        """Extend every live lease ``holder`` holds by ``seconds`` from now: the thread ids
-        it still holds (a lease that expired and was taken by another holder is not)."""
+    async def renew(self, holder: str, thread_ids: Collection[int], seconds: float) -> set[int]:
+        """Extend ``holder``'s leases on ``thread_ids`` by ``seconds`` from now: those it
+        still holds (a lease that expired and was taken by another holder is not). Its
+        leases on other threads are left to expire: an answer that ended without giving
+        its lease up (the release failed) must not keep the thread from everyone."""
         ...
 
     async def release(self, thread: ThreadState, holder: str) -> Unfinished | None:

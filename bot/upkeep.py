@@ -145,7 +145,7 @@ class Upkeep:
         held = engine.held()
         if not held:
             return
-        still = await self._store.renew(engine.holder, engine.lease_s)
+        still = await self._store.renew(engine.holder, held.keys(), engine.lease_s)
         for thread_id, round_ in held.items():
             if thread_id not in still and round_ is not None and round_.cut_short(Ending.INTERRUPTED):
                 log.warning("lost the lease of thread %d (this process stalled longer than "

@@ -9,6 +9,7 @@ cannot see that a holder died: its leases simply expire (``THREADBOT_LEASE_S``),
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from bot.types import ThreadKey, ThreadState, Unfinished
@@ -33,11 +34,11 @@ class PostgresLeases(PostgresReads):
         )
         return row is not None
 
-    async def renew(self, holder: str, seconds: float) -> set[int]:
+    async def renew(self, holder: str, thread_ids: Collection[int], seconds: float) -> set[int]:
         rows = await self._upkeep.fetch(
             """UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => $2)
-               WHERE holder = $1 RETURNING thread_id""",
-            holder, float(seconds),
+               WHERE holder = $1 AND thread_id = ANY($3::bigint[]) RETURNING thread_id""",
+            holder, float(seconds), list(thread_ids),
         )
         return {row[0] for row in rows}
 

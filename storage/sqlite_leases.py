@@ -16,7 +16,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +94,12 @@ class SqliteLeases(SqliteReads):
         )
         return bool(rows)
 
-    async def renew(self, holder: str, seconds: float) -> set[int]:
-        rows = await self._run(
-            "UPDATE leases SET expires_at = ? WHERE holder = ? RETURNING thread_id",
-            (time.time() + seconds, holder),
+    async def renew(self, holder: str, thread_ids: Collection[int], seconds: float) -> set[int]:
+        rows = await self._run(  # the ids as one JSON array: no limit on how many
+            """UPDATE leases SET expires_at = ?
+               WHERE holder = ? AND thread_id IN (SELECT value FROM json_each(?))
+               RETURNING thread_id""",
+            (time.time() + seconds, holder, json.dumps(list(thread_ids))),
         )
         return {row[0] for row in rows}
 

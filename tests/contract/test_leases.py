@@ -24,8 +24,8 @@ async def test_one_holder_at_a_time_and_the_holder_renews(store: Store) -> None:
     assert await store.claim(thread.id, "a", 30)
     assert not await store.claim(thread.id, "b", 30)
     assert await store.claim(thread.id, "a", 30)  # its own: renewed
-    assert await store.renew("a", 30) == {thread.id}
-    assert await store.renew("b", 30) == set()
+    assert await store.renew("a", [thread.id], 30) == {thread.id}
+    assert await store.renew("b", [thread.id], 30) == set()
     await store.release(thread, "b")  # not b's to give up
     assert not await store.claim(thread.id, "b", 30)
     await store.release(thread, "a")
@@ -37,7 +37,7 @@ async def test_an_expired_lease_is_taken_over(store: Store) -> None:
     assert await store.claim(thread.id, "a", 0.05)
     await asyncio.sleep(0.2)
     assert await store.claim(thread.id, "b", 30)
-    assert await store.renew("a", 30) == set()  # a lost it; it must not answer any more
+    assert await store.renew("a", [thread.id], 30) == set()  # a lost it: it must not answer
     assert not await store.claim(thread.id, "a", 30)
 
 
@@ -115,3 +115,17 @@ async def test_release_says_what_another_process_stored_meanwhile(backend: Backe
     finally:
         await holder.close()
         await other.close()
+
+
+async def test_renewing_leaves_a_lease_no_answer_holds_to_expire(store: Store) -> None:
+    """An answer ended without giving its lease up (the release failed): the holder's
+    renewals of the threads it still answers do not keep that one from everyone."""
+    answering = await store.ensure_thread(KEY, "replay")
+    forgotten = await store.ensure_thread(ThreadKey("slack", "T1", "C1", "other"), "replay")
+    assert await store.claim(answering.id, "a", 0.3)
+    assert await store.claim(forgotten.id, "a", 0.3)
+    for _ in range(3):
+        await asyncio.sleep(0.15)
+        assert await store.renew("a", [answering.id], 0.3) == {answering.id}
+    assert await store.claim(forgotten.id, "b", 30)
+    assert not await store.claim(answering.id, "b", 30)
