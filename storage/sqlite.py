@@ -21,7 +21,6 @@ from bot.types import (
     NewMessage,
     ThreadKey,
     ThreadState,
-    Unfinished,
     Usage,
     utcnow,
 )
@@ -208,19 +207,6 @@ class SqliteStore(SqliteLeases):
             "UPDATE messages SET awaits_answer = 0 WHERE thread_id = ? AND awaits_answer = 1",
             (thread.id,),
         )
-
-    async def waiting(self, thread: ThreadState) -> Unfinished | None:
-        """What waits for an answer in the thread's current epoch, or None."""
-        rows = await self._run(
-            # SQLite takes the bare author_id from the row MAX(id) picked: the newest
-            # the waiting rows only: without statistics SQLite would pick messages_budget
-            # and read the whole thread (each turn asks this after its reply)
-            """SELECT COUNT(*), author_id, MAX(id) FROM messages INDEXED BY messages_pending
-               WHERE thread_id = ? AND awaits_answer = 1 AND epoch = ?""",
-            (thread.id, thread.epoch),
-        )
-        count, author = rows[0][0], rows[0][1]
-        return Unfinished(thread.key, count, author or "", ()) if count else None
 
     async def context(
         self, thread: ThreadState, budget: int, *, before: int | None = None

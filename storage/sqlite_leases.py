@@ -105,7 +105,15 @@ class SqliteLeases(SqliteReads):
 
     async def release(self, thread: ThreadState, holder: str) -> Unfinished | None:
         await self._run("DELETE FROM leases WHERE thread_id = ? AND holder = ?", (thread.id, holder))
-        rows = await self._run(  # the current epoch: a reset may have moved it on
+        return await self.waiting(thread)
+
+    async def waiting(self, thread: ThreadState) -> Unfinished | None:
+        """What waits for an answer in the thread's current epoch (read from the thread's
+        row: a reset may have moved it on since ``thread`` was read), or None."""
+        rows = await self._run(
+            # the waiting rows only: without statistics SQLite would pick messages_budget and
+            # read the whole thread (each turn asks this after its reply); the bare author_id
+            # is taken from the row MAX(id) picked, the newest
             """SELECT COUNT(*), m.author_id, MAX(m.id) FROM messages m INDEXED BY messages_pending
                JOIN threads t ON t.id = m.thread_id AND t.epoch = m.epoch
                WHERE m.thread_id = ? AND m.awaits_answer = 1""",
