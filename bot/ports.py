@@ -13,6 +13,18 @@ from collections.abc import AsyncGenerator, Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from bot.admin.ledger import (
+    Charge,
+    Limit,
+    PlaceSetting,
+    Rule,
+    Spender,
+    Spending,
+    Subject,
+    UsageBy,
+    UsageRow,
+    Verdict,
+)
 from bot.types import (
     Completion,
     ContextMessage,
@@ -193,6 +205,40 @@ class Store(Protocol):
     async def tidied(self, key: ThreadKey) -> None:
         """What ``unfinished`` reported for ``key`` was dealt with on screen (called by the
         lease's holder only: it forgets the open reply rows of the thread)."""
+        ...
+
+    # --- spending and settings changed from chat (bot/admin/) ---
+    async def admit(
+        self, charge: Charge, limits: Sequence[Limit], rule: Rule, *, stale_after: float
+    ) -> tuple[Verdict, int | None]:
+        """Decide and reserve in one step that no concurrent ``admit`` for the same subjects
+        interleaves with (across processes): sum what each limit's subject spent of its metric
+        since ``limit.since`` (``Spent``, done and in flight; open charges older than
+        ``stale_after`` seconds count as done), ask ``rule`` with one ``Spent`` per limit in
+        order, and if it admits, store ``charge`` as in flight. The verdict and the charge's
+        id (None unless admitted)."""
+        ...
+
+    async def spend(self, charge_id: int | None, spending: Spending) -> None:
+        """Record what a model call cost: it replaces the in-flight charge ``charge_id``
+        (from ``admit``), or is a new row when there was none (no limit applied)."""
+        ...
+
+    async def usage(
+        self, since: datetime, by: UsageBy, *, within: tuple[Subject, Spender] | None = None,
+        top: int | None = None,
+    ) -> list[UsageRow]:
+        """What the calls that ended since ``since`` cost, one row per ``by`` key: the most
+        tokens first (by day: oldest day first), at most ``top`` rows; only the calls of
+        ``within``'s subject (e.g. this user, this workspace) when given."""
+        ...
+
+    async def place_settings(self, places: Sequence[str]) -> list[PlaceSetting]:
+        """The settings changed from chat for these places (``PlaceSetting.place``)."""
+        ...
+
+    async def set_place_setting(self, place: str, name: str, value: str | None, by: str) -> None:
+        """Set (or with None clear) one setting of a place, replacing what was there."""
         ...
 
     # --- reading back (export, stats) ---
