@@ -46,6 +46,18 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Origin:
+    """Where a message or command comes from beyond its ThreadKey: what the access rules and
+    the per-channel settings need (``bot/admin/``). The defaults suit a platform that knows
+    none of it (the console)."""
+
+    roles: tuple[str, ...] = ()  # the author's role ids (Discord)
+    manager: bool = False  # the author may manage the server (Discord "Manage Server")
+    channel: str = ""  # the channel a Discord thread belongs to; "" when it is the key's
+    direct: bool = False  # a direct message with the bot
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Turn:
     """One incoming platform message, already translated by an adapter."""
 
@@ -56,6 +68,15 @@ class Turn:
     text: str
     addressed: bool = True  # mentioned, a DM, or a thread the bot follows
     at: datetime = field(default_factory=utcnow)
+    origin: Origin = Origin()
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A message the bot will not answer: the author may not use it here (``bot/admin/``).
+    ``text`` is what to tell them, "" when they were already told in this conversation."""
+
+    text: str
 
 
 class CommandName(StrEnum):
@@ -63,6 +84,9 @@ class CommandName(StrEnum):
     SUMMARIZE = "summarize"
     STOP = "stop"
     HELP = "help"
+    USAGE = "usage"  # your usage against your limits (admins: the top users and channels)
+    MODEL = "model"  # list the models allowed here, or switch this thread's model
+    CONFIG = "config"  # this channel's settings; admins change them
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +95,8 @@ class Command:
     name: CommandName
     author_id: str = ""
     message_id: str = ""  # the platform's id of the message or interaction: answered once
+    argument: str = ""  # what follows the command's name (``!model gpt-4.1``), stripped
+    origin: Origin = Origin()
 
 
 class ChatMessage(NamedTuple):
