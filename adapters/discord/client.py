@@ -38,7 +38,7 @@ from adapters.discord.setup import intents
 from adapters.discord.sharding import Sharding
 from adapters.discord.sink import DiscordSink
 from bot.engine import Engine
-from bot.types import ThreadKey, ThreadState, Turn
+from bot.types import Refusal, ThreadKey, ThreadState, Turn
 
 __all__ = ["ShardedThreadbotClient", "ThreadbotClient"]
 
@@ -133,7 +133,12 @@ class ThreadbotClient(discord.Client):
         turn = ev.to_turn(msg, key)
         # Stored before anything else that can be cut (creating the thread, the reply): a
         # crash afterwards finds it waiting and the next process answers it.
-        thread = await self.engine.accept(turn) if turn.text.strip() else None
+        accepted = await self.engine.accept(turn) if turn.text.strip() else None
+        if isinstance(accepted, Refusal):
+            if accepted.text:
+                await message.reply(accepted.text, mention_author=False)
+            return
+        thread = accepted
         if turn.text.strip() and thread is None:
             return  # stored before: a redelivered event
         target: discord.abc.Messageable = message.channel
@@ -144,7 +149,8 @@ class ThreadbotClient(discord.Client):
                 turn = ev.to_turn(msg, opened)
                 if thread is not None:
                     await self.engine.settle(key)
-                    thread = await self.engine.accept(turn)
+                    again = await self.engine.accept(turn)
+                    thread = again if isinstance(again, ThreadState) else None
         await self._answer(turn, target, reply_to, thread)
 
     async def _conversation(self, message: discord.Message, decision: ev.Route) -> ThreadKey | None:

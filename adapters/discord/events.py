@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import discord
 
@@ -100,7 +100,7 @@ def chain_route(msg: Incoming) -> Route:
 
 def to_turn(msg: Incoming, key: ThreadKey, *, addressed: bool = True) -> Turn:
     """The Turn for ``msg``: attachments named in the text, lone surrogates made storable."""
-    extra = {"at": msg.at} if msg.at is not None else {}
+    extra: dict[str, Any] = {"at": msg.at} if msg.at is not None else {}
     return Turn(key=key, message_id=str(msg.id), author_id=str(msg.author_id),
                 author_name=sanitized(msg.author_name),
                 text=sanitized(with_attachments(msg.text, msg.attachments)),

@@ -37,7 +37,7 @@ from adapters.slack.stream import SlackStreamSink
 from adapters.slack.users import NameCache
 from bot.engine import Engine
 from bot.ports import ReplySink
-from bot.types import Command, CommandName, ThreadKey, ThreadState, Turn
+from bot.types import Command, CommandName, Refusal, ThreadKey, ThreadState, Turn
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,8 @@ class SlackHandlers:
         if not turn.text.strip():
             return partial(self.engine.handle, turn, sink)  # a hint, once per message
         thread = await self.engine.accept(turn)
+        if isinstance(thread, Refusal):
+            return partial(sink.finish, thread.text) if thread.text else None
         if thread is None:
             return None  # stored before: a redelivery
         return partial(self._answer, incoming, turn, thread, sink, new=not follows)
