@@ -14,6 +14,7 @@ from datetime import timedelta
 from bot.admin.config import AdminConfig, load_admin
 from bot.admin.gate import Gate
 from bot.admin.profiles import Profiles
+from bot.admin.reloads import reloading
 from bot.config import Settings
 from bot.engine import Engine
 from bot.ports import Provider
@@ -55,7 +56,8 @@ async def open_engine(
         log.info(gate.describe_access())
         engine = Engine(store, profiles, gate, lease_s=settings.lease_s)
         try:
-            yield engine
+            async with reloading(gate, store):
+                yield engine
         finally:
             await engine.close(settings.shutdown_grace)
     finally:

@@ -52,17 +52,18 @@ class Gate:
         self._capped_month: str = ""
 
     def _set(self, config: AdminConfig) -> None:
+        check_providers(self.settings, config)
         self.config = config
         self.prices = Prices.with_overrides(config.file.prices)
 
     def reload(self) -> bool:
         """Read the configuration again; a broken file keeps the one in use (logged)."""
         try:
-            config = load_admin()
+            self._set(load_admin())
         except ConfigError as exc:
             log.error("configuration not reloaded, the one in use stays: %s", exc)
             return False
-        self._set(config)
+        config = self.config
         log.info("configuration reloaded%s", f" from {config.path}" if config.path else "")
         return True
 
@@ -183,6 +184,21 @@ class Meter:
             return ""
         tokens = usage.input_tokens + usage.output_tokens
         return f"\n\n_{tokens:,} tokens · est. ${cost:.4f}_"
+
+
+def check_providers(settings: Settings, config: AdminConfig) -> None:
+    """Every provider a scope names can be reached (its credentials are set): a ConfigError
+    now rather than a failed reply in that channel later."""
+    scopes = {"[defaults]": config.file.defaults, **{
+        f"[{kind}.\"{name}\"]": scope
+        for kind, table in (("workspaces", config.file.workspaces),
+                            ("channels", config.file.channels), ("threads", config.file.threads))
+        for name, scope in table.items()}}
+    for where, scope in scopes.items():
+        if scope.provider and scope.provider != settings.provider:
+            problem = settings.model_copy(update={"provider": scope.provider}).llm_problem()
+            if problem:
+                raise ConfigError(f"{config.path} {where} provider = {scope.provider}: {problem}")
 
 
 def _put(cache: OrderedDict[ThreadKey, V], key: ThreadKey, value: V) -> None:
