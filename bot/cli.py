@@ -1,8 +1,8 @@
 """threadbot: an LLM in your Slack and Discord threads.
 
-`threadbot run | console | export | stats | usage | config | reload | migrate-store`, plus what each platform adds (e.g.
-`discord-invite`). With ``bot/app.py``, the composition root: the only core module that
-names the adapters and the store.
+`threadbot run | console | export | stats | usage | config | reload | migrate-store`, plus what
+each platform adds (e.g. `discord-invite`). With ``bot/app.py`` (and ``bot/cli_admin.py``),
+the composition root: the only core modules that name the adapters and the store.
 
 Configuration problems end in one line on stderr saying what to set (exit status 2), never a
 traceback.

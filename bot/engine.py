@@ -29,7 +29,8 @@ from bot.admin import chat
 from bot.admin.gate import Asker, Gate
 from bot.admin.profiles import Profile, Profiles
 from bot.ports import ReplySink, Resumer, Store
-from bot.replying import Meter, Round
+from bot.replying import Round
+from bot.summaries import Summaries
 from bot.types import (
     Command,
     CommandName,
@@ -46,7 +47,6 @@ from bot.upkeep import Upkeep
 log = logging.getLogger(__name__)
 
 EMPTY_TEXT = "Send me a message with some text and I'll answer."
-NOTHING_TO_SUMMARIZE = "There's nothing to summarize yet."
 
 
 @dataclass(slots=True)
@@ -70,6 +70,7 @@ class Engine:
         self._store = store
         self._profiles = profiles
         self.gate = gate
+        self._summaries = Summaries(store, profiles, gate)
         self._active: dict[ThreadKey, _Active] = {}
         self._closing = False
         # who holds a lease: unique per process, readable in the database by an operator
@@ -248,7 +249,7 @@ class Engine:
                 await self._store.settle(thread)  # what waited belonged to the old conversation
             await sink.finish("Conversation reset: I've forgotten everything said here before.")
         elif name is CommandName.SUMMARIZE:
-            await self._summarize(command, sink)
+            await self._summaries.thread(command, sink)
 
     def stop(self, key: ThreadKey) -> bool:
         """Cut the reply being generated in ``key`` short; messages waiting for the next
@@ -272,15 +273,7 @@ class Engine:
     ) -> None:
         """Summarise messages that are not in the store (e.g. a Slack channel catch-up),
         for ``command``'s author where the adapter has it (access rules and quotas)."""
-        by = command or Command(key=ThreadKey("?"), name=CommandName.SUMMARIZE)
-        refusal = self.gate.refused(by.key, by.author_id, by.origin)
-        lines = [(t.author_name, t.text) for t in turns if t.text.strip()]
-        if refusal is not None or not lines:
-            await sink.finish(refusal or NOTHING_TO_SUMMARIZE)
-            return
-        profile, meter = await self._one_shot(by)
-        await profile.replier.one_shot(
-            profile.histories.default.transcript_request(lines), sink, meter)
+        await self._summaries.transcript(turns, sink, command)
 
     # --- restarts and shutdown ---
     async def resume(self, platform: str, resumer: Resumer) -> list[asyncio.Task[None]]:
@@ -324,33 +317,10 @@ class Engine:
         if await self.once(turn.key, turn.message_id, "hint"):
             await sink.finish(EMPTY_TEXT)
 
-    async def _summarize(self, command: Command, sink: ReplySink) -> None:
-        thread = await self._store.get_thread(command.key)
-        profile, meter = await self._one_shot(command, thread)
-        request = await profile.histories.of(thread).summary_request(thread) if thread else None
-        if request is None or thread is None:
-            await sink.finish(NOTHING_TO_SUMMARIZE)
-            return
-        text = await profile.replier.one_shot(request, sink, meter)
-        if text is not None:
-            summary = NewMessage(role="summary", content=text, tokens=0, model=request.model)
-            await self._store.add(thread, summary)
-
     def _profile_now(self, turn: Turn) -> Profile:
         """The profile for a new message's place, from the configuration alone (a thread's
         strategy is fixed when it starts; chat-set settings apply from its first reply)."""
         return self._profiles.of(self.gate.place_now(turn.key, turn.origin))
-
-    async def _one_shot(
-        self, command: Command, thread: ThreadState | None = None
-    ) -> tuple[Profile, Meter]:
-        """The profile and meter for a request outside the conversation (a summary)."""
-        place = await self.gate.place(command.key, command.origin)
-        profile = self._profiles.of(place)
-        asker = Asker(command.author_id, command.origin)
-        meter = self.gate.meter(place, thread.id if thread else None, asker,
-                                profile.histories.count)
-        return profile, meter
 
     async def _asker(self, thread: ThreadState, waiting: Unfinished | None) -> Asker:
         """Who asked last in ``thread``: this process's memory of the turn (with roles),

@@ -6,9 +6,9 @@ Each answers with one message; how a command is typed is the platform's (``!usag
 
 from __future__ import annotations
 
-from bot.admin.access import is_admin
 from datetime import datetime
 
+from bot.admin.access import is_admin
 from bot.admin.gate import Gate
 from bot.admin.ledger import Spender, Subject, UsageBy, UsageRow
 from bot.admin.places import CHAT_KEYS, Place, channel_place, chat_value, thread_place

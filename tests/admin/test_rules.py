@@ -113,7 +113,10 @@ def test_a_provider_set_for_a_place_brings_its_own_default_model(tmp_path: Path)
     assert resolve(Settings(), admin, KEY).model.startswith("claude-")
 
 
-def access(admin: AdminConfig, user: str, origin: Origin = Origin(), key: ThreadKey = KEY) -> str | None:
+ANYONE = Origin()
+
+
+def access(admin: AdminConfig, user: str, origin: Origin = ANYONE, key: ThreadKey = KEY) -> str | None:
     return refusal(resolve(Settings(), admin, key, origin.channel), user, origin)
 
 
@@ -165,7 +168,9 @@ def test_discord_server_managers_are_admins_unless_turned_off(tmp_path: Path) ->
 SPENDER = Spender("slack", "T1", "C1", "U1")
 
 
-def limits_for(tmp_path: Path, text: str, *, exempt: bool = False, cap: float | None = None) -> list[quotas.Limit]:
+def limits_for(
+    tmp_path: Path, text: str, *, exempt: bool = False, cap: float | None = None
+) -> list[quotas.Limit]:
     return quotas.limits(resolve(Settings(), config(tmp_path, text), KEY), exempt=exempt, cap=cap, now=NOW)
 
 
