@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         _configure_logging(settings.log_level)
         return asyncio.run(_commands()[args.command](settings, args))
     except ConfigError as exc:
-        print(f"threadbot: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # a configuration file: one line per mistake
+            print(f"threadbot: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
