@@ -103,14 +103,16 @@ class Gate:
         thread's parent channel is recorded with the thread the first time it is seen, so
         a restarted process or another replica applies the channel's settings too."""
         thread = thread_place(key)
-        rows = await self._store.place_settings([thread])
-        parent = next((r.value for r in rows if r.name == PARENT), "")
         known = (origin.channel if origin else "") or self._parents.get(key, "")
+        own = channel_place(key.platform, known or key.channel)
+        rows = await self._store.place_settings([thread, own])  # one read, usually
+        parent = next((r.value for r in rows if r.place == thread and r.name == PARENT), "")
         if known and known != key.channel and parent != known:
             await self._store.set_place_setting(thread, PARENT, known, "")
             parent = known
         channel = parent or key.channel
-        rows += await self._store.place_settings([channel_place(key.platform, channel)])
+        if channel_place(key.platform, channel) != own:  # the parent, learnt from the store
+            rows += await self._store.place_settings([channel_place(key.platform, channel)])
         return resolve(self.settings, self.config, key, channel, rows)
 
     # --- model calls ---
@@ -145,11 +147,11 @@ class Meter:
     async def admit(self, request: Request) -> str | None:
         """None when the call may go ahead, else the one line to show instead."""
         gate = self._gate
-        self._input = self._count(request.system) + sum(self._count(m.content) for m in request.messages)
         now = utcnow()
         limits = quotas.limits(self.place, exempt=self._exempt, cap=gate.config.monthly_spend_cap, now=now)
         if not limits:
-            return None
+            return None  # nothing to check: the tokens are counted only if needed (spent)
+        self._input = self._input_tokens(request)
         tokens = self._input + request.max_output_tokens
         cost = gate.prices.cost(request.model, Usage(self._input, request.max_output_tokens))
         charge = Charge(self._spender, self._thread_id, request.model, tokens, cost)
@@ -169,14 +171,18 @@ class Meter:
             await asyncio.sleep(WAIT_POLL_S)
             waited += WAIT_POLL_S
 
+    def _input_tokens(self, request: Request) -> int:
+        return self._count(request.system) + sum(self._count(m.content) for m in request.messages)
+
     async def spent(self, request: Request, completion: Completion | None, shown: str) -> str:
         """Record what the call cost (the provider's usage; without one, an estimate from
         the text) and return the usage footer to show under the reply ("" when off)."""
         usage = completion.usage if completion is not None else None
         model = completion.model if completion is not None and completion.model else request.model
         estimated = usage is None
-        if usage is None:  # cut short: the input was billed if anything came back
-            usage = Usage(self._input, self._count(shown)) if shown.strip() else Usage(0, 0)
+        if usage is None:  # not reported (cut short, or a server that does not say)
+            usage = (Usage(self._input or _rough_tokens(request), self._count(shown))
+                     if shown.strip() else Usage(0, 0))
         cost = self._gate.prices.cost(model, usage)
         await self._gate._store.spend(self._charge_id, Spending(
             self._spender, self._thread_id, model, usage.input_tokens,
@@ -185,6 +191,14 @@ class Meter:
             return ""
         tokens = usage.input_tokens + usage.output_tokens
         return f"\n\n_{tokens:,} tokens · est. ${cost:.4f}_"
+
+
+def _rough_tokens(request: Request) -> int:
+    """An estimate of a request's input tokens (~4 characters each) for a reply whose usage
+    the provider did not report: counting hundreds of messages exactly would cost more
+    than the estimate is worth (it is recorded as one)."""
+    chars = len(request.system) + sum(len(m.content) for m in request.messages)
+    return chars // 4 + len(request.messages) * 4
 
 
 def check_providers(settings: Settings, config: AdminConfig) -> None:
