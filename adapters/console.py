@@ -38,7 +38,7 @@ from adapters.common.help import help_text
 from adapters.console_input import Input
 from adapters.console_screen import Screen, logs_between_lines
 from bot.engine import Engine
-from bot.types import Command, CommandName, Ending, ThreadKey, Turn, Unfinished
+from bot.types import Command, CommandName, Ending, Origin, ThreadKey, Turn, Unfinished
 
 PROMPT = "you> "
 BOT = "bot> "
@@ -50,6 +50,10 @@ HELP = help_text(
     footer="• /exit — quit (Ctrl-D works too); Ctrl-C stops a reply, at the prompt it quits\n"
     "• a pasted block of lines is one message: press Enter after pasting to send it",
 )
+
+
+# One person at their terminal: a direct conversation, in no server and no channel.
+ORIGIN = Origin(direct=True)
 
 
 def console_key(thread: str) -> ThreadKey:
@@ -180,7 +184,7 @@ class _Console:
     async def _answer(self, text: str) -> None:
         turn = Turn(
             key=self._key, message_id=uuid.uuid4().hex, author_id=f"console:{self._author}",
-            author_name=self._author, text=text,
+            author_name=self._author, text=text, origin=ORIGIN,
         )
         task = asyncio.create_task(self._engine.handle(turn, ConsoleSink(self.screen)))
         self._replies.add(task)
@@ -252,15 +256,18 @@ class _Console:
 
 
 async def _command(engine: Engine, key: ThreadKey, text: str, out: Screen) -> bool:
-    """Run a /command; False for /exit."""
-    words = text[1:].split()
-    name = words[0].lower() if words else ""
+    """Run a /command (``/model gpt-4.1``: the rest of the line is its argument); False for
+    /exit."""
+    name, argument = (text[1:].split(maxsplit=1) + ["", ""])[:2]
+    name = name.lower()
     if name in ("exit", "quit"):
         return False
     if name == CommandName.HELP:
         await ConsoleSink(out).finish(HELP)
     elif name in {c.value for c in CommandName}:
-        await engine.command(Command(key=key, name=CommandName(name)), ConsoleSink(out))
+        command = Command(key=key, name=CommandName(name), argument=argument.strip(),
+                          origin=ORIGIN)
+        await engine.command(command, ConsoleSink(out))
     else:
         out.write(f"{BOT}Unknown command /{name}. Try /help.\n")
     return True

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -27,12 +27,20 @@ import discord
 from adapters.common.routing import Action
 from adapters.common.text import sanitized, with_attachments, without_mention
 from adapters.common.titles import title_from
-from bot.types import ThreadKey, Turn
+from bot.types import Origin, ThreadKey, Turn
 
 PLATFORM = "discord"
 Place = Literal["dm", "thread", "channel"]
 _MENTION = re.compile(r"<(@[!&]?|#)(\d{1,20})>")  # snowflakes have at most 20 digits
 THREAD_NAME_LIMIT = 80  # Discord allows 100; shorter names read better in the channel list
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Who the author is in the server, as the access rules see it."""
+
+    roles: tuple[str, ...] = ()  # role ids, @everyone left out (everybody has it)
+    manager: bool = False  # may manage the server (Manage Server, or Administrator)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +62,8 @@ class Incoming:
     reply_to_bot: bool = False
     attachments: tuple[str, ...] = ()
     at: datetime | None = None
+    parent_id: int | None = None  # a thread's text channel
+    standing: Standing = Standing()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +109,37 @@ def chain_route(msg: Incoming) -> Route:
 
 
 def to_turn(msg: Incoming, key: ThreadKey, *, addressed: bool = True) -> Turn:
-    """The Turn for ``msg``: attachments named in the text, lone surrogates made storable."""
-    extra = {"at": msg.at} if msg.at is not None else {}
-    return Turn(key=key, message_id=str(msg.id), author_id=str(msg.author_id),
+    """The Turn for ``msg``: attachments named in the text, lone surrogates made storable,
+    where it comes from (``origin``)."""
+    turn = Turn(key=key, message_id=str(msg.id), author_id=str(msg.author_id),
                 author_name=sanitized(msg.author_name),
                 text=sanitized(with_attachments(msg.text, msg.attachments)),
-                addressed=addressed, **extra)
+                addressed=addressed,
+                origin=origin(msg.place, msg.parent_id or msg.channel_id, key, msg.standing))
+    return turn if msg.at is None else replace(turn, at=msg.at)
+
+
+def origin(place: Place, listed: int, key: ThreadKey, standing: Standing) -> Origin:
+    """Where a message or command in ``key``'s conversation comes from. ``listed`` is the
+    channel the user sees in the server's channel list (a thread's parent): the access
+    rules and a channel's settings are about that channel, which ``key`` names only when
+    the conversation is not a thread (its own, or one about to be opened from a message)."""
+    if place == "dm":
+        return Origin(direct=True)
+    channel = str(listed) if key.channel != str(listed) else ""
+    return Origin(roles=standing.roles, manager=standing.manager, channel=channel)
+
+
+def standing_of(author: object) -> Standing:
+    """A discord.py author's roles and whether they may manage the server; none of it for a
+    user outside a server (a DM, a webhook). An interaction says what the member may do in
+    its channel (``resolved_permissions``: Discord's own reckoning, owner included); a
+    message only gives the roles, whose permissions make ``guild_permissions``."""
+    if not isinstance(author, discord.Member):
+        return Standing()
+    roles = tuple(str(role.id) for role in author.roles if not role.is_default())
+    permissions = author.resolved_permissions or author.guild_permissions
+    return Standing(roles, permissions.manage_guild or permissions.administrator)
 
 
 def clean_text(content: str, *, bot_id: int, users: Mapping[int, str] | None = None,
@@ -170,4 +205,6 @@ def incoming(message: discord.Message, bot_id: int, *, channel: object | None = 
         reply_to_bot=isinstance(resolved, discord.Message) and resolved.author.id == bot_id,
         attachments=tuple(a.filename for a in message.attachments),
         at=message.created_at,
+        parent_id=channel.parent_id if isinstance(channel, discord.Thread) else None,
+        standing=standing_of(message.author),
     )

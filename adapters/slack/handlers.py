@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.caches import BoundedSet
+from adapters.common.commands import Invocation
 from adapters.common.help import help_text
 from adapters.common.routing import Action
 from adapters.common.titles import title_from
@@ -32,17 +34,26 @@ from adapters.slack.events import (
 from adapters.slack.replies import newest_replies
 from adapters.slack.settings import SlackSettings
 from adapters.slack.shape import is_id
-from adapters.slack.sink import SLACK_ERRORS, EphemeralSink, SlackCaps, SlackEditingSink, error_code
+from adapters.slack.sink import (
+    SLACK_ERRORS,
+    EphemeralSink,
+    ResponseSink,
+    SlackCaps,
+    SlackEditingSink,
+    error_code,
+)
 from adapters.slack.stream import SlackStreamSink
 from adapters.slack.users import NameCache
 from bot.engine import Engine
 from bot.ports import ReplySink
-from bot.types import Command, CommandName, ThreadKey, ThreadState, Turn
+from bot.types import Command, CommandName, Refusal, ThreadKey, ThreadState, Turn
 
 log = logging.getLogger(__name__)
 
 
 
+# Answered to the author alone outside a DM: their own usage, a channel's settings.
+PRIVATE = frozenset({CommandName.USAGE, CommandName.CONFIG})
 TITLE_LIMIT = 60  # an AI-app thread's title in Slack's history list
 # Before the ack (Slack wants it within 3 s): how long user names and a thread's earlier
 # messages may take before the message is stored without them.
@@ -102,10 +113,12 @@ class SlackHandlers:
         action = decide(incoming, follows=follows, follow_threads=self.settings.follow_threads)
         if action is Action.IGNORE:
             return None
-        if action is Action.JOIN:
+        # Reading a thread only serves an answer: not for someone the bot will not answer.
+        if action is Action.JOIN and not self.engine.refused(_draft(incoming)):
             await self._join(incoming, ident)
         if incoming.command is not None:
-            return partial(self.command, incoming.command, _target(incoming), incoming.ts)
+            invocation = await self._readable(incoming.command)
+            return partial(self.command, invocation, _target(incoming), incoming.ts)
         if incoming.author_name:
             self.names.put(incoming.author_id, incoming.author_name)
         names = await self._names([incoming.author_id, *mentioned_users(incoming.text)])
@@ -125,7 +138,14 @@ class SlackHandlers:
         thread = await self.engine.accept(turn)
         if thread is None:
             return None  # stored before: a redelivery
+        if isinstance(thread, Refusal):  # stored as context; told once per conversation
+            return partial(self._refuse, incoming, thread.text) if thread.text else None
         return partial(self._answer, incoming, turn, thread, sink, new=not follows)
+
+    async def _refuse(self, incoming: Incoming, text: str) -> None:
+        """Tell the author why the bot does not answer them, where its answer would be."""
+        await SlackEditingSink(self.client, self.caps, incoming.channel,
+                               incoming.reply_thread_ts).finish(text)
 
     async def _answer(
         self, incoming: Incoming, turn: Turn, thread: ThreadState, sink: ReplySink, *, new: bool
@@ -192,16 +212,42 @@ class SlackHandlers:
         return [t for t in turns if t is not None]
 
     # --- commands ---
-    async def command(self, name: CommandName, target: Target, message_id: str = "") -> None:
-        """A text command (!reset…) or a DM slash command: answered where it was given, once
-        per message (a redelivery, even after a restart, is not answered again)."""
-        sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope, target.user_id)
+    async def command(
+        self, invocation: Invocation, target: Target, message_id: str = "",
+        *, sink: ReplySink | None = None,
+    ) -> None:
+        """A text command (!reset…) or a slash command: answered where it was given (or into
+        ``sink``), once per message (a redelivery, even after a restart, is not answered
+        again). What is only the author's business (usage, a channel's settings) is answered
+        to them alone outside a DM."""
+        name = invocation.name
+        if sink is None and name in PRIVATE and not target.direct:
+            sink = self._ephemeral(target)
+        if sink is None:
+            sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope,
+                                   target.user_id)
         if name is CommandName.HELP:
             if await self.engine.once(target.key, message_id, "help"):
                 await sink.finish(slack_help(self.settings))
             return
-        command = Command(key=target.key, name=name, author_id=target.user_id, message_id=message_id)
+        command = Command(key=target.key, name=name, author_id=target.user_id,
+                          message_id=message_id, argument=invocation.argument,
+                          origin=target.origin)
         await self.engine.command(command, sink)
+
+    async def slash(self, name: CommandName, target: Target, respond: Any, *, private: bool) -> None:
+        """/usage, /model: the slash command's text is the argument; a ``private`` answer goes
+        through the command's response_url, which reaches the caller anywhere (also in a
+        channel the bot is not a member of)."""
+        sink = ResponseSink(respond, self.caps, target.channel) if private else None
+        await self.command(Invocation(name, target.argument), target, sink=sink)
+
+    async def _readable(self, invocation: Invocation) -> Invocation:
+        """The argument as people read it (a persona prompt may name people)."""
+        if not invocation.argument:
+            return invocation
+        names = await self._names(mentioned_users(invocation.argument))
+        return replace(invocation, argument=readable(invocation.argument, names).strip())
 
     async def shortcut(self, name: CommandName, target: Target, ident: Identity) -> None:
         follows = await self.engine.follows(target.key)
@@ -210,11 +256,11 @@ class SlackHandlers:
                 await self._ephemeral(target).finish("I'm not part of this thread: nothing to reset.")
                 return
             sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope, target.user_id)
-            await self.engine.command(Command(key=target.key, name=name, author_id=target.user_id), sink)
+            await self.engine.command(_command(name, target), sink)
             return
         private = self._ephemeral(target)
         if follows:
-            await self.engine.command(Command(key=target.key, name=name, author_id=target.user_id), private)
+            await self.engine.command(_command(name, target), private)
         else:  # a thread the bot has not joined: summarise what Slack has
             turns = await self.read_thread(target.key, before="", ident=ident)
             await self.engine.summarize_transcript(turns, private)
@@ -275,6 +321,15 @@ class SlackHandlers:
             await call
         except SLACK_ERRORS as exc:
             log.info("Slack call failed: %s", error_code(exc))
+
+
+def _command(name: CommandName, target: Target) -> Command:
+    return Command(key=target.key, name=name, author_id=target.user_id, origin=target.origin)
+
+
+def _draft(incoming: Incoming) -> Turn:
+    """The turn ``incoming`` becomes, as far as the access rules look at it (no names yet)."""
+    return incoming.turn(incoming.author_name, incoming.text, addressed=True)
 
 
 def _target(incoming: Incoming) -> Target:
