@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from bot.admin.config import AdminConfig, load_admin
+from bot.admin.gate import Gate
+from bot.admin.profiles import Profiles
+from bot.admin.reloads import reloading
 from bot.config import Settings
 from bot.engine import Engine
-from bot.history import make_histories
 from bot.ports import Provider
 from bot.providers.factory import make_provider
 from bot.replying import Timeouts
@@ -25,18 +28,22 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def open_engine(
-    settings: Settings, *, provider: Provider | None = None
+    settings: Settings, *, provider: Provider | None = None, admin: AdminConfig | None = None
 ) -> AsyncIterator[Engine]:
     """An Engine on the configured database and provider, closed on exit.
 
     ``provider`` is injectable (like httpx transports) for in-process benchmarks; by default
-    the configured SDK-backed provider is built. Raises ConfigError for missing credentials.
+    the configured SDK-backed providers are built. ``admin``: the admin configuration, by
+    default read from the environment and threadbot.toml. Raises ConfigError for missing
+    credentials or a configuration mistake.
     """
-    provider = provider or make_provider(settings)
+    admin = admin or load_admin()
+    timeouts = Timeouts(first_token=settings.provider_timeout, idle=settings.provider_timeout)
+    store = await open_store(settings.db)
     try:
-        store = await open_store(settings.db)
+        profiles = Profiles(settings, store, make_provider, timeouts, provider)
     except BaseException:
-        await provider.aclose()
+        await store.close()
         raise
     try:
         left = await store.expire_waiting(utcnow() - timedelta(seconds=settings.resume_max_age))
@@ -45,15 +52,14 @@ async def open_engine(
                 "%d message(s) waited longer than THREADBOT_RESUME_MAX_AGE (%g s) while the bot "
                 "was down; they are marked and will not be answered", left, settings.resume_max_age,
             )
-        timeouts = Timeouts(first_token=settings.provider_timeout, idle=settings.provider_timeout)
-        engine = Engine(
-            store, provider, make_histories(settings, store, provider), timeouts=timeouts,
-            lease_s=settings.lease_s,
-        )
+        gate = Gate(settings, admin, store)
+        log.info(gate.describe_access())
+        engine = Engine(store, profiles, gate, lease_s=settings.lease_s)
         try:
-            yield engine
+            async with reloading(gate, store):
+                yield engine
         finally:
             await engine.close(settings.shutdown_grace)
     finally:
         await store.close()
-        await provider.aclose()
+        await profiles.aclose()

@@ -1,8 +1,8 @@
 """threadbot: an LLM in your Slack and Discord threads.
 
-`threadbot run | console | export | stats | migrate-store`, plus what each platform adds (e.g.
-`discord-invite`). With ``bot/app.py``, the composition root: the only core module that
-names the adapters and the store.
+`threadbot run | console | export | stats | usage | config | reload | migrate-store`, plus what
+each platform adds (e.g. `discord-invite`). With ``bot/app.py`` (and ``bot/cli_admin.py``),
+the composition root: the only core modules that name the adapters and the store.
 
 Configuration problems end in one line on stderr saying what to set (exit status 2), never a
 traceback.
@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from adapters.registry import PLATFORMS
+from bot import cli_admin
 from bot.errors import ConfigError
 from bot.platform import Platform, PlatformCommand
 from bot.types import StoredMessage, ThreadKey
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         _configure_logging(settings.log_level)
         return asyncio.run(_commands()[args.command](settings, args))
     except ConfigError as exc:
-        print(f"threadbot: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # a configuration file: one line per mistake
+            print(f"threadbot: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="the store to copy from")
     migrate.add_argument("--to", dest="target", required=True, metavar="URL",
                          help="the store to copy to (created and migrated if new)")
+    cli_admin.add_parsers(sub)
     for platform in PLATFORMS.values():
         for command in platform.commands:
             sub.add_parser(command.name, help=command.help)
@@ -81,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 def _commands() -> dict[str, Command]:
     commands: dict[str, Command] = {
         "run": _run, "console": _console, "export": _export, "stats": _stats,
-        "migrate-store": _migrate_store,
+        "migrate-store": _migrate_store, "usage": cli_admin.usage, "config": cli_admin.config,
+        "reload": cli_admin.reload,
     }
     for platform in PLATFORMS.values():
         for command in platform.commands:

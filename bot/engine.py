@@ -25,14 +25,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.history import Histories
-from bot.ports import Provider, ReplySink, Resumer, Store
-from bot.replying import Replier, Round, Timeouts
+from bot.admin import chat
+from bot.admin.gate import Asker, Gate
+from bot.admin.profiles import Profile, Profiles
+from bot.ports import ReplySink, Resumer, Store
+from bot.replying import Round
+from bot.summaries import Summaries
 from bot.types import (
     Command,
     CommandName,
     Ending,
     NewMessage,
+    Refusal,
     ThreadKey,
     ThreadState,
     Turn,
@@ -43,7 +47,6 @@ from bot.upkeep import Upkeep
 log = logging.getLogger(__name__)
 
 EMPTY_TEXT = "Send me a message with some text and I'll answer."
-NOTHING_TO_SUMMARIZE = "There's nothing to summarize yet."
 
 
 @dataclass(slots=True)
@@ -62,17 +65,12 @@ class Engine:
     and what happens to the chain is the thread's history strategy's business."""
 
     def __init__(
-        self,
-        store: Store,
-        provider: Provider,
-        histories: Histories,
-        *,
-        timeouts: Timeouts | None = None,
-        lease_s: float = 30.0,
+        self, store: Store, profiles: Profiles, gate: Gate, *, lease_s: float = 30.0
     ) -> None:
         self._store = store
-        self._histories = histories
-        self._replier = Replier(store, provider, timeouts or Timeouts())
+        self._profiles = profiles
+        self.gate = gate
+        self._summaries = Summaries(store, profiles, gate)
         self._active: dict[ThreadKey, _Active] = {}
         self._closing = False
         # who holds a lease: unique per process, readable in the database by an operator
@@ -85,19 +83,38 @@ class Engine:
         """Store ``turn`` and answer it (see the module docstring for coalescing)."""
         if not turn.addressed:
             await self.remember([turn])
-        elif not turn.text.strip():
+        elif not turn.text.strip() and not self.refused(turn):
             await self._hint(turn, sink)
         else:
             thread = await self.accept(turn)
-            if thread is not None:
+            if isinstance(thread, Refusal) and thread.text:
+                await sink.finish(thread.text)
+            elif isinstance(thread, ThreadState):
                 await self.answer(turn.key, sink, thread=thread)
 
-    async def accept(self, turn: Turn) -> ThreadState | None:
+    def refused(self, turn: Turn) -> bool:
+        """Whether the access rules refuse ``turn``'s author here (no I/O): adapters skip
+        work done only to answer (reading a thread, opening one)."""
+        return self.gate.refused(turn.key, turn.author_id, turn.origin) is not None
+
+    async def accept(self, turn: Turn) -> ThreadState | Refusal | None:
         """Store an addressed message as waiting for an answer; durable when this returns.
         None when it was stored before (a redelivery). Adapters that must acknowledge a
-        platform event call this before the acknowledgement, and ``answer`` after it."""
+        platform event call this before the acknowledgement, and ``answer`` after it.
+
+        A Refusal when the author may not use the bot here: nothing is stored (no
+        conversation starts, the bot keeps nothing of theirs) and the text to show is
+        given the first time in each conversation, "" after."""
+        refusal = self.gate.refused(turn.key, turn.author_id, turn.origin)
+        if refusal is not None:
+            first = await self.once(turn.key, f"refused:{turn.author_id}", "refusal")
+            log.info("refused a message from %s in %s (access rules)", turn.author_id, turn.key)
+            return Refusal(refusal if first else "")
+        self.gate.note(turn.key, turn.author_id, turn.origin)
+        profile = self._profile_now(turn)
         thread, row = await self._store.add_to(
-            turn.key, self._histories.default.name, self._stored(turn, awaits_answer=True)
+            turn.key, profile.histories.default.name,
+            self._stored(turn, profile, awaits_answer=True),
         )
         if row is None:
             log.info("duplicate delivery of %s in %s ignored", turn.message_id, turn.key)
@@ -162,12 +179,17 @@ class Engine:
         while active.next_sink is not None and not self._closing:
             sink, active.next_sink = active.next_sink, None
             current = thread or await self._store.get_thread(key)
-            if current is None or (thread is None and not await self._store.waiting(current)):
+            waiting = await self._store.waiting(current) if current and not thread else None
+            if current is None or (thread is None and waiting is None):
                 continue  # answered by the round that just ended
             thread = None
             active.round = Round()
-            ending = await self._replier.reply(
-                current, self._histories.of(current), sink, active.round
+            place = await self.gate.place(key)
+            profile = self._profiles.of(place)
+            asker = await self._asker(current, waiting)
+            meter = self.gate.meter(place, current.id, asker, profile.histories.count)
+            ending = await profile.replier.reply(
+                current, profile.histories.of(current), sink, active.round, meter
             )
             if ending is Ending.STOPPED:
                 await self._store.settle(current)  # stop means quiet: nothing waits now
@@ -186,9 +208,11 @@ class Engine:
                 continue
             own = bool(bot_user_id) and turn.author_id == bot_user_id
             role: Literal["user", "assistant"] = "assistant" if own else "user"
-            by_key.setdefault(turn.key, []).append(self._stored(turn, role=role))
+            by_key.setdefault(turn.key, []).append(
+                self._stored(turn, self._profiles.default, role=role))
         for key, messages in by_key.items():
-            thread = await self._store.ensure_thread(key, self._histories.default.name)
+            default = self._profiles.default.histories.default.name
+            thread = await self._store.ensure_thread(key, default)
             await self._store.add_many(thread, messages)
 
     async def follows(self, key: ThreadKey) -> bool:
@@ -210,7 +234,12 @@ class Engine:
         if not await self.once(command.key, command.message_id, f"command:{name}"):
             log.info("duplicate %s command %s ignored", name, command.message_id)
             return
-        if name is CommandName.STOP:
+        refusal = self.gate.refused(command.key, command.author_id, command.origin)
+        if refusal is not None:
+            await sink.finish(refusal)
+        elif name in chat.COMMANDS:
+            await sink.finish(await chat.answer(self.gate, self._store, command))
+        elif name is CommandName.STOP:
             stopped = self.stop(command.key) or await self._stop_elsewhere(command.key)
             await sink.finish("Stopped." if stopped else "Nothing to stop.")
         elif name is CommandName.RESET:
@@ -220,7 +249,7 @@ class Engine:
                 await self._store.settle(thread)  # what waited belonged to the old conversation
             await sink.finish("Conversation reset: I've forgotten everything said here before.")
         elif name is CommandName.SUMMARIZE:
-            await self._summarize(command.key, sink)
+            await self._summaries.thread(command, sink)
 
     def stop(self, key: ThreadKey) -> bool:
         """Cut the reply being generated in ``key`` short; messages waiting for the next
@@ -239,13 +268,12 @@ class Engine:
         thread = await self._store.get_thread(key)
         return thread is not None and await self._store.request_stop(thread.id)
 
-    async def summarize_transcript(self, turns: Sequence[Turn], sink: ReplySink) -> None:
-        """Summarise messages that are not in the store (e.g. a Slack channel catch-up)."""
-        lines = [(t.author_name, t.text) for t in turns if t.text.strip()]
-        if not lines:
-            await sink.finish(NOTHING_TO_SUMMARIZE)
-            return
-        await self._replier.one_shot(self._histories.default.transcript_request(lines), sink)
+    async def summarize_transcript(
+        self, turns: Sequence[Turn], sink: ReplySink, *, command: Command | None = None
+    ) -> None:
+        """Summarise messages that are not in the store (e.g. a Slack channel catch-up),
+        for ``command``'s author where the adapter has it (access rules and quotas)."""
+        await self._summaries.transcript(turns, sink, command)
 
     # --- restarts and shutdown ---
     async def resume(self, platform: str, resumer: Resumer) -> list[asyncio.Task[None]]:
@@ -285,28 +313,34 @@ class Engine:
     async def _hint(self, turn: Turn, sink: ReplySink) -> None:
         """An empty message addressed to the bot: a one-line hint, once per message. The
         conversation exists from now on, so a follow-up in the thread is answered."""
-        await self._store.ensure_thread(turn.key, self._histories.default.name)
+        await self._store.ensure_thread(turn.key, self._profile_now(turn).histories.default.name)
         if await self.once(turn.key, turn.message_id, "hint"):
             await sink.finish(EMPTY_TEXT)
 
-    async def _summarize(self, key: ThreadKey, sink: ReplySink) -> None:
-        thread = await self._store.get_thread(key)
-        request = await self._histories.of(thread).summary_request(thread) if thread else None
-        if request is None or thread is None:
-            await sink.finish(NOTHING_TO_SUMMARIZE)
-            return
-        text = await self._replier.one_shot(request, sink)
-        if text is not None:
-            summary = NewMessage(role="summary", content=text, tokens=0, model=request.model)
-            await self._store.add(thread, summary)
+    def _profile_now(self, turn: Turn) -> Profile:
+        """The profile for a new message's place, from the configuration alone (a thread's
+        strategy is fixed when it starts; chat-set settings apply from its first reply)."""
+        return self._profiles.of(self.gate.place_now(turn.key, turn.origin))
+
+    async def _asker(self, thread: ThreadState, waiting: Unfinished | None) -> Asker:
+        """Who asked last in ``thread``: this process's memory of the turn (with roles),
+        when it agrees with the store about who it was."""
+        noted = self.gate.asker(thread.key)
+        if waiting is None and noted is not None:
+            return noted  # the turn this process just stored
+        if waiting is None:
+            waiting = await self._store.waiting(thread)
+        user = waiting.last_author_id if waiting else (noted.user_id if noted else "")
+        return noted if noted is not None and noted.user_id == user else Asker(user)
 
     def _stored(
-        self, turn: Turn, *, role: Literal["user", "assistant"] = "user", awaits_answer: bool = False
+        self, turn: Turn, profile: Profile, *, role: Literal["user", "assistant"] = "user",
+        awaits_answer: bool = False,
     ) -> NewMessage:
         return NewMessage(
             role=role,
             content=turn.text,
-            tokens=self._histories.count(turn.text),
+            tokens=profile.histories.count(turn.text),
             author_id=turn.author_id,
             author_name=turn.author_name,
             platform_message_id=turn.message_id,

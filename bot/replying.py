@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
 from bot.history import HistoryStrategy
@@ -59,6 +60,19 @@ class Round:
         return True
 
 
+class Meter(Protocol):
+    """The admin controls' say over one model call (``bot.admin.gate.Meter``)."""
+
+    async def admit(self, request: Request) -> str | None:
+        """None: go ahead; else the one line to show instead (nothing is sent)."""
+        ...
+
+    async def spent(self, request: Request, completion: Completion | None, shown: str) -> str:
+        """Record what the call cost (``completion`` None: it did not complete and
+        ``shown`` is what was shown); the footer to show under the reply, or ""."""
+        ...
+
+
 class Replier:
     def __init__(self, store: Store, provider: Provider, timeouts: Timeouts) -> None:
         self._store = store
@@ -66,7 +80,8 @@ class Replier:
         self._timeouts = timeouts
 
     async def reply(
-        self, thread: ThreadState, history: HistoryStrategy, sink: ReplySink, round_: Round
+        self, thread: ThreadState, history: HistoryStrategy, sink: ReplySink, round_: Round,
+        meter: Meter,
     ) -> Ending | None:
         """Answer what waits in ``thread``: how the reply ended, or None when there was
         nothing new to answer (the sink is then left untouched)."""
@@ -77,6 +92,14 @@ class Replier:
             # a request ending on the assistant's own words would make it talk to itself.
             await self._store.discard_reply(row)
             return None
+        refused = await meter.admit(request)
+        if refused is not None:
+            # Answered by the refusal: an empty reply row marks exactly the messages this
+            # round covers (never one stored meanwhile), and adds nothing to the context.
+            empty = NewMessage(role="assistant", content="", tokens=0, ending=Ending.ANSWERED)
+            await self._store.finish_reply(thread, row, empty)
+            await _safely(sink.finish(refused))
+            return Ending.ANSWERED
         # The platform shows "thinking" while the request is sent; the sink still sees its
         # calls in order: start, append…, then finish or fail.
         started = asyncio.ensure_future(self._start(sink, row, round_))
@@ -92,12 +115,14 @@ class Replier:
             ending = round_.cut or Ending.STOPPED
             await _settled(started)
             await self._end(thread, history, row, "".join(round_.parts), ending)
+            await meter.spent(round_.request or request, None, "".join(round_.parts))
             await self._shown(row, round_, sink.finish("".join(round_.parts), ending))
             return ending
         except Exception as exc:
             message = _failure(exc, thread.key)
             # Text already shown stays stored (marked), like a stop: it is what the user saw.
             await self._end(thread, history, row, "".join(round_.parts), Ending.FAILED)
+            await meter.spent(round_.request or request, None, "".join(round_.parts))
             await _settled(started)
             await self._shown(row, round_, sink.fail(message))
             return Ending.FAILED
@@ -110,8 +135,9 @@ class Replier:
         )
         await self._store.finish_reply(thread, row, reply)
         await history.after_reply(thread, round_.request or request, completion)
+        footer = await meter.spent(round_.request or request, completion, completion.text)
         await _settled(started)
-        await self._shown(row, round_, sink.finish(completion.text))
+        await self._shown(row, round_, sink.finish(completion.text + footer))
         return Ending.ANSWERED
 
     async def _start(self, sink: ReplySink, row: int, round_: Round) -> None:
@@ -133,18 +159,25 @@ class Replier:
         if round_.recorded:
             await self._store.set_refs(row, [])
 
-    async def one_shot(self, request: Request, sink: ReplySink) -> str | None:
+    async def one_shot(self, request: Request, sink: ReplySink, meter: Meter) -> str | None:
         """Stream a request that is not part of the conversation (summaries)."""
+        refused = await meter.admit(request)
+        if refused is not None:
+            await _safely(sink.finish(refused))
+            return None
         started = asyncio.ensure_future(_safely(sink.start()))
+        round_ = Round()
         try:
-            completion = await self._stream(request, sink, Round(), started)
+            completion = await self._stream(request, sink, round_, started)
         except Exception as exc:
             message = _failure(exc, "a summary")
+            await meter.spent(request, None, "".join(round_.parts))
             await _settled(started)
             await _safely(sink.fail(message))
             return None
+        footer = await meter.spent(request, completion, completion.text)
         await _settled(started)
-        await _safely(sink.finish(completion.text))
+        await _safely(sink.finish(completion.text + footer))
         return completion.text
 
     async def _generate(

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
+from bot.admin.config import CAP_ENV, ENV_KEYS
 from bot.app import open_engine
 from bot.config import Settings
 from bot.engine import Engine
 
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 # Tests must not depend on the developer's environment or .env file.
-_APP_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
+_APP_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+             "THREADBOT_CONFIG", *ENV_KEYS, CAP_ENV)
 
 
 @pytest.fixture(scope="session")

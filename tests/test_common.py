@@ -7,8 +7,8 @@ import time
 import pytest
 
 from adapters.common.caches import BoundedCache, BoundedSet
-from adapters.common.endings import failed_text, final_text
 from adapters.common.commands import Invocation, invocation
+from adapters.common.endings import failed_text, final_text
 from adapters.common.help import help_text
 from adapters.common.titles import title_from
 from bot.types import CommandName, Ending

@@ -136,6 +136,8 @@ class SlackHandlers:
         if not turn.text.strip():
             return partial(self.engine.handle, turn, sink)  # a hint, once per message
         thread = await self.engine.accept(turn)
+        if isinstance(thread, Refusal):
+            return partial(sink.finish, thread.text) if thread.text else None
         if thread is None:
             return None  # stored before: a redelivery
         if isinstance(thread, Refusal):  # stored as context; told once per conversation
