@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.types import CommandName
+from bot.types import Command, CommandName, Turn
 
 # The commands that take an argument, and how help shows it. Every other command is only
 # itself: "!reset everything" stays a message for the model, as it always was.
@@ -34,3 +34,10 @@ def invocation(name: str, argument: str = "") -> Invocation | None:
     if argument and command not in ARGUMENTS:
         return None
     return Invocation(command, argument)
+
+
+def as_turn(command: Command) -> Turn:
+    """``command`` as the access rules look at a message (``Engine.refused``): who, where.
+    Adapters ask before work done only for its answer (reading a channel to summarise it)."""
+    return Turn(key=command.key, message_id=command.message_id, author_id=command.author_id,
+                author_name="", text="", origin=command.origin)

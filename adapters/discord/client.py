@@ -119,6 +119,8 @@ class ThreadbotClient(discord.Client):
         msg, decision = read
         # Reading a thread and opening one only serve an answer: not for someone refused.
         refused = self.engine.refused(ev.to_turn(msg, decision.key))
+        if refused:
+            decision = ev.refused_route(msg, decision)
         key = await self._conversation(message, decision, refused=refused)
         if key is None:
             return
@@ -131,10 +133,10 @@ class ThreadbotClient(discord.Client):
             return
         if turn.text.strip() and thread is None:
             return  # stored before: a redelivered event
-        if decision.action is Action.OPEN_THREAD and not refused:
+        if decision.action is Action.OPEN_THREAD:
             await self._answer_in_thread(message, msg, turn, thread)
             return
-        reply_to = message if decision.reply_to is not None or refused else None
+        reply_to = message if decision.reply_to is not None else None
         await self._answer(turn, message.channel, reply_to, thread)
 
     async def _read(self, message: discord.Message) -> tuple[ev.Incoming, ev.Route] | None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from adapters.common.commands import as_turn
 from adapters.common.help import help_text
 from adapters.discord import events as ev
 from adapters.discord.sink import InteractionSink
@@ -137,29 +138,31 @@ async def handle_command(client: ThreadbotClient, interaction: discord.Interacti
                               origin=_origin(interaction, key))
             await client.engine.command(command, sink)
         else:
-            await _in_channel(client, interaction, name, sink)
+            await _in_channel(client, interaction, name, sink, key)
     finally:
         await sink.close()
 
 
 async def _in_channel(client: ThreadbotClient, interaction: discord.Interaction,
-                      name: CommandName, sink: InteractionSink) -> None:
+                      name: CommandName, sink: InteractionSink, key: ThreadKey) -> None:
     """/summarize, /stop and /reset in a text channel, where conversations are its threads
     and reply chains."""
-    if name is CommandName.SUMMARIZE:
+    author = str(interaction.user.id)
+    command = Command(key=key, name=name, author_id=author, origin=_origin(interaction, key))
+    if name is CommandName.RESET:
+        await sink.finish(CHANNEL_RESET_TEXT)
+    elif client.engine.refused(as_turn(command)):
+        await client.engine.command(command, sink)  # it says why not; nothing is read
+    elif name is CommandName.SUMMARIZE:
         await sink.defer()
         turns = await _recent(client, interaction.channel)
-        await client.engine.summarize_transcript(turns, sink)
+        await client.engine.summarize_transcript(turns, sink, command=command)
         await _keep_summary(client, interaction, turns, sink)
     elif name is CommandName.STOP:
         keys = client.running_chains(interaction.channel_id or 0)
-        for key in keys:
-            command = Command(key=key, name=name, author_id=str(interaction.user.id),
-                              origin=_origin(interaction, key))
-            await client.engine.command(command, _Quiet())
+        for chain in keys:
+            await client.engine.command(replace(command, key=chain), _Quiet())
         await sink.finish("Stopped." if keys else "Nothing to stop.")
-    else:
-        await sink.finish(CHANNEL_RESET_TEXT)
 
 
 def _origin(interaction: discord.Interaction, key: ThreadKey) -> Origin:

@@ -108,6 +108,16 @@ def chain_route(msg: Incoming) -> Route:
     return Route(Action.ANSWER, key, reply_to=msg.id)
 
 
+def refused_route(msg: Incoming, decision: Route) -> Route:
+    """For someone the bot will not answer: no thread opened, no reply chain walked — a
+    reply to their message in the place they wrote it (a text channel is keyed as itself,
+    so they are told once there, not once per mention)."""
+    if msg.place != "channel":
+        return decision
+    key = ThreadKey(PLATFORM, str(msg.guild_id or ""), str(msg.channel_id), "")
+    return Route(Action.ANSWER, key, reply_to=msg.id)
+
+
 def to_turn(msg: Incoming, key: ThreadKey, *, addressed: bool = True) -> Turn:
     """The Turn for ``msg``: attachments named in the text, lone surrogates made storable,
     where it comes from (``origin``)."""

@@ -159,7 +159,7 @@ class SlackBot:
             await ack()
             self.spawn(self.handlers.command(Invocation(CommandName.SUMMARIZE), target))
             return
-        await ack(text="Catching up on this channel for you…")
+        await ack(text="" if self.handlers.refuses(target) else "Catching up on this channel for you…")
         self.spawn(self.handlers.channel_summary(target, _identity(body, context), respond))
 
     async def _on_usage(self, ack: Any, command: dict[str, Any], respond: Any) -> None:

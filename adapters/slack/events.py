@@ -68,6 +68,12 @@ class Incoming:
     author_name: str = ""  # from the event's user_profile when present
     attachments: tuple[str, ...] = ()  # names of the files shared with the message
 
+    @property
+    def place_key(self) -> ThreadKey:
+        """The channel or DM the message was written in, as a conversation: where someone
+        the bot will not answer is told so, once, however many threads they start there."""
+        return ThreadKey(self.key.platform, self.key.scope, self.key.channel, "")
+
     def turn(self, author_name: str, text: str, *, addressed: bool) -> Turn:
         """The Turn for this message; ``text`` is its readable form, the files are named."""
         return Turn(

@@ -16,7 +16,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.caches import BoundedSet
-from adapters.common.commands import Invocation
+from adapters.common.commands import Invocation, as_turn
 from adapters.common.help import help_text
 from adapters.common.routing import Action
 from adapters.common.titles import title_from
@@ -64,6 +64,7 @@ Later = Callable[[], Coroutine[Any, Any, None]]  # what is left to do after the 
 
 def slack_help(settings: SlackSettings) -> str:
     reset, summarize = settings.reset_command, settings.summarize_command
+    usage, model = settings.usage_command, settings.model_command
     return help_text(
         "I answer when you mention me, and keep answering in threads where I've replied — "
         "no need to mention me again. In a DM every message is for me.",
@@ -73,7 +74,8 @@ def slack_help(settings: SlackSettings) -> str:
             CommandName.SUMMARIZE: " (or the *Summarize thread* shortcut)",
         },
         footer=f"`{reset}` and `{summarize}` work in a DM with me; in a channel, `{summarize}` "
-        "gives you a private catch-up of its recent messages.",
+        f"gives you a private catch-up of its recent messages. `{usage}` and `{model}` work "
+        "in channels and DMs (Slack has no slash commands in threads).",
     )
 
 
@@ -114,19 +116,15 @@ class SlackHandlers:
         if action is Action.IGNORE:
             return None
         # Reading a thread only serves an answer: not for someone the bot will not answer.
-        if action is Action.JOIN and not self.engine.refused(_draft(incoming)):
+        refused = self.engine.refused(_draft(incoming))
+        if action is Action.JOIN and not refused:
             await self._join(incoming, ident)
         if incoming.command is not None:
             invocation = await self._readable(incoming.command)
             return partial(self.command, invocation, _target(incoming), incoming.ts)
-        if incoming.author_name:
-            self.names.put(incoming.author_id, incoming.author_name)
-        names = await self._names([incoming.author_id, *mentioned_users(incoming.text)])
-        turn = incoming.turn(
-            names.get(incoming.author_id, incoming.author_id),
-            readable(incoming.text, names),
-            addressed=action is not Action.CONTEXT,
-        )
+        if refused:  # told once in the channel or DM, not once per thread they start
+            incoming = replace(incoming, key=incoming.place_key)
+        turn = await self._turn(incoming, addressed=action is not Action.CONTEXT)
         if not turn.addressed:
             await self.engine.remember([turn])
             return None
@@ -136,13 +134,22 @@ class SlackHandlers:
         if not turn.text.strip():
             return partial(self.engine.handle, turn, sink)  # a hint, once per message
         thread = await self.engine.accept(turn)
-        if isinstance(thread, Refusal):
-            return partial(sink.finish, thread.text) if thread.text else None
+        if isinstance(thread, Refusal):  # nothing stored; the text is "" once they were told
+            return partial(self._refuse, incoming, thread.text) if thread.text else None
         if thread is None:
             return None  # stored before: a redelivery
-        if isinstance(thread, Refusal):  # stored as context; told once per conversation
-            return partial(self._refuse, incoming, thread.text) if thread.text else None
         return partial(self._answer, incoming, turn, thread, sink, new=not follows)
+
+    async def _turn(self, incoming: Incoming, *, addressed: bool) -> Turn:
+        """The message as the model reads it: people's names instead of their ids."""
+        if incoming.author_name:
+            self.names.put(incoming.author_id, incoming.author_name)
+        names = await self._names([incoming.author_id, *mentioned_users(incoming.text)])
+        return incoming.turn(
+            names.get(incoming.author_id, incoming.author_id),
+            readable(incoming.text, names),
+            addressed=addressed,
+        )
 
     async def _refuse(self, incoming: Incoming, text: str) -> None:
         """Tell the author why the bot does not answer them, where its answer would be."""
@@ -260,15 +267,26 @@ class SlackHandlers:
             sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope, target.user_id)
             await self.engine.command(_command(name, target), sink)
             return
-        private = self._ephemeral(target)
+        private, command = self._ephemeral(target), _command(name, target)
         if follows:
-            await self.engine.command(_command(name, target), private)
+            await self.engine.command(command, private)
         else:  # a thread the bot has not joined: summarise what Slack has
-            turns = await self.read_thread(target.key, before="", ident=ident)
-            await self.engine.summarize_transcript(turns, private)
+            refused = self.engine.refused(as_turn(command))  # then the engine says so
+            turns = [] if refused else await self.read_thread(target.key, before="", ident=ident)
+            await self.engine.summarize_transcript(turns, private, command=command)
+
+    def refuses(self, target: Target) -> bool:
+        """Whether the access rules refuse the author of a command at ``target``."""
+        return self.engine.refused(as_turn(_command(CommandName.SUMMARIZE, target)))
 
     async def channel_summary(self, target: Target, ident: Identity, respond: Any) -> None:
-        """/summarize in a channel: a private catch-up on its recent messages."""
+        """/summarize in a channel: a private catch-up on its recent messages (for someone
+        refused, why not: through the command's response_url, which needs no membership)."""
+        command = _command(CommandName.SUMMARIZE, target)
+        if self.refuses(target):
+            sink = ResponseSink(respond, self.caps, target.channel)
+            await self.engine.summarize_transcript([], sink, command=command)
+            return
         try:
             response = await self.client.conversations_history(channel=target.channel, limit=self.read_limit)
         except SLACK_ERRORS as exc:
@@ -280,7 +298,7 @@ class SlackHandlers:
             return
         messages = list(reversed(response.get("messages") or []))
         turns = await self._turns(messages, target.key, ident)
-        await self.engine.summarize_transcript(turns, self._ephemeral(target))
+        await self.engine.summarize_transcript(turns, self._ephemeral(target), command=command)
 
     # --- AI-app threads ---
     async def assistant_thread_started(self, event: Mapping[str, Any]) -> None:
