@@ -1,5 +1,6 @@
-"""`threadbot migrate-store`: copy every conversation from one store to another (SQLite to
-PostgreSQL when a team moves to replicas, or back), whichever two backends.
+"""`threadbot migrate-store`: copy every conversation, the spending ledger and the settings
+changed from chat from one store to another (SQLite to PostgreSQL when a team moves to
+replicas, or back), whichever two backends.
 
 What a conversation is made of goes across whole — every message of every epoch with its
 ending, usage, response id, time, running total, pending state and open reply refs; the
@@ -12,6 +13,16 @@ is skipped (counted, not merged): a run that stopped half-way is simply run agai
 second run copies nothing twice. Running totals are copied as they are: they depend only on
 the order of a thread's messages, which the copy keeps.
 
+The spending ledger goes across too, so quotas and usage reports carry on: every charge with
+its values, in one transaction. Charges have no natural key to tell a copied one from a new
+one, so the copy goes by time: only charges that started after the target's newest one are
+copied. A second run copies none; a final run after the bot went on writing to the old store
+copies what it wrote since; a target the bot already runs on gets nothing older than its own
+(nothing is ever counted twice). A charge copied while still open keeps its reservation in
+the target until it is stale (then it counts as done), like one of a process that died.
+Settings changed from chat are copied where the target has none for that place and name (its
+own win, like handled events).
+
 The SQL stays with each backend (storage/sqlite_copy.py, storage/postgres_copy.py); this
 module holds the rows they exchange and the loop.
 """
@@ -22,10 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.admin.ledger import PlaceSetting
 from bot.errors import ConfigError
 from bot.types import ThreadKey
 from storage import open_store, redacted
-from storage.copy_rows import HandledCopy, ThreadCopy
+from storage.copy_rows import ChargeCopy, HandledCopy, ThreadCopy
 
 
 class Copier(Protocol):
@@ -48,6 +60,21 @@ class Copier(Protocol):
         """Record those not recorded yet: how many were new."""
         ...
 
+    async def read_charges(self) -> list[ChargeCopy]:
+        """Every charge, oldest first."""
+        ...
+
+    async def write_charges(self, rows: list[ChargeCopy]) -> int:
+        """Store, in one transaction, those that started after the target's newest charge:
+        how many."""
+        ...
+
+    async def read_place_settings(self) -> list[PlaceSetting]: ...
+
+    async def write_place_settings(self, rows: list[PlaceSetting]) -> int:
+        """Store those whose place and name the target has no setting for: how many."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -57,11 +84,14 @@ class CopyReport:
     messages: int  # in the threads copied
     skipped: int  # threads the target already had
     handled: int  # handled events new to the target
+    charges: int  # newer than the target's newest
+    settings: int  # place settings new to the target
 
     def summary(self) -> str:
         return (f"copied {self.threads} thread(s) with {self.messages} message(s); "
                 f"{self.skipped} already in the target were skipped; "
-                f"{self.handled} handled command(s)/hint(s) recorded.")
+                f"{self.handled} handled command(s)/hint(s) recorded; "
+                f"{self.charges} charge(s) and {self.settings} place setting(s) copied.")
 
 
 async def copy_store(
@@ -101,7 +131,9 @@ async def _copy(
         if advanced:
             advanced()
     handled = await target.write_handled(await source.read_handled())
-    return CopyReport(copied, messages, skipped, handled)
+    charges = await target.write_charges(await source.read_charges())
+    settings = await target.write_place_settings(await source.read_place_settings())
+    return CopyReport(copied, messages, skipped, handled, charges, settings)
 
 
 async def open_copier(url: str) -> Copier:

@@ -1,11 +1,13 @@
 """The rows ``threadbot migrate-store`` moves between two stores (storage/copy.py): what a
-conversation is made of, as each backend's copier reads and writes it."""
+conversation is made of, and the spending ledger, as each backend's copier reads and writes
+them (place settings travel as ``bot.admin.ledger.PlaceSetting``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.admin.ledger import Spender
 from bot.types import ThreadKey
 
 
@@ -53,3 +55,22 @@ class HandledCopy:
     event_id: str
     kind: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargeCopy:
+    """One model call's charge, every column as it was (``open`` ones too: in the target they
+    count as done once stale, like those of a process that died). Its thread goes by key:
+    the target numbers threads its own way."""
+
+    at: datetime
+    spender: Spender
+    thread: ThreadKey | None
+    model: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    tokens: int
+    cost: float
+    open: bool
+    estimated: bool

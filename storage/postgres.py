@@ -29,6 +29,7 @@ from storage import stored_usage
 from storage.postgres_connect import open_pool
 from storage.postgres_leases import PostgresLeases
 from storage.postgres_reads import KEY_WHERE, key_args
+from storage.postgres_spending import PostgresSpending
 
 
 def _args(count: int) -> str:
@@ -44,7 +45,7 @@ _THREAD = "SELECT id, strategy, epoch, last_response_id, model FROM threads"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
-class PostgresStore(PostgresLeases):
+class PostgresStore(PostgresSpending, PostgresLeases):
     def __init__(self, pool: asyncpg.Pool, upkeep: asyncpg.Pool) -> None:
         self._pool = pool
         self._upkeep = upkeep

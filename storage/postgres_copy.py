@@ -1,5 +1,6 @@
 """The PostgreSQL side of `threadbot migrate-store` (storage/copy.py): reading every column
-of a thread, and writing one back in a single transaction.
+of a thread, and writing one back in a single transaction; the same for the spending ledger,
+and the settings changed from chat.
 
 Messages are written as they were, running totals included, not through the store's
 ``threadbot_add_message``: the thread is new in this transaction, so no other writer can
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.admin.ledger import PlaceSetting, Spender
 from bot.types import ThreadKey
-from storage.copy_rows import HandledCopy, MessageCopy, ThreadCopy
+from storage.copy_rows import ChargeCopy, HandledCopy, MessageCopy, ThreadCopy
 from storage.postgres import PostgresStore
 from storage.postgres_reads import KEY_WHERE, key_args
 
@@ -20,6 +22,14 @@ _MESSAGE_COLUMNS = (
     "epoch, role, author_id, author_name, content, tokens, running_tokens, platform_msg_id, "
     "response_id, model, input_tokens, output_tokens, cached_input_tokens, ending, awaits_answer, "
     "refs, created_at"
+)
+_CHARGE_COLUMNS = (
+    "at, platform, scope, channel, user_id, model, input_tokens, cached_input_tokens, "
+    "output_tokens, tokens, cost, open, estimated"
+)
+_CHARGE_TYPES = (
+    "timestamptz", "text", "text", "text", "text", "text", "integer", "integer", "integer",
+    "integer", "double precision", "boolean", "boolean", "text", "text", "text", "text",
 )
 
 
@@ -93,6 +103,76 @@ class PostgresCopier:
             *columns,
         )
         return int(new)
+
+    async def read_charges(self) -> list[ChargeCopy]:
+        rows = await self._pool.fetch(
+            f"""SELECT {', '.join('c.' + c for c in _CHARGE_COLUMNS.split(', '))},
+                       t.platform, t.scope, t.channel, t.thread
+                FROM charges c LEFT JOIN threads t ON t.id = c.thread_id ORDER BY c.id"""
+        )
+        return [_charge(row) for row in rows]
+
+    async def write_charges(self, rows: list[ChargeCopy]) -> int:
+        """One statement: those that started after the target's newest charge, in order,
+        each with the target's id of its thread."""
+        columns = [list(c) for c in zip(*map(_charge_row, rows), strict=True)] or [[]] * 17
+        arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_CHARGE_TYPES, 1))
+        new = await self._pool.fetchval(
+            f"""WITH added AS (
+                    INSERT INTO charges (thread_id, {_CHARGE_COLUMNS})
+                    SELECT t.id, {', '.join('r.' + c for c in _CHARGE_COLUMNS.split(', '))}
+                    FROM unnest({arrays}) WITH ORDINALITY
+                         AS r({_CHARGE_COLUMNS}, tp, ts, tc, tt, n)
+                    LEFT JOIN threads t ON t.platform = r.tp AND t.scope = r.ts
+                                       AND t.channel = r.tc AND t.thread = r.tt
+                    WHERE r.at > (SELECT COALESCE(MAX(at), '-infinity') FROM charges)
+                    ORDER BY r.n
+                    RETURNING 1)
+                SELECT COUNT(*) FROM added""",
+            *columns,
+        )
+        return int(new)
+
+    async def read_place_settings(self) -> list[PlaceSetting]:
+        rows = await self._pool.fetch(
+            "SELECT place, name, value, set_by, set_at FROM place_settings ORDER BY place, name"
+        )
+        return [PlaceSetting(*row) for row in rows]
+
+    async def write_place_settings(self, rows: list[PlaceSetting]) -> int:
+        columns = [list(c) for c in zip(
+            *((s.place, s.name, s.value, s.set_by, s.set_at) for s in rows), strict=True
+        )] or [[]] * 5
+        new = await self._pool.fetchval(
+            """WITH added AS (
+                   INSERT INTO place_settings (place, name, value, set_by, set_at)
+                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                        $5::timestamptz[])
+                   ON CONFLICT DO NOTHING RETURNING 1)
+               SELECT COUNT(*) FROM added""",
+            *columns,
+        )
+        return int(new)
+
+
+def _charge(record: Any) -> ChargeCopy:
+    row = tuple(record)
+    return ChargeCopy(
+        at=row[0], spender=Spender(*row[1:5]), model=row[5], input_tokens=row[6],
+        cached_input_tokens=row[7], output_tokens=row[8], tokens=row[9], cost=row[10],
+        open=row[11], estimated=row[12],
+        thread=ThreadKey(*row[13:17]) if row[13] is not None else None,
+    )
+
+
+def _charge_row(c: ChargeCopy) -> tuple[Any, ...]:
+    """The columns in _CHARGE_COLUMNS' order, then the thread's key (NULLs: none)."""
+    s = c.spender
+    return (
+        c.at, s.platform, s.scope, s.channel, s.user_id, c.model, c.input_tokens,
+        c.cached_input_tokens, c.output_tokens, c.tokens, c.cost, c.open, c.estimated,
+        *(key_args(c.thread) if c.thread else (None,) * 4),
+    )
 
 
 def _message(row: Any) -> MessageCopy:

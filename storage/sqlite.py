@@ -2,10 +2,13 @@
 
 One connection, in autocommit mode: every statement below is its own atomic write, so a turn
 costs few thread hops (aiosqlite runs each await on its worker thread, ~40-90 µs each).
+The one explicit transaction is a quota's admission (storage/sqlite_spending.py); every other
+statement waits while it is open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -28,6 +31,7 @@ from storage import stored_usage
 from storage.migrations.sqlite import migrate
 from storage.sqlite_file import prepare, unusable
 from storage.sqlite_leases import Holders, SqliteLeases
+from storage.sqlite_spending import SqliteSpending
 
 _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
 
@@ -51,13 +55,16 @@ _INSERT_MESSAGE_RETURNING_ID = _INSERT_MESSAGE + "RETURNING id"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
-class SqliteStore(SqliteLeases):
+class SqliteStore(SqliteSpending, SqliteLeases):
     """Every method is one ``execute_fetchall``: a single hop to aiosqlite's thread (an
     ``async with execute() … fetchone()`` costs three)."""
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self._holders = Holders(path)
+        self._idle = asyncio.Event()  # cleared while admit's transaction is open
+        self._idle.set()
+        self._admitting = asyncio.Lock()  # one admit transaction at a time on the connection
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
@@ -149,6 +156,7 @@ class SqliteStore(SqliteLeases):
         No explicit transaction: on the shared autocommit connection another coroutine's
         write could land inside it and be rolled back with it on an error.
         """
+        await self._no_transaction()
         await self._db.executemany(_INSERT_MESSAGE, [_params(thread, m) for m in messages])
 
     async def begin_reply(self, thread: ThreadState) -> int:

@@ -1,5 +1,6 @@
 """The SQLite side of `threadbot migrate-store` (storage/copy.py): reading every column of a
-thread, and writing one back in a single transaction.
+thread, and writing one back in a single transaction; the same for the spending ledger, and
+the settings changed from chat.
 
 It borrows the open store's connection: the copy is the only user of it in its process, so
 the explicit transaction cannot swallow another coroutine's write (what sqlite.py avoids on
@@ -14,9 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.admin.ledger import PlaceSetting, Spender
 from bot.types import ThreadKey
-from storage.copy_rows import HandledCopy, MessageCopy, ThreadCopy
+from storage.copy_rows import ChargeCopy, HandledCopy, MessageCopy, ThreadCopy
 from storage.sqlite import SqliteStore
+from storage.sqlite_spending import stamp
 
 _MESSAGE_COLUMNS = (
     "epoch, role, author_id, author_name, content, tokens, running_tokens, platform_msg_id, "
@@ -24,6 +27,10 @@ _MESSAGE_COLUMNS = (
     "refs, created_at"
 )
 _KEY = "platform = ? AND scope = ? AND channel = ? AND thread = ?"
+_CHARGE_COLUMNS = (
+    "at, platform, scope, channel, user_id, model, input_tokens, cached_input_tokens, "
+    "output_tokens, tokens, cost, open, estimated"
+)
 
 
 class SqliteCopier:
@@ -95,8 +102,51 @@ class SqliteCopier:
         return await self._count_handled() - before
 
     async def _count_handled(self) -> int:
-        [[count]] = await self._db.execute_fetchall("SELECT COUNT(*) FROM handled")
+        return await self._count("handled")
+
+    async def _count(self, table: str) -> int:
+        [[count]] = await self._db.execute_fetchall(f"SELECT COUNT(*) FROM {table}")
         return int(count)
+
+    async def read_charges(self) -> list[ChargeCopy]:
+        rows = await self._db.execute_fetchall(
+            f"""SELECT {', '.join('c.' + c for c in _CHARGE_COLUMNS.split(', '))},
+                       t.platform, t.scope, t.channel, t.thread
+                FROM charges c LEFT JOIN threads t ON t.id = c.thread_id ORDER BY c.id"""
+        )
+        return [_charge(row) for row in rows]
+
+    async def write_charges(self, rows: list[ChargeCopy]) -> int:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            [[newest]] = await self._db.execute_fetchall("SELECT MAX(at) FROM charges")
+            new = [c for c in rows if newest is None or c.at > _time(newest)]
+            await self._db.executemany(
+                f"""INSERT INTO charges (thread_id, {_CHARGE_COLUMNS})
+                    VALUES ((SELECT id FROM threads WHERE {_KEY}), {', '.join('?' * 13)})""",
+                [_charge_row(c) for c in new],
+            )
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        return len(new)
+
+    async def read_place_settings(self) -> list[PlaceSetting]:
+        rows = await self._db.execute_fetchall(
+            "SELECT place, name, value, set_by, set_at FROM place_settings ORDER BY place, name"
+        )
+        return [PlaceSetting(place=row[0], name=row[1], value=row[2], set_by=row[3],
+                             set_at=_time(row[4])) for row in rows]
+
+    async def write_place_settings(self, rows: list[PlaceSetting]) -> int:
+        before = await self._count("place_settings")
+        await self._db.executemany(
+            """INSERT INTO place_settings (place, name, value, set_by, set_at)
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+            [(s.place, s.name, s.value, s.set_by, stamp(s.set_at)) for s in rows],
+        )
+        return await self._count("place_settings") - before
 
 
 def _key(key: ThreadKey) -> tuple[str, str, str, str]:
@@ -123,4 +173,23 @@ def _message_row(thread_id: int, m: MessageCopy) -> tuple[Any, ...]:
         m.content, m.tokens, m.running_tokens, m.platform_msg_id, m.response_id, m.model,
         m.input_tokens, m.output_tokens, m.cached_input_tokens, m.ending, m.awaits_answer,
         json.dumps(list(m.refs)), m.created_at.isoformat(),
+    )
+
+
+def _charge(row: Sequence[Any]) -> ChargeCopy:
+    return ChargeCopy(
+        at=_time(row[0]), spender=Spender(*row[1:5]), model=row[5], input_tokens=row[6],
+        cached_input_tokens=row[7], output_tokens=row[8], tokens=row[9], cost=row[10],
+        open=bool(row[11]), estimated=bool(row[12]),
+        thread=ThreadKey(*row[13:17]) if row[13] is not None else None,
+    )
+
+
+def _charge_row(c: ChargeCopy) -> tuple[Any, ...]:
+    """The thread's key (NULLs: none) for the thread_id look-up, then the columns."""
+    s = c.spender
+    return (
+        *(_key(c.thread) if c.thread else (None,) * 4), stamp(c.at), s.platform, s.scope,
+        s.channel, s.user_id, c.model, c.input_tokens, c.cached_input_tokens, c.output_tokens,
+        c.tokens, c.cost, int(c.open), int(c.estimated),
     )

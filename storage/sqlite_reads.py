@@ -6,6 +6,7 @@ connection and the same one-hop ``_run``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -23,9 +24,19 @@ MESSAGE_COLUMNS = (
 
 class SqliteReads:
     _db: aiosqlite.Connection
+    _idle: asyncio.Event  # set unless a transaction is open on the connection (sqlite_spending.py)
 
     async def _run(self, sql: str, params: Any = ()) -> list[Any]:
+        await self._no_transaction()
         return list(await self._db.execute_fetchall(sql, params))
+
+    async def _no_transaction(self) -> None:
+        """Wait while a transaction is open on the shared connection: a statement sent now
+        would run inside it, and be rolled back with it. The caller must send its statement
+        without awaiting anything else first: aiosqlite queues it at once, and its queue is
+        in order, so a transaction begun later starts after it."""
+        while not self._idle.is_set():
+            await self._idle.wait()
 
     async def history(self, key: ThreadKey) -> list[tuple[int, StoredMessage]]:
         """Every stored message of a thread, all epochs, oldest first (for export)."""

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from storage.migrations.postgres_ledger import CHARGES_AND_PLACE_SETTINGS
+
 # pg_advisory_lock's two-int key space; thread locks use the one-bigint space (the thread's
 # id), which PostgreSQL keeps apart from this one.
 LOCK_CLASS = 0x7462  # "tb"
@@ -298,6 +300,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         END $$;
         """,
     ),
+    ("003_charges_and_place_settings", CHARGES_AND_PLACE_SETTINGS),
 ]
 
 

@@ -110,6 +110,46 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE messages ADD COLUMN cached_input_tokens INTEGER;
         """,
     ),
+    (
+        "005_charges_and_place_settings",
+        """
+        -- one row per model call: what it cost, or while it runs (open) the upper bound it
+        -- reserved; quotas add these up by subject since a window's start
+        CREATE TABLE charges (
+            id                  INTEGER PRIMARY KEY,
+            -- when the call started, UTC, ISO 8601 with microseconds always written out:
+            -- the text compares (and its first 10 characters group by day) as the time does
+            at                  TEXT NOT NULL,
+            platform            TEXT NOT NULL,
+            scope               TEXT NOT NULL,
+            channel             TEXT NOT NULL,
+            user_id             TEXT NOT NULL,
+            thread_id           INTEGER,  -- threads.id; no foreign key: spending outlives it
+            model               TEXT NOT NULL,
+            input_tokens        INTEGER NOT NULL DEFAULT 0,
+            cached_input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens       INTEGER NOT NULL DEFAULT 0,
+            tokens              INTEGER NOT NULL,  -- input + output (open: the reserved bound)
+            cost                REAL NOT NULL,  -- US dollars
+            open                INTEGER NOT NULL,  -- 1: the call is in flight
+            estimated           INTEGER NOT NULL DEFAULT 0  -- 1: no usage from the provider
+        );
+        CREATE INDEX charges_user ON charges (platform, user_id, at);
+        CREATE INDEX charges_channel ON charges (platform, channel, at);
+        CREATE INDEX charges_workspace ON charges (platform, scope, at);
+        CREATE INDEX charges_at ON charges (at);
+
+        -- settings changed from chat, per place ("channel:<platform>:<id>", "thread:<key>")
+        CREATE TABLE place_settings (
+            place  TEXT NOT NULL,
+            name   TEXT NOT NULL,
+            value  TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL,
+            PRIMARY KEY (place, name)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 

@@ -1,7 +1,8 @@
 """`threadbot migrate-store`: SQLite → PostgreSQL → SQLite keeps every conversation as it was
 (what export shows, and what the bot needs to carry on: epochs, endings, usage, anchors,
-pending messages, open replies, handled commands), and a second run copies nothing twice.
-Each step runs the real `threadbot` command."""
+pending messages, open replies, handled commands), the spending ledger and the settings
+changed from chat, and a second run copies nothing twice. Each step runs the real
+`threadbot` command."""
 
 from __future__ import annotations
 
@@ -13,16 +14,33 @@ import termios
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.admin.ledger import (
+    Charge,
+    PlaceSetting,
+    Spender,
+    Spending,
+    Subject,
+    UsageBy,
+    UsageRow,
+    Verdict,
+)
+from bot.ports import Store
 from bot.types import Ending, NewMessage, ThreadKey, Usage
 from storage import open_store
 from storage.copy import open_copier
-from storage.copy_rows import ThreadCopy
+from storage.copy_rows import ChargeCopy, ThreadCopy
 from tests.process import child_env, command, threadbot
 
 CHAIN = ThreadKey("slack", "T1", "C1", "1700000000.000100")
 REPLAY = ThreadKey("discord", "G1", "C9", "T9")
 NO_THREAD = ThreadKey("slack", "T1", "C2", "")
 EARLY = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+ALICE = Spender("slack", "T1", "C1", "U1")
+GUILD = Spender("discord", "G1", "C9", "U7")
+SPENT = [  # what usage by user says of a_lived_in_sqlite_store
+    UsageRow("slack", "U1", 2, 1320, 1000, 87, 0.03125),
+    UsageRow("discord", "U7", 1, 40, 0, 3, 0.0078125),
+]
 
 
 def said(text: str, pid: str, author: str = "U1", *, waits: bool = False) -> NewMessage:
@@ -63,8 +81,24 @@ async def a_lived_in_sqlite_store(url: str) -> None:
         await store.finish_reply(replay, row, reply("Sorry", Ending.FAILED))
         assert await store.first_time(CHAIN, "cmd-1", "reset")
         assert await store.first_time(NO_THREAD, "cmd-2", "help")
+        await spent_and_set(store, chain.id, replay.id)
     finally:
         await store.close()
+
+
+async def spent_and_set(store: Store, chain: int, replay: int) -> None:
+    """Charges (ended, estimated, one still in flight) and settings changed from chat."""
+    def admitted(spent: object) -> Verdict:
+        return Verdict(admitted=True)
+
+    _, charge_id = await store.admit(Charge(ALICE, chain, "gpt-x", 9000, 0.5), [], admitted,
+                                     stale_after=60)
+    await store.spend(charge_id, Spending(ALICE, chain, "gpt-x", 1200, 1000, 80, 0.0234375))
+    await store.spend(None, Spending(ALICE, None, "gpt-y", 120, 0, 7, 0.0078125))
+    await store.spend(None, Spending(GUILD, replay, "gpt-x", 40, 0, 3, 0.0078125, estimated=True))
+    await store.admit(Charge(GUILD, replay, "gpt-x", 5000, 0.25), [], admitted, stale_after=60)
+    await store.set_place_setting("channel:slack:C1", "model", "gpt-y", "U1")
+    await store.set_place_setting(f"thread:{REPLAY}", "history", "replay", "U7")
 
 
 async def migrate(source: str, target: str, cwd: Path) -> str:
@@ -75,12 +109,14 @@ async def migrate(source: str, target: str, cwd: Path) -> str:
     return out
 
 
-async def everything(url: str) -> tuple[list[ThreadCopy], list[tuple[str, str, str]]]:
+async def everything(url: str) -> tuple[
+    list[ThreadCopy], list[tuple[str, str, str]], list[ChargeCopy], list[PlaceSetting]
+]:
     copier = await open_copier(url)
     try:
         threads = [await copier.read_thread(k) for k in await copier.thread_keys()]
         handled = sorted((str(h.key), h.event_id, h.kind) for h in await copier.read_handled())
-        return threads, handled
+        return threads, handled, await copier.read_charges(), await copier.read_place_settings()
     finally:
         await copier.close()
 
@@ -99,13 +135,27 @@ async def test_sqlite_to_postgresql_and_back_keeps_every_conversation(
 
     out = await migrate(first, postgres_url, tmp_path)
     assert out.startswith("copied 2 thread(s) with 10 message(s); 0 already")
-    assert "2 handled" in out
+    assert "2 handled" in out and "4 charge(s) and 2 place setting(s) copied" in out
     again = await migrate(first, postgres_url, tmp_path)
     assert again.startswith("copied 0 thread(s) with 0 message(s); 2 already in the target")
-    assert "0 handled" in again
+    assert "0 handled" in again and "0 charge(s) and 0 place setting(s) copied" in again
+    # The bot went on spending on the old store: a final run copies only what is new.
+    store = await open_store(first)
+    try:
+        await store.spend(None, Spending(GUILD, None, "gpt-y", 5, 0, 1, 0.0078125))
+    finally:
+        await store.close()
+    final = await migrate(first, postgres_url, tmp_path)
+    assert "1 charge(s) and 0 place setting(s) copied" in final
     await migrate(postgres_url, last, tmp_path)
 
     original = await everything(first)
+    charges = original[2]
+    assert [c.thread for c in charges] == [CHAIN, None, REPLAY, REPLAY, None]  # by key, not id
+    assert [(c.open, c.estimated) for c in charges] == [
+        (False, False), (False, False), (False, True), (True, False), (False, False),
+    ]
+    assert len(original[3]) == 2
     assert await everything(postgres_url) == original
     assert await everything(last) == original
     for thread in ("slack:T1:C1:1700000000.000100", "discord:G1:C9:T9"):
@@ -134,6 +184,12 @@ async def test_the_bot_carries_on_where_it_was_in_the_copy(
         assert cut.open_refs == ("C1:1700000001.1", "C1:1700000001.2")
         assert not await store.first_time(CHAIN, "cmd-1", "reset")  # handled before the move
         assert not await store.first_time(NO_THREAD, "cmd-2", "help")
+        assert await store.usage(EARLY, UsageBy.USER) == SPENT
+        assert await store.usage(EARLY, UsageBy.MODEL, within=(Subject.USER, GUILD)) == [
+            UsageRow("", "gpt-x", 1, 40, 0, 3, 0.0078125),
+        ]
+        [setting] = await store.place_settings([f"thread:{REPLAY}"])
+        assert (setting.name, setting.value, setting.set_by) == ("history", "replay", "U7")
         # New messages continue the running totals the copy kept.
         await store.add(chain, said("one two three", "m4"))
         assert [m.content for m in await store.context(chain, 6)] == ["And then?", "one two three"]
