@@ -40,6 +40,8 @@ async def test_usage_and_config(tmp_path: Path, fake_openai: Any) -> None:
 async def test_a_denied_user_is_told_once_and_the_model_never_asked(
     tmp_path: Path, fake_openai: Any
 ) -> None:
-    out = await console(tmp_path, fake_openai, "hi\nhello?\n", THREADBOT_DENIED_USERS=ME)
-    assert len(out) == 1 and out[0].startswith("bot> Sorry, I'm not available to you here.")
+    out = await console(tmp_path, fake_openai, "hi\nhello?\n/model gpt-4.1\n",
+                        THREADBOT_DENIED_USERS=ME)
+    refusal = "bot> Sorry, I'm not available to you here."
+    assert len(out) == 2 and all(line.startswith(refusal) for line in out)  # a command: each time
     assert fake_openai.requests == []

@@ -179,15 +179,18 @@ async def test_slash_model_switches_the_threads_model(
     assert models(fake_openai) == ["gpt-4o-mini", "gpt-4.1"]
 
 
-async def test_slash_usage_is_private(
+async def test_slash_usage_is_private_and_so_is_model_in_a_text_channel(
     bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
 ) -> None:
     alice = fake_discord.add_user("Alice")
     await fake_discord.say(alice, "hello", mention_bot=True)
     await bot.settle()
     usage = await fake_discord.invoke("usage", alice)
+    listed = await fake_discord.invoke("model", alice)
     await bot.settle()
     assert usage.ephemeral and usage.content and "Your usage" in usage.content
+    assert "1 replies" in usage.content
+    assert listed.ephemeral and listed.content and "gpt-4.1" in listed.content
 
 
 async def test_slash_config_is_for_managers_and_a_channels_persona_reaches_its_threads(

@@ -104,6 +104,16 @@ async def test_slash_model_in_a_dm_switches_the_dm(bot: Any, slack: FakeSlack, f
     assert models(fake_openai) == ["gpt-4.1"]
 
 
+async def test_slash_model_in_a_channel_answers_the_caller_alone(
+    bot: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    payload = slash_command("/model", channel="C0GENERAL", response_url=slack.response_url)
+    assert (await bot.form(payload))[0] == 200
+    [answer] = slack.responses
+    assert answer["response_type"] == "ephemeral" and "gpt-4.1" in answer["text"]
+    assert not slack.posts
+
+
 async def test_slash_usage_answers_only_the_caller(bot: Any, slack: FakeSlack, fake_openai: Any) -> None:
     await bot.mention("hello")
     payload = slash_command("/usage", channel="C0GENERAL", response_url=slack.response_url)
