@@ -113,7 +113,7 @@ def _csv(rows: list[UsageRow], by: str, start: datetime) -> str:
 def _json(rows: list[UsageRow], by: str, start: datetime) -> str:
     items = [{"platform": r.platform, by: r.key, "calls": r.calls,
               "input_tokens": r.input_tokens, "cached_input_tokens": r.cached_input_tokens,
-              "output_tokens": r.output_tokens, "tokens": r.tokens, "cost": round(r.cost, 6)}
+              "output_tokens": r.output_tokens, "tokens": r.tokens, "cost": r.cost}
              for r in rows]
     return json.dumps({"since": start.isoformat(), "by": by, "rows": items}, indent=2) + "\n"
 
