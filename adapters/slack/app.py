@@ -96,6 +96,7 @@ class SlackBot:
         )
         self.app.error(_on_error)
         self.handlers = SlackHandlers(settings, engine, self.client, self.caps)
+        self.commands = self.handlers.commands
         self.tasks = Tracker("Slack")
         self._register()
 
@@ -141,7 +142,7 @@ class SlackBot:
             await ack(text=RESET_HINT)
             return
         await ack()
-        self.spawn(self.handlers.command(Invocation(CommandName.RESET), target))
+        self.spawn(self.commands.command(Invocation(CommandName.RESET), target))
 
     async def _on_summarize(
         self,
@@ -157,10 +158,10 @@ class SlackBot:
             return
         if target.direct:
             await ack()
-            self.spawn(self.handlers.command(Invocation(CommandName.SUMMARIZE), target))
+            self.spawn(self.commands.command(Invocation(CommandName.SUMMARIZE), target))
             return
-        await ack(text="" if self.handlers.refuses(target) else "Catching up on this channel for you…")
-        self.spawn(self.handlers.channel_summary(target, _identity(body, context), respond))
+        await ack(text="" if self.commands.refuses(target) else "Catching up on this channel for you…")
+        self.spawn(self.commands.channel_summary(target, _identity(body, context), respond))
 
     async def _on_usage(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
         """/usage: answered to the caller alone, in a DM too."""
@@ -177,7 +178,7 @@ class SlackBot:
         target = slash_target(command)
         if target is not None:  # None: malformed, nothing to act on
             private = private_in_dm or not target.direct
-            self.spawn(self.handlers.slash(name, target, respond, private=private))
+            self.spawn(self.commands.slash(name, target, respond, private=private))
 
     async def _on_shortcut(
         self, ack: Any, shortcut: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
@@ -185,7 +186,7 @@ class SlackBot:
         await ack()
         name, target = SHORTCUTS[shortcut.get("callback_id", "")], shortcut_target(shortcut)
         if target is not None:  # None: malformed, nothing to act on
-            self.spawn(self.handlers.shortcut(name, target, _identity(body, context)))
+            self.spawn(self.commands.shortcut(name, target, _identity(body, context)))
 
     async def resume(self) -> None:
         """Tidy up and answer what a previous process left (call once connected)."""

@@ -69,6 +69,12 @@ class Incoming:
     attachments: tuple[str, ...] = ()  # names of the files shared with the message
 
     @property
+    def target(self) -> Target:
+        """Where a text command (``!reset``) acts and answers: its own conversation."""
+        return Target(key=self.key, channel=self.channel, reply_thread_ts=self.reply_thread_ts,
+                      user_id=self.author_id, direct=self.direct)
+
+    @property
     def place_key(self) -> ThreadKey:
         """The channel or DM the message was written in, as a conversation: where someone
         the bot will not answer is told so, once, however many threads they start there."""
