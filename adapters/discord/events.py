@@ -1,7 +1,8 @@
 """Discord message → Turn, and the decision whether a message is for the bot.
 
-Everything here is pure except ``incoming()``, which reads a discord.py Message once into an
-``Incoming`` so the rules below can be tested without a gateway:
+Everything here is pure except ``incoming()`` (and ``standing_of()``, its part for the
+author), which reads a discord.py Message once into an ``Incoming`` so the rules below can
+be tested without a gateway:
 
 - its own messages, other bots and webhooks (unless allowed), and system messages: ignored;
   edits never reach ``on_message``;

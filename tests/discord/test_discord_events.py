@@ -16,6 +16,7 @@ from adapters.discord.events import (
     Standing,
     clean_text,
     origin,
+    refused_route,
     route,
     thread_name,
     to_turn,
@@ -132,6 +133,20 @@ def test_turns_say_where_they_come_from(message: Incoming, route_options: dict[s
     decision = decide(message, **route_options)
     assert decision is not None
     assert to_turn(message, decision.key).origin == expected
+
+
+def test_someone_refused_is_answered_where_they_wrote_once_per_channel() -> None:
+    channel_key = ThreadKey("discord", str(GUILD), str(CHANNEL), "")
+    for mention in (msg(mentions_bot=True), msg(id=501, mentions_bot=True),
+                    msg(reply_to=7, reply_to_bot=True)):
+        for mode in ("auto", "never"):
+            decision = decide(mention, threads=mode)
+            assert decision is not None
+            assert refused_route(mention, decision) == Route(Action.ANSWER, channel_key,
+                                                             reply_to=mention.id)
+    in_thread = msg(place="thread", channel_id=600, parent_id=PARENT, mentions_bot=True)
+    decision = decide(in_thread)
+    assert decision is not None and refused_route(in_thread, decision) == decision
 
 
 def test_a_command_in_a_thread_names_the_threads_channel() -> None:

@@ -144,6 +144,20 @@ def test_a_mention_then_a_command_word_is_a_command() -> None:
     assert switch is not None and switch.command == Invocation(CommandName.MODEL, "gpt-4.1")
 
 
+def test_someone_refused_is_told_once_per_channel_or_dm_in_the_thread_of_the_answer() -> None:
+    top = parse("<@U0BOT> hi", ts="111.1")
+    reply = parse("<@U0BOT> hi", ts="222.2", thread_ts="111.1")
+    dm_thread = parse("hi", channel="D0ALICE", ts="333.3", thread_ts="300.0")
+    assert top is not None and reply is not None and dm_thread is not None
+    channel = ThreadKey("slack", "T0TEAM", "C0GENERAL", "")
+    assert top.place_key == channel == reply.place_key
+    assert dm_thread.place_key == ThreadKey("slack", "T0TEAM", "D0ALICE", "")
+    assert (top.reply_thread_ts, reply.reply_thread_ts) == ("111.1", "111.1")
+    # a text command acts on its own conversation, as its author, in a DM or not
+    assert (reply.target.key, reply.target.user_id, reply.target.direct) == (
+        reply.key, "U0ALICE", False)
+
+
 def test_turns_say_whether_they_come_from_a_dm() -> None:
     dm = parse("hi", channel="D0ALICE")
     channel = parse("<@U0BOT> hi", ts="111.1")
