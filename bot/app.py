@@ -53,7 +53,6 @@ async def open_engine(
                 "was down; they are marked and will not be answered", left, settings.resume_max_age,
             )
         gate = Gate(settings, admin, store)
-        log.info(gate.describe_access())
         engine = Engine(store, profiles, gate, lease_s=settings.lease_s)
         try:
             async with reloading(gate, store):

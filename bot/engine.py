@@ -73,6 +73,7 @@ class Engine:
         self._summaries = Summaries(store, profiles, gate)
         self._active: dict[ThreadKey, _Active] = {}
         self._closing = False
+        self._announced = False
         # who holds a lease: unique per process, readable in the database by an operator
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.lease_s = lease_s
@@ -281,6 +282,9 @@ class Engine:
         up replies left half-written and answer, in order and coalesced, what waits; from
         now on the upkeep does the same for what other replicas leave. Returns the answers
         started, one per conversation, running in the background."""
+        if not self._announced and platform != "console":  # once a platform is up
+            self._announced = True
+            log.info(self.gate.describe_access())
         return await self._upkeep.resume(platform, resumer)
 
     def busy(self, key: ThreadKey) -> bool:

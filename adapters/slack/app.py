@@ -291,22 +291,22 @@ async def run_slack(engine: Engine, settings: SlackSettings) -> None:
     bot = SlackBot(settings, engine)
     try:
         await check_bot_token(bot.client)
+        # The app token is checked before the handler exists (closing one logs) and before
+        # anything else is logged: a refusal must be the only line on stderr.
+        app_token = secret(settings.app_token)
+        url = await socket_url(bot.client, app_token) if app_token else None
         # What a previous process left is tidied up before new events come in, so a new
         # message in the same thread cannot start a reply first.
         await bot.resume()
         if settings.app_token is not None:
-            await _serve_socket_mode(bot)
+            await _serve_socket_mode(bot, url)
         else:
             await _serve_http(bot, settings)
     finally:
         await bot.aclose()
 
 
-async def _serve_socket_mode(bot: SlackBot) -> None:
-    # The app token is checked before the handler exists: closing one logs, and a refusal
-    # must be the only line on stderr.
-    app_token = secret(bot.settings.app_token)
-    url = await socket_url(bot.client, app_token) if app_token else None
+async def _serve_socket_mode(bot: SlackBot, url: str | None) -> None:
     handler = bot.socket_handler()
     if url is not None:
         handler.client.wss_uri = url  # the handler connects there instead of asking again
