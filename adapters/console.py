@@ -38,7 +38,7 @@ from adapters.common.help import help_text
 from adapters.console_input import Input
 from adapters.console_screen import Screen, logs_between_lines
 from bot.engine import Engine
-from bot.types import Command, CommandName, Ending, ThreadKey, Turn, Unfinished
+from bot.types import Command, CommandName, Ending, Origin, ThreadKey, Turn, Unfinished
 
 PROMPT = "you> "
 BOT = "bot> "
@@ -50,6 +50,10 @@ HELP = help_text(
     footer="• /exit — quit (Ctrl-D works too); Ctrl-C stops a reply, at the prompt it quits\n"
     "• a pasted block of lines is one message: press Enter after pasting to send it",
 )
+
+
+# One person at their terminal: a direct conversation, in no server and no channel.
+ORIGIN = Origin(direct=True)
 
 
 def console_key(thread: str) -> ThreadKey:
@@ -114,6 +118,7 @@ class _Console:
         self._key = console_key(thread)
         self._stdin = stdin
         self._author = getpass.getuser() or "you"
+        self._author_id = f"console:{self._author}"  # as admin lists name console users
         self.interactive = stdin.isatty()
         self.screen = Screen(stdout, on_gone=self._reader_gone)
         self._replies: set[asyncio.Task[None]] = set()
@@ -160,7 +165,8 @@ class _Console:
             if "\n" not in text and text.strip().startswith("/"):
                 self._in_command = True
                 try:
-                    if not await _command(self._engine, self._key, text.strip(), self.screen):
+                    if not await _command(self._engine, text.strip(), self.screen,
+                                          key=self._key, author_id=self._author_id):
                         break
                 finally:
                     self._in_command = False
@@ -179,8 +185,8 @@ class _Console:
 
     async def _answer(self, text: str) -> None:
         turn = Turn(
-            key=self._key, message_id=uuid.uuid4().hex, author_id=f"console:{self._author}",
-            author_name=self._author, text=text,
+            key=self._key, message_id=uuid.uuid4().hex, author_id=self._author_id,
+            author_name=self._author, text=text, origin=ORIGIN,
         )
         task = asyncio.create_task(self._engine.handle(turn, ConsoleSink(self.screen)))
         self._replies.add(task)
@@ -251,16 +257,20 @@ class _Console:
         await everything
 
 
-async def _command(engine: Engine, key: ThreadKey, text: str, out: Screen) -> bool:
-    """Run a /command; False for /exit."""
-    words = text[1:].split()
-    name = words[0].lower() if words else ""
+async def _command(engine: Engine, text: str, out: Screen, *, key: ThreadKey,
+                   author_id: str) -> bool:
+    """Run a /command (``/model gpt-4.1``: the rest of the line is its argument) for
+    ``author_id`` in ``key``'s conversation; False for /exit."""
+    name, argument = (text[1:].split(maxsplit=1) + ["", ""])[:2]
+    name = name.lower()
     if name in ("exit", "quit"):
         return False
     if name == CommandName.HELP:
         await ConsoleSink(out).finish(HELP)
     elif name in {c.value for c in CommandName}:
-        await engine.command(Command(key=key, name=CommandName(name)), ConsoleSink(out))
+        command = Command(key=key, name=CommandName(name), author_id=author_id,
+                          argument=argument.strip(), origin=ORIGIN)
+        await engine.command(command, ConsoleSink(out))
     else:
         out.write(f"{BOT}Unknown command /{name}. Try /help.\n")
     return True

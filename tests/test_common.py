@@ -7,6 +7,7 @@ import time
 import pytest
 
 from adapters.common.caches import BoundedCache, BoundedSet
+from adapters.common.commands import Invocation, invocation
 from adapters.common.endings import failed_text, final_text
 from adapters.common.help import help_text
 from adapters.common.titles import title_from
@@ -57,6 +58,25 @@ def test_help_lists_every_command_the_platforms_way() -> None:
     assert lines[0] == "Intro." and lines[-1] == "Footer."
     assert [line.split()[1] for line in lines[1:-1]] == [f"!{n}" for n in CommandName]
     assert lines[1].endswith("(or X)")
+
+
+def test_help_shows_which_commands_take_an_argument() -> None:
+    lines = help_text("Intro.", lambda name: f"/{name}").splitlines()
+    model = next(line for line in lines if "/model" in line)
+    config = next(line for line in lines if "/config" in line)
+    usage = next(line for line in lines if "/usage" in line)
+    assert model.startswith("• /model [name] — ") and "switch" in model
+    assert config.startswith("• /config [key [value]] — ") and "admins" in config
+    assert usage.startswith("• /usage — ")
+
+
+def test_a_command_takes_an_argument_only_if_it_has_one() -> None:
+    assert invocation("Model", "  gpt-4.1 ") == Invocation(CommandName.MODEL, "gpt-4.1")
+    assert invocation("config", "persona Be brief.") == Invocation(CommandName.CONFIG,
+                                                                  "persona Be brief.")
+    assert invocation("usage") == Invocation(CommandName.USAGE)
+    assert invocation("reset", "everything") is None  # "!reset everything" is a message
+    assert invocation("deploy") is None
 
 
 def test_reply_endings_read_the_same_everywhere() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from adapters.common.commands import ARGUMENTS
 from bot.types import CommandName
 
 WHAT_IT_DOES: dict[CommandName, str] = {
@@ -12,6 +13,10 @@ WHAT_IT_DOES: dict[CommandName, str] = {
     CommandName.SUMMARIZE: "summarize this conversation",
     CommandName.STOP: "stop the reply I'm writing",
     CommandName.HELP: "show this message",
+    CommandName.USAGE: "what you've used so far, against your limits (only you see it)",
+    CommandName.MODEL: "the models you can use here; with a name, switch this conversation to it",
+    CommandName.CONFIG: "this channel's settings; admins set one with a key and a value, "
+    "and clear it with the key alone",
 }
 
 
@@ -22,11 +27,12 @@ def help_text(
     also: Mapping[CommandName, str] | None = None,
     footer: str = "",
 ) -> str:
-    """``intro``, one line per command (``typed(name)`` — what it does, ``also[name]``), and
-    an optional footer."""
+    """``intro``, one line per command (``typed(name)``, its argument — what it does,
+    ``also[name]``), and an optional footer."""
     lines = [intro]
     for name, does in WHAT_IT_DOES.items():
-        lines.append(f"• {typed(name)} — {does}{(also or {}).get(name, '')}")
+        argument = f" {ARGUMENTS[name]}" if name in ARGUMENTS else ""
+        lines.append(f"• {typed(name)}{argument} — {does}{(also or {}).get(name, '')}")
     if footer:
         lines.append(footer)
     return "\n".join(lines)

@@ -5,7 +5,8 @@
     connection.py  running it: connect, reconnect, the admin's error lines
     sharding.py  which shards this process runs
     sink.py      post-then-edit replies, app-command responses
-    commands.py  /reset /summarize /stop /help       setup.py  endpoints, intents, invite URL
+    commands.py  /reset /summarize /stop /help /usage /model /config
+    setup.py     endpoints, intents, invite URL
     settings.py  DISCORD_* variables
 
 This module is what the registry imports: it stays cheap, discord.py loads in ``run``.

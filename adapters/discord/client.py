@@ -113,54 +113,87 @@ class ThreadbotClient(discord.Client):
             await self._on_message(message)
 
     async def _on_message(self, message: discord.Message) -> None:
-        assert self.user is not None
-        channel = await self._channel_of(message)
-        if channel is None:
+        read = await self._read(message)
+        if read is None:
             return
-        try:
-            msg = ev.incoming(message, self.user.id, channel=channel)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # e.g. content null
-            log.warning("ignored a malformed Discord message %s (%s)", message.id,
-                        type(exc).__name__)
-            return
-        decision = ev.route(msg, bot_id=self.user.id, threads=self.settings.threads,
-                            allow_bots=self.settings.allow_bots)
-        if decision is None:
-            return
-        key = await self._conversation(message, decision)
+        msg, decision = read
+        # Reading a thread and opening one only serve an answer: not for someone refused.
+        refused = self.engine.refused(ev.to_turn(msg, decision.key))
+        if refused:
+            decision = ev.refused_route(msg, decision)
+        key = await self._conversation(message, decision, refused=refused)
         if key is None:
             return
         turn = ev.to_turn(msg, key)
         # Stored before anything else that can be cut (creating the thread, the reply): a
         # crash afterwards finds it waiting and the next process answers it.
-        accepted = await self.engine.accept(turn) if turn.text.strip() else None
-        if isinstance(accepted, Refusal):
-            if accepted.text:
-                await message.reply(accepted.text, mention_author=False)
+        thread = await self.engine.accept(turn) if turn.text.strip() else None
+        if isinstance(thread, Refusal):
+            await self._refuse(message, thread.text)
             return
-        thread = accepted
         if turn.text.strip() and thread is None:
             return  # stored before: a redelivered event
-        target: discord.abc.Messageable = message.channel
-        reply_to = message if decision.reply_to is not None else None
         if decision.action is Action.OPEN_THREAD:
-            target, opened, reply_to = await self._open_thread(message, msg)
-            if opened != key:  # no thread could be opened here: a reply chain instead
-                turn = ev.to_turn(msg, opened)
-                if thread is not None:
-                    await self.engine.settle(key)
-                    again = await self.engine.accept(turn)
-                    thread = again if isinstance(again, ThreadState) else None
+            await self._answer_in_thread(message, msg, turn, thread)
+            return
+        reply_to = message if decision.reply_to is not None else None
+        await self._answer(turn, message.channel, reply_to, thread)
+
+    async def _read(self, message: discord.Message) -> tuple[ev.Incoming, ev.Route] | None:
+        """The message and what the bot does with it; None when it is not for the bot."""
+        assert self.user is not None
+        channel = await self._channel_of(message)
+        if channel is None:
+            return None
+        try:
+            msg = ev.incoming(message, self.user.id, channel=channel)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # e.g. content null
+            log.warning("ignored a malformed Discord message %s (%s)", message.id,
+                        type(exc).__name__)
+            return None
+        decision = ev.route(msg, bot_id=self.user.id, threads=self.settings.threads,
+                            allow_bots=self.settings.allow_bots)
+        return None if decision is None else (msg, decision)
+
+    async def _answer_in_thread(self, message: discord.Message, msg: ev.Incoming, turn: Turn,
+                                thread: ThreadState | None) -> None:
+        """Open a thread from ``message`` and answer there; where no thread can be opened,
+        answer by a reply in the channel, as the root of a reply chain."""
+        target, opened, reply_to = await self._open_thread(message, msg)
+        if opened != turn.key:  # no thread could be opened here: a reply chain instead
+            moved = ev.to_turn(msg, opened)
+            if thread is not None:
+                await self.engine.settle(turn.key)
+                accepted = await self.engine.accept(moved)
+                if isinstance(accepted, Refusal):
+                    await self._refuse(message, accepted.text)
+                    return
+                thread = accepted
+            turn = moved
         await self._answer(turn, target, reply_to, thread)
 
-    async def _conversation(self, message: discord.Message, decision: ev.Route) -> ThreadKey | None:
+    async def _refuse(self, message: discord.Message, text: str) -> None:
+        """Tell the author, once per conversation (``text`` "" after that), why the bot does
+        not answer them: a reply to their message, where they wrote it."""
+        if not text:
+            return
+        reply_to = message if message.guild is not None else None
+        sink = DiscordSink(message.channel, reply_to=reply_to, interval=self.edit_interval)
+        try:
+            await sink.finish(text)
+        finally:
+            await sink.close()
+
+    async def _conversation(self, message: discord.Message, decision: ev.Route, *,
+                            refused: bool = False) -> ThreadKey | None:
         """The conversation ``message`` belongs to (a thread is keyed by its first message
         before it exists); None when the bot does not answer it. A thread the bot is new to
-        is read first, so its earlier messages come before this one."""
+        is read first, so its earlier messages come before this one (not for an author the
+        bot will not answer)."""
         key = decision.key
         if decision.action is Action.ANSWER_IF_FOLLOWING and not await self.engine.follows(key):
             return None
-        if decision.action is Action.JOIN and not await self.engine.follows(key):
+        if decision.action is Action.JOIN and not refused and not await self.engine.follows(key):
             try:
                 await asyncio.wait_for(self._catch_up(message, key), CATCH_UP_SECONDS)
             except TimeoutError:

@@ -1,5 +1,6 @@
-"""Slash commands: /reset /summarize /stop /help, each acting on the conversation of the
-place it is used (a thread, a DM, or — for /summarize and /stop — a text channel).
+"""Slash commands: /reset /summarize /stop /help /usage /model /config, each acting on the
+conversation of the place it is used (a thread, a DM, or — for /summarize, /stop, /usage,
+/model and /config — a text channel, whose own key stands for the channel).
 
 Discord drops an interaction not acknowledged within 3 s. /summarize involves the model, so
 it is deferred ("threadbot is thinking…") at once and the response edited as the summary
@@ -14,28 +15,33 @@ what "point 2" is, in either thread mode and after a restart.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
+from adapters.common.commands import as_turn
 from adapters.common.help import help_text
 from adapters.discord import events as ev
 from adapters.discord.sink import InteractionSink
-from bot.types import Command, CommandName, Ending, ThreadKey, Turn
+from bot.types import Command, CommandName, Ending, Origin, ThreadKey, Turn
 
 if TYPE_CHECKING:
     from adapters.discord.client import ThreadbotClient
 
 log = logging.getLogger(__name__)
+Callback = Callable[..., Coroutine[Any, Any, None]]
 
 DESCRIPTIONS = {
     CommandName.RESET: "Forget this conversation and start over",
     CommandName.SUMMARIZE: "Summarise this conversation (in a channel: its recent messages)",
     CommandName.STOP: "Stop the reply being written here",
     CommandName.HELP: "How to talk to threadbot",
+    CommandName.USAGE: "What you've used so far, against your limits (only you see it)",
+    CommandName.MODEL: "The models allowed here, or switch this conversation to one",
+    CommandName.CONFIG: "This channel's settings (admins: change one)",
 }
 HELP_TEXT = help_text(
     "**threadbot** answers when you mention it. In a server channel it opens a thread, and "
@@ -46,6 +52,13 @@ CHANNEL_RESET_TEXT = (
     "Conversations here live in threads (or reply chains): use /reset inside the thread. "
     "Mentioning me in a new message always starts a fresh conversation."
 )
+VALUE_WITHOUT_KEY = "Say which setting to change too: `/config key:<setting> value:<new value>`."
+# Answered to the caller alone: their own usage, a channel's settings; in a text channel, a
+# reset's hint and a model switch (the channel's conversation is nobody's in particular).
+PRIVATE = frozenset({CommandName.USAGE, CommandName.CONFIG})
+PRIVATE_IN_CHANNEL = frozenset({CommandName.RESET, CommandName.MODEL})
+# The commands that act on the conversation of the place they are used, in a text channel too.
+PLACE_COMMANDS = frozenset({CommandName.USAGE, CommandName.MODEL, CommandName.CONFIG})
 TRANSCRIPT_MESSAGES = 50  # how much of a channel /summarize reads
 
 
@@ -74,48 +87,91 @@ async def sync_commands(client: ThreadbotClient, guild_id: int | None) -> None:
     log.info("registered %d slash commands %s", len(synced), where)
 
 
-def _callback(client: ThreadbotClient, name: CommandName):  # type: ignore[no-untyped-def]
-    async def callback(interaction: discord.Interaction) -> None:
-        with client.tasks.working():
-            await handle_command(client, interaction, name)
+def _callback(client: ThreadbotClient, command: CommandName) -> Callback:
+    """The command's callback; discord.py reads its options from the signature."""
 
-    callback.__name__ = name.value
-    return callback
+    async def run(interaction: discord.Interaction, argument: str = "") -> None:
+        with client.tasks.working():
+            await handle_command(client, interaction, command, argument)
+
+    @app_commands.describe(name="The model to switch to (leave it out to list them)")
+    async def model(interaction: discord.Interaction, name: str | None = None) -> None:
+        await run(interaction, name or "")
+
+    @app_commands.describe(key="The setting to show or change",
+                           value="Its new value (leave it out to clear the setting)")
+    async def config(interaction: discord.Interaction, key: str | None = None,
+                     value: str | None = None) -> None:
+        if value and not key:
+            await interaction.response.send_message(VALUE_WITHOUT_KEY, ephemeral=True)
+            return
+        await run(interaction, " ".join(part.strip() for part in (key, value) if part))
+
+    async def callback(interaction: discord.Interaction) -> None:
+        await run(interaction)
+
+    options: dict[CommandName, Callback] = {CommandName.MODEL: model, CommandName.CONFIG: config}
+    chosen = options.get(command, callback)
+    chosen.__name__ = command.value
+    return chosen
 
 
 async def handle_command(client: ThreadbotClient, interaction: discord.Interaction,
-                         name: CommandName) -> None:
+                         name: CommandName, argument: str = "") -> None:
     if name is CommandName.HELP:
         await interaction.response.send_message(HELP_TEXT, ephemeral=True)
         return
     in_channel = interaction.guild_id is not None and ev.place_of(interaction.channel) == "channel"
-    sink = InteractionSink(interaction, interval=client.edit_interval,
-                           ephemeral=in_channel and name is CommandName.RESET)
+    private = name in PRIVATE or (in_channel and name in PRIVATE_IN_CHANNEL)
+    sink = InteractionSink(interaction, interval=client.edit_interval, ephemeral=private)
+    # A thread or a DM: the conversation is the channel itself; in a text channel the
+    # channel's own key stands for the channel.
+    key = ThreadKey(ev.PLATFORM, str(interaction.guild_id or ""), str(interaction.channel_id), "")
     author = str(interaction.user.id)
     try:
-        if not in_channel:  # a thread or a DM: the conversation is the channel itself
-            key = ThreadKey(ev.PLATFORM, str(interaction.guild_id or ""),
-                            str(interaction.channel_id), "")
+        if not in_channel or name in PLACE_COMMANDS:
             if name is CommandName.SUMMARIZE:
                 await sink.defer()
             else:
                 sink.guard(client.command_deadline)
-            await client.engine.command(Command(key=key, name=name, author_id=author), sink)
-        elif name is CommandName.SUMMARIZE:
-            await sink.defer()
-            turns = await _recent(client, interaction.channel)
-            await client.engine.summarize_transcript(turns, sink)
-            await _keep_summary(client, interaction, turns, sink)
-        elif name is CommandName.STOP:
-            keys = client.running_chains(interaction.channel_id or 0)
-            for key in keys:
-                await client.engine.command(Command(key=key, name=name, author_id=author),
-                                            _Quiet())
-            await sink.finish("Stopped." if keys else "Nothing to stop.")
+            command = Command(key=key, name=name, author_id=author, argument=argument,
+                              origin=_origin(interaction, key))
+            await client.engine.command(command, sink)
         else:
-            await sink.finish(CHANNEL_RESET_TEXT)
+            await _in_channel(client, interaction, name, sink, key)
     finally:
         await sink.close()
+
+
+async def _in_channel(client: ThreadbotClient, interaction: discord.Interaction,
+                      name: CommandName, sink: InteractionSink, key: ThreadKey) -> None:
+    """/summarize, /stop and /reset in a text channel, where conversations are its threads
+    and reply chains."""
+    author = str(interaction.user.id)
+    command = Command(key=key, name=name, author_id=author, origin=_origin(interaction, key))
+    if name is CommandName.RESET:
+        await sink.finish(CHANNEL_RESET_TEXT)
+    elif client.engine.refused(as_turn(command)):
+        await client.engine.command(command, sink)  # it says why not; nothing is read
+    elif name is CommandName.SUMMARIZE:
+        await sink.defer()
+        turns = await _recent(client, interaction.channel)
+        await client.engine.summarize_transcript(turns, sink, command=command)
+        await _keep_summary(client, interaction, turns, sink)
+    elif name is CommandName.STOP:
+        keys = client.running_chains(interaction.channel_id or 0)
+        for chain in keys:
+            await client.engine.command(replace(command, key=chain), _Quiet())
+        await sink.finish("Stopped." if keys else "Nothing to stop.")
+
+
+def _origin(interaction: discord.Interaction, key: ThreadKey) -> Origin:
+    """Where the command comes from: the author's roles and rights in the server (an
+    interaction's user is a Member there), and the channel a thread belongs to."""
+    channel = interaction.channel
+    parent = channel.parent_id if isinstance(channel, discord.Thread) else None
+    return ev.origin(ev.place_of(channel), parent or interaction.channel_id or 0, key,
+                     ev.standing_of(interaction.user))
 
 
 async def _recent(client: ThreadbotClient, channel: object) -> list[Turn]:

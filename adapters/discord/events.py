@@ -1,7 +1,8 @@
 """Discord message → Turn, and the decision whether a message is for the bot.
 
-Everything here is pure except ``incoming()``, which reads a discord.py Message once into an
-``Incoming`` so the rules below can be tested without a gateway:
+Everything here is pure except ``incoming()`` (and ``standing_of()``, its part for the
+author), which reads a discord.py Message once into an ``Incoming`` so the rules below can
+be tested without a gateway:
 
 - its own messages, other bots and webhooks (unless allowed), and system messages: ignored;
   edits never reach ``on_message``;
@@ -18,21 +19,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 import discord
 
 from adapters.common.routing import Action
 from adapters.common.text import sanitized, with_attachments, without_mention
 from adapters.common.titles import title_from
-from bot.types import ThreadKey, Turn
+from bot.types import Origin, ThreadKey, Turn
 
 PLATFORM = "discord"
 Place = Literal["dm", "thread", "channel"]
 _MENTION = re.compile(r"<(@[!&]?|#)(\d{1,20})>")  # snowflakes have at most 20 digits
 THREAD_NAME_LIMIT = 80  # Discord allows 100; shorter names read better in the channel list
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Who the author is in the server, as the access rules see it."""
+
+    roles: tuple[str, ...] = ()  # role ids, @everyone left out (everybody has it)
+    manager: bool = False  # may manage the server (Manage Server, or Administrator)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +63,8 @@ class Incoming:
     reply_to_bot: bool = False
     attachments: tuple[str, ...] = ()
     at: datetime | None = None
+    parent_id: int | None = None  # a thread's text channel
+    standing: Standing = Standing()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +109,48 @@ def chain_route(msg: Incoming) -> Route:
     return Route(Action.ANSWER, key, reply_to=msg.id)
 
 
+def refused_route(msg: Incoming, decision: Route) -> Route:
+    """For someone the bot will not answer: no thread opened, no reply chain walked — a
+    reply to their message in the place they wrote it (a text channel is keyed as itself,
+    so they are told once there, not once per mention)."""
+    if msg.place != "channel":
+        return decision
+    key = ThreadKey(PLATFORM, str(msg.guild_id or ""), str(msg.channel_id), "")
+    return Route(Action.ANSWER, key, reply_to=msg.id)
+
+
 def to_turn(msg: Incoming, key: ThreadKey, *, addressed: bool = True) -> Turn:
-    """The Turn for ``msg``: attachments named in the text, lone surrogates made storable."""
-    extra: dict[str, Any] = {"at": msg.at} if msg.at is not None else {}
-    return Turn(key=key, message_id=str(msg.id), author_id=str(msg.author_id),
+    """The Turn for ``msg``: attachments named in the text, lone surrogates made storable,
+    where it comes from (``origin``)."""
+    turn = Turn(key=key, message_id=str(msg.id), author_id=str(msg.author_id),
                 author_name=sanitized(msg.author_name),
                 text=sanitized(with_attachments(msg.text, msg.attachments)),
-                addressed=addressed, **extra)
+                addressed=addressed,
+                origin=origin(msg.place, msg.parent_id or msg.channel_id, key, msg.standing))
+    return turn if msg.at is None else replace(turn, at=msg.at)
+
+
+def origin(place: Place, listed: int, key: ThreadKey, standing: Standing) -> Origin:
+    """Where a message or command in ``key``'s conversation comes from. ``listed`` is the
+    channel the user sees in the server's channel list (a thread's parent): the access
+    rules and a channel's settings are about that channel, which ``key`` names only when
+    the conversation is not a thread (its own, or one about to be opened from a message)."""
+    if place == "dm":
+        return Origin(direct=True)
+    channel = str(listed) if key.channel != str(listed) else ""
+    return Origin(roles=standing.roles, manager=standing.manager, channel=channel)
+
+
+def standing_of(author: object) -> Standing:
+    """A discord.py author's roles and whether they may manage the server; none of it for a
+    user outside a server (a DM, a webhook). An interaction says what the member may do in
+    its channel (``resolved_permissions``: Discord's own reckoning, owner included); a
+    message only gives the roles, whose permissions make ``guild_permissions``."""
+    if not isinstance(author, discord.Member):
+        return Standing()
+    roles = tuple(str(role.id) for role in author.roles if not role.is_default())
+    permissions = author.resolved_permissions or author.guild_permissions
+    return Standing(roles, permissions.manage_guild or permissions.administrator)
 
 
 def clean_text(content: str, *, bot_id: int, users: Mapping[int, str] | None = None,
@@ -170,4 +216,6 @@ def incoming(message: discord.Message, bot_id: int, *, channel: object | None = 
         reply_to_bot=isinstance(resolved, discord.Message) and resolved.author.id == bot_id,
         attachments=tuple(a.filename for a in message.attachments),
         at=message.created_at,
+        parent_id=channel.parent_id if isinstance(channel, discord.Thread) else None,
+        standing=standing_of(message.author),
     )

@@ -5,7 +5,7 @@
     format.py    Markdown → mrkdwn                      users.py     display names (cached)
     app.py       the bolt app, its transports           settings.py  SLACK_* variables
     shape.py     malformed JSON → None / HTTP 400       replies.py   the newest messages of a thread
-    startup.py   credentials checked before serving
+    startup.py   credentials checked before serving commands.py  !commands, /commands, shortcuts
 
 This module is what the registry imports: it stays cheap, the SDK loads in ``run``.
 """

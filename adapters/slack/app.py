@@ -28,6 +28,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.commands import Invocation
 from adapters.common.tasks import Tracker
 from adapters.slack.events import Identity, shortcut_target, slash_target
 from adapters.slack.handlers import SlackHandlers
@@ -95,6 +96,7 @@ class SlackBot:
         )
         self.app.error(_on_error)
         self.handlers = SlackHandlers(settings, engine, self.client, self.caps)
+        self.commands = self.handlers.commands
         self.tasks = Tracker("Slack")
         self._register()
 
@@ -107,6 +109,8 @@ class SlackBot:
         app.event("assistant_thread_context_changed")(self._on_ignored)
         app.command(self.settings.reset_command)(self._on_reset)
         app.command(self.settings.summarize_command)(self._on_summarize)
+        app.command(self.settings.usage_command)(self._on_usage)
+        app.command(self.settings.model_command)(self._on_model)
         for callback_id in SHORTCUTS:
             app.shortcut(callback_id)(self._on_shortcut)
 
@@ -138,7 +142,7 @@ class SlackBot:
             await ack(text=RESET_HINT)
             return
         await ack()
-        self.spawn(self.handlers.command(CommandName.RESET, target))
+        self.spawn(self.commands.command(Invocation(CommandName.RESET), target))
 
     async def _on_summarize(
         self,
@@ -154,10 +158,27 @@ class SlackBot:
             return
         if target.direct:
             await ack()
-            self.spawn(self.handlers.command(CommandName.SUMMARIZE, target))
+            self.spawn(self.commands.command(Invocation(CommandName.SUMMARIZE), target))
             return
-        await ack(text="Catching up on this channel for you…")
-        self.spawn(self.handlers.channel_summary(target, _identity(body, context), respond))
+        await ack(text="" if self.commands.refuses(target) else "Catching up on this channel for you…")
+        self.spawn(self.commands.channel_summary(target, _identity(body, context), respond))
+
+    async def _on_usage(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+        """/usage: answered to the caller alone, in a DM too."""
+        await self._slash(ack, command, respond, CommandName.USAGE, private_in_dm=True)
+
+    async def _on_model(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+        """/model [name]: in a DM it acts on the DM conversation and answers there; in a
+        channel on the channel's conversation (as /reset would), answered to the caller."""
+        await self._slash(ack, command, respond, CommandName.MODEL, private_in_dm=False)
+
+    async def _slash(self, ack: Any, command: dict[str, Any], respond: Any, name: CommandName,
+                     *, private_in_dm: bool) -> None:
+        await ack()
+        target = slash_target(command)
+        if target is not None:  # None: malformed, nothing to act on
+            private = private_in_dm or not target.direct
+            self.spawn(self.commands.slash(name, target, respond, private=private))
 
     async def _on_shortcut(
         self, ack: Any, shortcut: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
@@ -165,7 +186,7 @@ class SlackBot:
         await ack()
         name, target = SHORTCUTS[shortcut.get("callback_id", "")], shortcut_target(shortcut)
         if target is not None:  # None: malformed, nothing to act on
-            self.spawn(self.handlers.shortcut(name, target, _identity(body, context)))
+            self.spawn(self.commands.shortcut(name, target, _identity(body, context)))
 
     async def resume(self) -> None:
         """Tidy up and answer what a previous process left (call once connected)."""

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.common.commands import Invocation, invocation
 from adapters.common.routing import Action
 from adapters.common.text import sanitized, with_attachments, without_mention
 from adapters.slack.shape import TS, id_field, is_id, nested_id, object_field, text_field
-from bot.types import CommandName, ThreadKey, Turn
+from bot.types import Origin, ThreadKey, Turn
 
 PLATFORM = "slack"
 # Human messages arrive without a subtype; these two are human messages too.
@@ -32,8 +33,11 @@ _CHANNEL_LINK = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^<>]*))?>")
 _SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^<>]*)?>")
 _SUBTEAM = re.compile(r"<!subteam\^[A-Z0-9]+(?:\|([^<>]*))?>")
 _LINK = re.compile(r"<((?:https?|mailto|tel):[^|<>]+)(?:\|([^<>]*))?>")
-_COMMAND = re.compile(r"^\s*!(\w+)\s*$")
-_BARE_COMMAND = re.compile(r"^\s*/?(\w+)[.!]?\s*$")
+# "!name", then what follows it: any text, over several lines too (a persona prompt).
+_COMMAND = re.compile(r"\s*!(\w+)(?:\s+(.*?))?\s*", re.DOTALL)
+# Right after a mention: the name alone, or with one word (``@threadbot model gpt-4.1``); a
+# sentence that starts with a command's name ("model the data for me") is a message.
+_BARE_COMMAND = re.compile(r"\s*/?(\w+)(?:[.!]?|[ \t]+(\S+))\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +63,22 @@ class Incoming:
     mentioned: bool
     direct: bool
     in_thread: bool  # a reply inside an existing thread (not its root)
-    command: CommandName | None
+    command: Invocation | None
     at: datetime
     author_name: str = ""  # from the event's user_profile when present
     attachments: tuple[str, ...] = ()  # names of the files shared with the message
+
+    @property
+    def target(self) -> Target:
+        """Where a text command (``!reset``) acts and answers: its own conversation."""
+        return Target(key=self.key, channel=self.channel, reply_thread_ts=self.reply_thread_ts,
+                      user_id=self.author_id, direct=self.direct)
+
+    @property
+    def place_key(self) -> ThreadKey:
+        """The channel or DM the message was written in, as a conversation: where someone
+        the bot will not answer is told so, once, however many threads they start there."""
+        return ThreadKey(self.key.platform, self.key.scope, self.key.channel, "")
 
     def turn(self, author_name: str, text: str, *, addressed: bool) -> Turn:
         """The Turn for this message; ``text`` is its readable form, the files are named."""
@@ -74,6 +90,7 @@ class Incoming:
             text=with_attachments(text, self.attachments),
             addressed=addressed,
             at=self.at,
+            origin=Origin(direct=self.direct),
         )
 
 
@@ -179,15 +196,13 @@ def decide(incoming: Incoming, *, follows: bool, follow_threads: bool = True) ->
     return Action.IGNORE
 
 
-def parse_command(text: str, *, mentioned: bool) -> CommandName | None:
-    """``!reset`` anywhere the bot listens; a bare ``reset`` right after a mention."""
-    match = _COMMAND.match(text) or (_BARE_COMMAND.match(text) if mentioned else None)
+def parse_command(text: str, *, mentioned: bool) -> Invocation | None:
+    """``!reset``, ``!model gpt-4.1`` anywhere the bot listens; a bare ``reset`` or ``model
+    gpt-4.1`` right after a mention."""
+    match = _COMMAND.fullmatch(text) or (_BARE_COMMAND.fullmatch(text) if mentioned else None)
     if not match:
         return None
-    try:
-        return CommandName(match.group(1).lower())
-    except ValueError:
-        return None
+    return invocation(match.group(1), match.group(2) or "")
 
 
 def _mention(user_id: str) -> str:
@@ -276,11 +291,16 @@ class Target:
     reply_thread_ts: str
     user_id: str
     direct: bool
+    argument: str = ""  # a slash command's text, stripped
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(direct=self.direct)
 
 
 def slash_target(payload: Mapping[str, Any]) -> Target | None:
-    """A slash command: in a DM it acts on the DM conversation (thread ""). None when the
-    payload names no channel or has malformed ids."""
+    """A slash command: in a DM it acts on the DM conversation (thread ""); its text is the
+    command's argument. None when the payload names no channel or has malformed ids."""
     if not isinstance(payload, Mapping):
         return None
     channel, team, user = (id_field(payload, n) for n in ("channel_id", "team_id", "user_id"))
@@ -293,6 +313,8 @@ def slash_target(payload: Mapping[str, Any]) -> Target | None:
         reply_thread_ts="",
         user_id=user,
         direct=channel.startswith("D") or channel_name == "directmessage",
+        # Slack escapes & < > in it; mentions stay as typed (should_escape: false)
+        argument=readable(sanitized(text_field(payload, "text") or ""), {}).strip(),
     )
 
 

@@ -1,4 +1,5 @@
-"""What the bot does with each Slack message, command and shortcut (after bolt has acked).
+"""What the bot does with each Slack message (after bolt has acked); commands and shortcuts
+are in commands.py.
 
 Translation is in events.py (pure); this module adds the I/O: the engine, user names,
 one conversations.replies read when joining a thread, and choosing the reply sink.
@@ -9,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.caches import BoundedSet
-from adapters.common.help import help_text
 from adapters.common.routing import Action
 from adapters.common.titles import title_from
+from adapters.slack.commands import SlackCommands
 from adapters.slack.events import (
     Identity,
     Incoming,
@@ -32,16 +34,20 @@ from adapters.slack.events import (
 from adapters.slack.replies import newest_replies
 from adapters.slack.settings import SlackSettings
 from adapters.slack.shape import is_id
-from adapters.slack.sink import SLACK_ERRORS, EphemeralSink, SlackCaps, SlackEditingSink, error_code
+from adapters.slack.sink import (
+    SLACK_ERRORS,
+    EphemeralSink,
+    SlackCaps,
+    SlackEditingSink,
+    error_code,
+)
 from adapters.slack.stream import SlackStreamSink
 from adapters.slack.users import NameCache
 from bot.engine import Engine
 from bot.ports import ReplySink
-from bot.types import Command, CommandName, Refusal, ThreadKey, ThreadState, Turn
+from bot.types import Refusal, ThreadKey, ThreadState, Turn
 
 log = logging.getLogger(__name__)
-
-
 
 TITLE_LIMIT = 60  # an AI-app thread's title in Slack's history list
 # Before the ack (Slack wants it within 3 s): how long user names and a thread's earlier
@@ -49,21 +55,6 @@ TITLE_LIMIT = 60  # an AI-app thread's title in Slack's history list
 LOOKUP_SECONDS = 1.0
 JOIN_SECONDS = 1.5
 Later = Callable[[], Coroutine[Any, Any, None]]  # what is left to do after the ack
-
-
-def slack_help(settings: SlackSettings) -> str:
-    reset, summarize = settings.reset_command, settings.summarize_command
-    return help_text(
-        "I answer when you mention me, and keep answering in threads where I've replied — "
-        "no need to mention me again. In a DM every message is for me.",
-        lambda name: f"`!{name}`",
-        also={
-            CommandName.RESET: " (or the *Reset conversation* message shortcut)",
-            CommandName.SUMMARIZE: " (or the *Summarize thread* shortcut)",
-        },
-        footer=f"`{reset}` and `{summarize}` work in a DM with me; in a channel, `{summarize}` "
-        "gives you a private catch-up of its recent messages.",
-    )
 
 
 class SlackHandlers:
@@ -80,6 +71,7 @@ class SlackHandlers:
         self._seen: BoundedSet[tuple[str, str]] = BoundedSet(4096)
         self._assistant_threads: BoundedSet[tuple[str, str]] = BoundedSet(4096)
         self._joining: dict[ThreadKey, asyncio.Lock] = {}
+        self.commands = SlackCommands(self)  # text and slash commands, message shortcuts
 
     # --- messages ---
     def accept(self, event: Mapping[str, Any], ident: Identity) -> Incoming | None:
@@ -102,18 +94,16 @@ class SlackHandlers:
         action = decide(incoming, follows=follows, follow_threads=self.settings.follow_threads)
         if action is Action.IGNORE:
             return None
-        if action is Action.JOIN:
+        # Reading a thread only serves an answer: not for someone the bot will not answer.
+        refused = self.engine.refused(_draft(incoming))
+        if action is Action.JOIN and not refused:
             await self._join(incoming, ident)
         if incoming.command is not None:
-            return partial(self.command, incoming.command, _target(incoming), incoming.ts)
-        if incoming.author_name:
-            self.names.put(incoming.author_id, incoming.author_name)
-        names = await self._names([incoming.author_id, *mentioned_users(incoming.text)])
-        turn = incoming.turn(
-            names.get(incoming.author_id, incoming.author_id),
-            readable(incoming.text, names),
-            addressed=action is not Action.CONTEXT,
-        )
+            invocation = await self.commands.readable(incoming.command)
+            return partial(self.commands.command, invocation, incoming.target, incoming.ts)
+        if refused:  # told once in the channel or DM, not once per thread they start
+            incoming = replace(incoming, key=incoming.place_key)
+        turn = await self._turn(incoming, addressed=action is not Action.CONTEXT)
         if not turn.addressed:
             await self.engine.remember([turn])
             return None
@@ -123,11 +113,27 @@ class SlackHandlers:
         if not turn.text.strip():
             return partial(self.engine.handle, turn, sink)  # a hint, once per message
         thread = await self.engine.accept(turn)
-        if isinstance(thread, Refusal):
-            return partial(sink.finish, thread.text) if thread.text else None
+        if isinstance(thread, Refusal):  # nothing stored; the text is "" once they were told
+            return partial(self._refuse, incoming, thread.text) if thread.text else None
         if thread is None:
             return None  # stored before: a redelivery
         return partial(self._answer, incoming, turn, thread, sink, new=not follows)
+
+    async def _turn(self, incoming: Incoming, *, addressed: bool) -> Turn:
+        """The message as the model reads it: people's names instead of their ids."""
+        if incoming.author_name:
+            self.names.put(incoming.author_id, incoming.author_name)
+        names = await self.lookup_names([incoming.author_id, *mentioned_users(incoming.text)])
+        return incoming.turn(
+            names.get(incoming.author_id, incoming.author_id),
+            readable(incoming.text, names),
+            addressed=addressed,
+        )
+
+    async def _refuse(self, incoming: Incoming, text: str) -> None:
+        """Tell the author why the bot does not answer them, where its answer would be."""
+        await SlackEditingSink(self.client, self.caps, incoming.channel,
+                               incoming.reply_thread_ts).finish(text)
 
     async def _answer(
         self, incoming: Incoming, turn: Turn, thread: ThreadState, sink: ReplySink, *, new: bool
@@ -145,7 +151,7 @@ class SlackHandlers:
             )
         await self.engine.answer(turn.key, sink, thread=thread)
 
-    async def _names(self, user_ids: list[str]) -> dict[str, str]:
+    async def lookup_names(self, user_ids: list[str]) -> dict[str, str]:
         """Display names, or the ids themselves if users.info is slow (rate-limited)."""
         try:
             return await asyncio.wait_for(self.names.many(user_ids), LOOKUP_SECONDS)
@@ -182,9 +188,9 @@ class SlackHandlers:
         messages = await newest_replies(
             self.client, key.channel, key.thread, before=before, keep=self.read_limit
         )
-        return await self._turns(messages, key, ident)
+        return await self.turns(messages, key, ident)
 
-    async def _turns(self, messages: list[dict[str, Any]], key: ThreadKey, ident: Identity) -> list[Turn]:
+    async def turns(self, messages: list[dict[str, Any]], key: ThreadKey, ident: Identity) -> list[Turn]:
         ids = [m.get("user") for m in messages if not m.get("bot_id")]
         for m in messages:
             text = m.get("text")
@@ -192,49 +198,6 @@ class SlackHandlers:
         names = await self.names.many(i for i in ids if is_id(i))
         turns = (history_turn(m, key, names, ident) for m in messages)
         return [t for t in turns if t is not None]
-
-    # --- commands ---
-    async def command(self, name: CommandName, target: Target, message_id: str = "") -> None:
-        """A text command (!reset…) or a DM slash command: answered where it was given, once
-        per message (a redelivery, even after a restart, is not answered again)."""
-        sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope, target.user_id)
-        if name is CommandName.HELP:
-            if await self.engine.once(target.key, message_id, "help"):
-                await sink.finish(slack_help(self.settings))
-            return
-        command = Command(key=target.key, name=name, author_id=target.user_id, message_id=message_id)
-        await self.engine.command(command, sink)
-
-    async def shortcut(self, name: CommandName, target: Target, ident: Identity) -> None:
-        follows = await self.engine.follows(target.key)
-        if name is CommandName.RESET:
-            if not follows:
-                await self._ephemeral(target).finish("I'm not part of this thread: nothing to reset.")
-                return
-            sink = self.reply_sink(target.channel, target.reply_thread_ts, target.key.scope, target.user_id)
-            await self.engine.command(Command(key=target.key, name=name, author_id=target.user_id), sink)
-            return
-        private = self._ephemeral(target)
-        if follows:
-            await self.engine.command(Command(key=target.key, name=name, author_id=target.user_id), private)
-        else:  # a thread the bot has not joined: summarise what Slack has
-            turns = await self.read_thread(target.key, before="", ident=ident)
-            await self.engine.summarize_transcript(turns, private)
-
-    async def channel_summary(self, target: Target, ident: Identity, respond: Any) -> None:
-        """/summarize in a channel: a private catch-up on its recent messages."""
-        try:
-            response = await self.client.conversations_history(channel=target.channel, limit=self.read_limit)
-        except SLACK_ERRORS as exc:
-            log.info("cannot read %s for a summary: %s", target.channel, error_code(exc))
-            await respond(
-                "I can only summarize channels I'm a member of — add me with "
-                "`/invite @threadbot` and try again."
-            )
-            return
-        messages = list(reversed(response.get("messages") or []))
-        turns = await self._turns(messages, target.key, ident)
-        await self.engine.summarize_transcript(turns, self._ephemeral(target))
 
     # --- AI-app threads ---
     async def assistant_thread_started(self, event: Mapping[str, Any]) -> None:
@@ -269,7 +232,7 @@ class SlackHandlers:
             )
         return SlackEditingSink(self.client, self.caps, channel, thread_ts)
 
-    def _ephemeral(self, target: Target) -> EphemeralSink:
+    def ephemeral(self, target: Target) -> EphemeralSink:
         return EphemeralSink(self.client, self.caps, target.channel, target.user_id, target.reply_thread_ts)
 
     async def _call(self, call: Any) -> None:
@@ -279,12 +242,6 @@ class SlackHandlers:
             log.info("Slack call failed: %s", error_code(exc))
 
 
-def _target(incoming: Incoming) -> Target:
-    """Where a text command (``!reset``) acts and answers: its own conversation."""
-    return Target(
-        key=incoming.key,
-        channel=incoming.channel,
-        reply_thread_ts=incoming.reply_thread_ts,
-        user_id=incoming.author_id,
-        direct=incoming.direct,
-    )
+def _draft(incoming: Incoming) -> Turn:
+    """The turn ``incoming`` becomes, as far as the access rules look at it (no names yet)."""
+    return incoming.turn(incoming.author_name, incoming.text, addressed=True)

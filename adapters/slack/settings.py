@@ -18,6 +18,8 @@ class SlackSettings(EnvSettings):
     summarize_command: str = Field(
         "/summarize", validation_alias=env("THREADBOT_SLACK_SUMMARIZE_COMMAND")
     )
+    usage_command: str = Field("/usage", validation_alias=env("THREADBOT_SLACK_USAGE_COMMAND"))
+    model_command: str = Field("/model", validation_alias=env("THREADBOT_SLACK_MODEL_COMMAND"))
     suggested_prompts: str = Field(
         "Summarize this channel|What can you do?",
         validation_alias=env("THREADBOT_SLACK_SUGGESTED_PROMPTS"),

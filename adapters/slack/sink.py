@@ -13,12 +13,13 @@ per reply, not one per chunk or per update.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -236,36 +237,25 @@ class SlackEditingSink(EditingSink[str]):
         return str(response["ts"])
 
 
-class EphemeralSink:
-    """An answer only the caller sees (channel /summarize, /reset hints). Ephemeral messages
-    cannot be edited, so the text is posted once, when complete."""
-
-    def __init__(
-        self, client: AsyncWebClient, caps: SlackCaps, channel: str, user: str, thread_ts: str = ""
-    ) -> None:
-        self._client = client
-        self._limit = caps.limit
-        self.channel = channel
-        self.user = user
-        self.thread_ts = thread_ts
+class _WholeSink(abc.ABC):
+    """An answer that cannot be edited once shown, so its text goes out once, complete."""
 
     refs: tuple[str, ...] = ()  # posted once, complete: nothing to tidy up
 
-    async def start(self) -> None:
+    def __init__(self, caps: SlackCaps, channel: str) -> None:
+        self._limit = caps.limit
+        self.channel = channel
+
+    async def start(self) -> None:  # noqa: B027 - nothing to show before the text
         pass
 
-    async def append(self, delta: str) -> None:
+    async def append(self, delta: str) -> None:  # noqa: B027 - the text goes out once, complete
         pass
 
     async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         try:
             for chunk in split_text(to_mrkdwn(final_text(text, ending)), self._limit):
-                await self._client.chat_postEphemeral(
-                    channel=self.channel,
-                    user=self.user,
-                    text=chunk,
-                    thread_ts=self.thread_ts or None,
-                )
+                await self._say(chunk)
         except SLACK_ERRORS as exc:
             if not refused(exc):
                 raise
@@ -273,3 +263,43 @@ class EphemeralSink:
 
     async def fail(self, message: str) -> None:
         await self.finish(failed_text("", message))
+
+    @abc.abstractmethod
+    async def _say(self, chunk: str) -> None:
+        """Show one chunk of mrkdwn."""
+
+
+class EphemeralSink(_WholeSink):
+    """An answer only the caller sees (channel /summarize, /reset hints, !usage)."""
+
+    def __init__(
+        self, client: AsyncWebClient, caps: SlackCaps, channel: str, user: str, thread_ts: str = ""
+    ) -> None:
+        super().__init__(caps, channel)
+        self._client = client
+        self.user = user
+        self.thread_ts = thread_ts
+
+    async def _say(self, chunk: str) -> None:
+        await self._client.chat_postEphemeral(
+            channel=self.channel, user=self.user, text=chunk, thread_ts=self.thread_ts or None
+        )
+
+
+class ResponseSink(_WholeSink):
+    """A slash command's private answer through its ``response_url`` (bolt's ``respond``):
+    unlike chat.postEphemeral it needs no membership of the channel it was typed in."""
+
+    def __init__(self, respond: Callable[..., Awaitable[Any]], caps: SlackCaps, channel: str) -> None:
+        super().__init__(caps, channel)
+        self._respond = respond
+
+    async def _say(self, chunk: str) -> None:
+        try:
+            response = await self._respond(text=chunk, response_type="ephemeral")
+        except ValueError:  # bolt's word for a payload without a response_url
+            log.warning("a slash command in %s came without a response_url; not answered", self.channel)
+            return
+        status = getattr(response, "status_code", 200)
+        if status >= 400:  # an expired or used-up response_url
+            log.warning("Slack refused a slash command's answer in %s (HTTP %s)", self.channel, status)

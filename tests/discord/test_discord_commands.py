@@ -8,7 +8,7 @@ from typing import Any
 from tests.discord.conftest import Bot, StartBot
 from tests.fakes.discord_server import FakeDiscord, Interaction
 
-NAMES = {"reset", "summarize", "stop", "help"}
+NAMES = {"reset", "summarize", "stop", "help", "usage", "model", "config"}
 
 
 def first_ack(inter: Interaction) -> tuple[int, float]:
@@ -21,6 +21,19 @@ async def test_commands_are_registered_globally_on_start(
 ) -> None:
     assert {c["name"] for c in fake_discord.commands["global"]} == NAMES
     assert all(c["description"] for c in fake_discord.commands["global"])
+
+
+async def test_model_and_config_take_optional_text_options(
+    bot: Bot, fake_discord: FakeDiscord
+) -> None:
+    synced = {c["name"]: c for c in fake_discord.commands["global"]}
+    options = {name: [(o["name"], o["type"], o.get("required", False))
+                      for o in synced[name].get("options", [])] for name in synced}
+    string = 3  # APPLICATION_COMMAND_OPTION_TYPE string
+    assert options["model"] == [("name", string, False)]
+    assert options["config"] == [("key", string, False), ("value", string, False)]
+    assert options["usage"] == [] and options["reset"] == []
+    assert all(o["description"] for c in synced.values() for o in c.get("options", []))
 
 
 async def test_commands_are_registered_in_one_server_when_configured(

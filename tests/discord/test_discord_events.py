@@ -13,12 +13,15 @@ from adapters.discord.events import (
     THREAD_NAME_LIMIT,
     Incoming,
     Route,
+    Standing,
     clean_text,
+    origin,
+    refused_route,
     route,
     thread_name,
     to_turn,
 )
-from bot.types import ThreadKey
+from bot.types import Origin, ThreadKey
 from tests.pasted_code import CODES, MENTION_LAYOUTS
 
 BOT, GUILD, CHANNEL, ALICE = 100, 200, 300, 400
@@ -106,6 +109,53 @@ def test_turn_carries_ids_display_name_and_attachment_names() -> None:
     assert turn.text == "see this\n[attachment: plot.png]" and turn.at == at
     assert turn.addressed
 
+
+MODS, PARENT = Standing(roles=("901", "902"), manager=True), 700
+
+
+@pytest.mark.parametrize(("message", "route_options", "expected"), [
+    # a DM: nothing about a server
+    (msg(place="dm", guild_id=None, standing=MODS), {}, Origin(direct=True)),
+    # a mention about to open a thread: the conversation is keyed by the message, the rules
+    # look at the channel it was written in
+    (msg(mentions_bot=True, standing=MODS), {},
+     Origin(roles=("901", "902"), manager=True, channel=str(CHANNEL))),
+    # a thread: its parent channel
+    (msg(place="thread", channel_id=600, parent_id=PARENT, thread_owner_id=BOT), {},
+     Origin(channel=str(PARENT))),
+    # a reply chain in a text channel: the key names the channel already
+    (msg(mentions_bot=True, standing=MODS), {"threads": "never"},
+     Origin(roles=("901", "902"), manager=True)),
+    (msg(reply_to=7, reply_to_bot=True), {}, Origin()),
+])
+def test_turns_say_where_they_come_from(message: Incoming, route_options: dict[str, str],
+                                        expected: Origin) -> None:
+    decision = decide(message, **route_options)
+    assert decision is not None
+    assert to_turn(message, decision.key).origin == expected
+
+
+def test_someone_refused_is_answered_where_they_wrote_once_per_channel() -> None:
+    channel_key = ThreadKey("discord", str(GUILD), str(CHANNEL), "")
+    for mention in (msg(mentions_bot=True), msg(id=501, mentions_bot=True),
+                    msg(reply_to=7, reply_to_bot=True)):
+        for mode in ("auto", "never"):
+            decision = decide(mention, threads=mode)
+            assert decision is not None
+            assert refused_route(mention, decision) == Route(Action.ANSWER, channel_key,
+                                                             reply_to=mention.id)
+    in_thread = msg(place="thread", channel_id=600, parent_id=PARENT, mentions_bot=True)
+    decision = decide(in_thread)
+    assert decision is not None and refused_route(in_thread, decision) == decision
+
+
+def test_a_command_in_a_thread_names_the_threads_channel() -> None:
+    key = ThreadKey("discord", str(GUILD), "600", "")
+    assert origin("thread", PARENT, key, MODS) == Origin(roles=("901", "902"), manager=True,
+                                                         channel=str(PARENT))
+    channel_key = ThreadKey("discord", str(GUILD), str(CHANNEL), "")
+    assert origin("channel", CHANNEL, channel_key, Standing()) == Origin()
+    assert origin("dm", 600, key, MODS) == Origin(direct=True)
 
 
 @pytest.mark.parametrize("me", [f"<@{BOT}>", f"<@!{BOT}>"])

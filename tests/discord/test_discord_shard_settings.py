@@ -121,6 +121,6 @@ async def test_two_threadbot_processes_share_the_shards_and_one_database(
     assert len(fake_openai.requests) == 2
     assert len(fake_discord.calls_to("PUT", r"^/applications/\d+/commands$")) == 1
     logs = [(tmp_path / f"shard{n}.log").read_text() for n in (0, 1)]
-    assert "registered 4 slash commands" in logs[0]
+    assert "registered 7 slash commands" in logs[0]
     assert "slash commands are registered by the process that runs shard 0" in logs[1]
     assert not any("Traceback" in log or " ERROR " in log for log in logs)

@@ -59,15 +59,23 @@ class FakeInteractions(FakeGateway):
                  reply_to: int | None = None) -> dict[str, Any]:
         """Create and keep a message (discord_server.py)."""
 
-    async def invoke(self, name: str, user: dict[str, Any], *,
-                     channel: int | None = None) -> Interaction:
-        """A person runs the app command ``/name`` in ``channel``."""
+    @abc.abstractmethod
+    def held_roles(self, user: dict[str, Any], guild: int) -> list[dict[str, Any]]:
+        """The roles ``user`` has in ``guild``, @everyone's first (discord_server.py)."""
+
+    async def invoke(self, command: str, user: dict[str, Any], /, *,
+                     channel: int | None = None, **options: str) -> Interaction:
+        """A person runs the app command ``/command`` in ``channel``, with string ``options``
+        (``/model name:gpt-4.1`` → ``invoke("model", alice, name="gpt-4.1")``)."""
         chan = self.channels[channel or self.channel_id]
-        inter = Interaction(id=p.snowflake(), token=f"itok{p.snowflake()}", name=name,
+        inter = Interaction(id=p.snowflake(), token=f"itok{p.snowflake()}", name=command,
                             created=time.monotonic(), channel_id=int(chan["id"]), user=user)
         self.interactions[inter.id] = inter
+        guild = chan.get("guild_id")
+        roles = self.held_roles(user, int(guild)) if guild else None
         await self.dispatch("INTERACTION_CREATE",
-                            p.interaction(inter.id, inter.token, name, self.app_id, chan, user))
+                            p.interaction(inter.id, inter.token, command, self.app_id, chan,
+                                          user, options=options, roles=roles))
         return inter
 
     def response_message(self, inter: Interaction) -> dict[str, Any]:

@@ -15,6 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 ALL = str((1 << 51) - 1)  # every permission bit
+ADMINISTRATOR, MANAGE_GUILD = 1 << 3, 1 << 5
+# What @everyone may do in a new server: talk, react, read history, use threads and app
+# commands; none of the moderation or server-management bits.
+EVERYONE = str(sum(1 << bit for bit in (0, 6, 10, 11, 14, 15, 16, 18, 20, 21, 25, 26, 31,
+                                        35, 36, 38)))
 _ids = itertools.count(1)
 
 
@@ -54,17 +59,33 @@ def thread(starter: dict[str, Any], owner: dict[str, Any], name: str,
                                 "auto_archive_duration": 1440, "archive_timestamp": now()}}
 
 
-def member(of: dict[str, Any]) -> dict[str, Any]:
-    return {"roles": [], "joined_at": now(), "deaf": False, "mute": False, "flags": 0,
-            "nick": None, "permissions": ALL, "user": of}
+def member(of: dict[str, Any], roles: list[str] | None = None) -> dict[str, Any]:
+    """A guild member as in GUILD_CREATE; ``roles`` are role ids (@everyone is implied)."""
+    return {"roles": roles or [], "joined_at": now(), "deaf": False, "mute": False,
+            "flags": 0, "nick": None, "user": of}
+
+
+def role(role_id: int, name: str, permissions: int, *, position: int = 1) -> dict[str, Any]:
+    """A role; the @everyone role's id is the guild's."""
+    return {"id": str(role_id), "name": name, "permissions": str(permissions),
+            "position": position, "color": 0, "hoist": False, "managed": False,
+            "mentionable": False, "flags": 0}
+
+
+def permissions(roles: list[dict[str, Any]]) -> str:
+    """What a member with ``roles`` (@everyone's included) may do, as an interaction's
+    ``member.permissions`` says: Administrator implies everything."""
+    value = 0
+    for item in roles:
+        value |= int(item["permissions"])
+    return ALL if value & ADMINISTRATOR else str(value)
 
 
 def guild(guild_id: int, channels: list[dict[str, Any]], bot: dict[str, Any], *,
-          name: str = "Test Server") -> dict[str, Any]:
-    """GUILD_CREATE for a test guild: its channels and threads, the bot as a member."""
-    everyone = {"id": str(guild_id), "name": "@everyone", "permissions": ALL, "position": 0,
-                "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
-    return {"id": str(guild_id), "name": name, "owner_id": "1", "roles": [everyone],
+          name: str = "Test Server", roles: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """GUILD_CREATE for a test guild: its channels, threads and roles, the bot as a member."""
+    everyone = role(guild_id, "@everyone", int(EVERYONE), position=0)
+    return {"id": str(guild_id), "name": name, "owner_id": "1", "roles": [everyone, *(roles or [])],
             "emojis": [], "stickers": [], "features": [],
             "channels": [c for c in channels if c["type"] != 11],
             "threads": [c for c in channels if c["type"] == 11],
@@ -74,9 +95,11 @@ def guild(guild_id: int, channels: list[dict[str, Any]], bot: dict[str, Any], *,
 
 def message(channel: dict[str, Any], author: dict[str, Any], content: str, *, type: int = 0,
             mentions: list[dict[str, Any]] | None = None,
-            replied: dict[str, Any] | None = None, reply_to: int | None = None) -> dict[str, Any]:
+            replied: dict[str, Any] | None = None, reply_to: int | None = None,
+            roles: list[str] | None = None) -> dict[str, Any]:
     """A message in ``channel``; with ``reply_to`` a reply, ``replied`` being that message
-    if known (resolved one level deep, like Discord)."""
+    if known (resolved one level deep, like Discord). In a server it carries the author's
+    member (their ``roles``; no ``permissions``, which only interactions carry)."""
     msg: dict[str, Any] = {
         "id": str(snowflake()), "channel_id": channel["id"], "author": author,
         "content": content, "timestamp": now(), "edited_timestamp": None, "tts": False,
@@ -86,7 +109,7 @@ def message(channel: dict[str, Any], author: dict[str, Any], content: str, *, ty
     }
     if channel.get("guild_id"):
         msg["guild_id"] = channel["guild_id"]
-        msg["member"] = {k: v for k, v in member(author).items() if k != "user"}
+        msg["member"] = {k: v for k, v in member(author, roles).items() if k != "user"}
     if reply_to is not None:
         msg["type"] = 19
         msg["message_reference"] = {"message_id": str(reply_to), "channel_id": channel["id"],
@@ -97,18 +120,26 @@ def message(channel: dict[str, Any], author: dict[str, Any], content: str, *, ty
 
 
 def interaction(id: int, token: str, name: str, app_id: int, channel: dict[str, Any],
-                by: dict[str, Any]) -> dict[str, Any]:
-    """INTERACTION_CREATE for the app command ``/name`` run by ``by`` in ``channel``."""
+                by: dict[str, Any], *, options: dict[str, str] | None = None,
+                roles: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """INTERACTION_CREATE for the app command ``/name`` run by ``by`` in ``channel``, with
+    the string ``options`` given; in a server ``by`` is a member with ``roles`` (their
+    role objects, @everyone's first) and the permissions those grant."""
+    command: dict[str, Any] = {"id": str(snowflake()), "name": name, "type": 1}
+    if options:
+        command["options"] = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
     data: dict[str, Any] = {
         "id": str(id), "application_id": str(app_id), "type": 2,
-        "data": {"id": str(snowflake()), "name": name, "type": 1},
+        "data": command,
         "channel_id": channel["id"], "channel": channel, "token": token, "version": 1,
         "app_permissions": ALL, "locale": "en-US",
         "attachment_size_limit": 8388608, "entitlements": [],
     }
     if channel.get("guild_id"):
-        data.update(guild_id=channel["guild_id"], member=member(by), context=0,
-                    guild_locale="en-US")
+        held = roles or [role(int(channel["guild_id"]), "@everyone", int(EVERYONE), position=0)]
+        data.update(guild_id=channel["guild_id"], context=0, guild_locale="en-US",
+                    member={**member(by, [r["id"] for r in held if r["id"] != channel["guild_id"]]),
+                            "permissions": permissions(held)})
     else:
         data.update(user=by, context=1)
     return data

@@ -63,6 +63,8 @@ class FakeDiscord(FakeInteractions):
         self.app_id = p.snowflake()
         self.bot = self.add_user("threadbot", bot=True, id=self.app_id)
         self.guilds: dict[int, str] = {}  # id → name
+        self.roles: dict[int, list[dict[str, Any]]] = {}  # guild → its roles but @everyone
+        self.member_roles: dict[str, list[str]] = {}  # user id → ids of the roles they hold
         self.recommended_shards = 1  # what GET /gateway/bot advises
         self.guild_id = self.add_guild("Test Server")
         self.channel_id = self.add_channel("general")
@@ -110,6 +112,26 @@ class FakeDiscord(FakeInteractions):
         self.guilds[guild] = name
         return guild
 
+    async def add_role(self, name: str, *, permissions: int = 0, guild: int | None = None,
+                       members: tuple[dict[str, Any], ...] = ()) -> int:
+        """A role in ``guild`` (the test server by default) granting ``permissions``, held by
+        ``members``. A bot already connected hears of it as Discord tells it
+        (GUILD_ROLE_CREATE); a member's roles then come with each message and interaction."""
+        gid = guild or self.guild_id
+        role_id = p.snowflake()
+        held = self.roles.setdefault(gid, [])
+        held.append(p.role(role_id, name, permissions, position=len(held) + 1))
+        for person in members:
+            self.member_roles.setdefault(person["id"], []).append(str(role_id))
+        await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(gid), "role": held[-1]})
+        return role_id
+
+    def held_roles(self, user: dict[str, Any], guild: int) -> list[dict[str, Any]]:
+        """The roles ``user`` has in ``guild``, @everyone's first."""
+        mine = set(self.member_roles.get(user["id"], []))
+        everyone = p.role(guild, "@everyone", int(p.EVERYONE), position=0)
+        return [everyone, *(r for r in self.roles.get(guild, []) if r["id"] in mine)]
+
     def add_channel(self, name: str, *, guild: int | None = None) -> int:
         return self._add(p.text_channel(name, guild or self.guild_id))
 
@@ -129,7 +151,8 @@ class FakeDiscord(FakeInteractions):
 
     def _guild_create(self, guild: int) -> dict[str, Any]:
         chans = [c for c in self.channels.values() if c.get("guild_id") == str(guild)]
-        return p.guild(guild, chans, self.bot, name=self.guilds[guild])
+        return p.guild(guild, chans, self.bot, name=self.guilds[guild],
+                       roles=self.roles.get(guild, []))
 
     def _message(self, channel: int, author: dict[str, Any], content: str, *, type: int = 0,
                  mentions: list[dict[str, Any]] | None = None,
@@ -137,7 +160,7 @@ class FakeDiscord(FakeInteractions):
         chan = self.channels[channel]
         replied = self.messages.get(reply_to) if reply_to is not None else None
         msg = p.message(chan, author, content, type=type, mentions=mentions, replied=replied,
-                        reply_to=reply_to)
+                        reply_to=reply_to, roles=self.member_roles.get(author["id"]))
         self.messages[int(msg["id"])] = msg
         chan["last_message_id"] = msg["id"]
         return msg

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.common.chunking import split_text
+from adapters.common.commands import Invocation
 from adapters.common.routing import Action
 from adapters.common.titles import title_from
 from adapters.slack.events import (
@@ -24,7 +25,7 @@ from adapters.slack.events import (
     slash_target,
 )
 from adapters.slack.format import to_mrkdwn
-from bot.types import CommandName, ThreadKey
+from bot.types import CommandName, Origin, ThreadKey
 from tests.fakes.slack_server import message_event, message_shortcut, slash_command
 from tests.pasted_code import CODES, MENTION_LAYOUTS, SNIPPET
 
@@ -103,24 +104,67 @@ def test_thread_broadcasts_and_file_shares_are_human_messages() -> None:
 @pytest.mark.parametrize(
     ("text", "mentioned", "expected"),
     [
-        ("!reset", False, CommandName.RESET),
-        ("  !Summarize ", False, CommandName.SUMMARIZE),
-        ("!stop", False, CommandName.STOP),
-        ("!help", False, CommandName.HELP),
-        ("reset", True, CommandName.RESET),
+        ("!reset", False, Invocation(CommandName.RESET)),
+        ("  !Summarize ", False, Invocation(CommandName.SUMMARIZE)),
+        ("!stop", False, Invocation(CommandName.STOP)),
+        ("!help", False, Invocation(CommandName.HELP)),
+        ("reset", True, Invocation(CommandName.RESET)),
         ("reset", False, None),
         ("!resetting", False, None),
         ("please reset the server", True, None),
         ("!deploy", False, None),
+        ("!usage", False, Invocation(CommandName.USAGE)),
+        ("usage.", True, Invocation(CommandName.USAGE)),
+        ("!model", False, Invocation(CommandName.MODEL)),
+        ("!model  gpt-4.1 ", False, Invocation(CommandName.MODEL, "gpt-4.1")),
+        ("model gpt-4.1", True, Invocation(CommandName.MODEL, "gpt-4.1")),
+        ("!config", False, Invocation(CommandName.CONFIG)),
+        ("!config model gpt-4.1", False, Invocation(CommandName.CONFIG, "model gpt-4.1")),
+        ("!CONFIG persona", False, Invocation(CommandName.CONFIG, "persona")),
+        # an argument holds any text, over several lines too (a persona prompt)
+        ("!config persona You are terse.\nNever  use emoji!", False,
+         Invocation(CommandName.CONFIG, "persona You are terse.\nNever  use emoji!")),
+        # commands that take no argument are only themselves: the rest is a message
+        ("!reset everything please", False, None),
+        ("!usage of the word", False, None),
+        # after a mention, a sentence starting with a command's name is a message
+        ("model the data for me please", True, None),
+        ("config persona be brief", True, None),
+        ("model gpt-4.1", False, None),
     ],
 )
-def test_text_commands(text: str, mentioned: bool, expected: CommandName | None) -> None:
+def test_text_commands(text: str, mentioned: bool, expected: Invocation | None) -> None:
     assert parse_command(text, mentioned=mentioned) == expected
 
 
 def test_a_mention_then_a_command_word_is_a_command() -> None:
     incoming = parse("<@U0BOT> summarize", thread_ts="1.1", ts="2.2")
-    assert incoming is not None and incoming.command is CommandName.SUMMARIZE
+    assert incoming is not None and incoming.command == Invocation(CommandName.SUMMARIZE)
+    switch = parse("<@U0BOT> model gpt-4.1", thread_ts="1.1", ts="2.3")
+    assert switch is not None and switch.command == Invocation(CommandName.MODEL, "gpt-4.1")
+
+
+def test_someone_refused_is_told_once_per_channel_or_dm_in_the_thread_of_the_answer() -> None:
+    top = parse("<@U0BOT> hi", ts="111.1")
+    reply = parse("<@U0BOT> hi", ts="222.2", thread_ts="111.1")
+    dm_thread = parse("hi", channel="D0ALICE", ts="333.3", thread_ts="300.0")
+    assert top is not None and reply is not None and dm_thread is not None
+    channel = ThreadKey("slack", "T0TEAM", "C0GENERAL", "")
+    assert top.place_key == channel == reply.place_key
+    assert dm_thread.place_key == ThreadKey("slack", "T0TEAM", "D0ALICE", "")
+    assert (top.reply_thread_ts, reply.reply_thread_ts) == ("111.1", "111.1")
+    # a text command acts on its own conversation, as its author, in a DM or not
+    assert (reply.target.key, reply.target.user_id, reply.target.direct) == (
+        reply.key, "U0ALICE", False)
+
+
+def test_turns_say_whether_they_come_from_a_dm() -> None:
+    dm = parse("hi", channel="D0ALICE")
+    channel = parse("<@U0BOT> hi", ts="111.1")
+    assert dm is not None and channel is not None
+    assert dm.turn("Alice", "hi", addressed=True).origin == Origin(direct=True)
+    # a Slack thread's key names its channel: no parent channel, and no roles
+    assert channel.turn("Alice", "hi", addressed=True).origin == Origin()
 
 
 def test_slack_markup_reads_naturally() -> None:
@@ -146,6 +190,7 @@ def test_slash_commands_and_shortcuts_find_their_conversation() -> None:
     assert dm is not None and dm.direct and dm.key == ThreadKey("slack", "T0TEAM", "D0ALICE", "")
     channel = slash_target(slash_command("/reset", channel="C0GENERAL"))
     assert channel is not None and not channel.direct
+    assert (dm.origin, channel.origin) == (Origin(direct=True), Origin())
     reply = {"ts": "2.2", "thread_ts": "1.1", "text": "x"}
     root = {"ts": "1.1", "text": "x"}
     threads = [
@@ -153,6 +198,20 @@ def test_slash_commands_and_shortcuts_find_their_conversation() -> None:
         for channel_id, message in (("C0GENERAL", reply), ("C0GENERAL", root), ("D0ALICE", root))
     ]
     assert [t.key.thread if t else None for t in threads] == ["1.1", "1.1", ""]
+
+
+@pytest.mark.parametrize(
+    ("text", "argument"),
+    [
+        ("", ""),
+        ("  gpt-4.1  ", "gpt-4.1"),
+        ("persona Be kind &amp; brief &lt;3", "persona Be kind & brief <3"),  # Slack escapes these
+        ("persona \ud800", "persona \ufffd"),
+    ],
+)
+def test_a_slash_commands_text_is_its_argument(text: str, argument: str) -> None:
+    target = slash_target(slash_command("/model", channel="C0GENERAL", text=text))
+    assert target is not None and target.argument == argument
 
 
 def test_suggested_prompts_and_titles() -> None:
@@ -203,8 +262,8 @@ def test_the_manifest_declares_what_the_adapter_handles() -> None:
 
     manifest = (Path(__file__).parents[2] / "slack-manifest.yaml").read_text()
     fields = SlackSettings.model_fields
-    for command in (fields["reset_command"].default, fields["summarize_command"].default):
-        assert f"command: {command}\n" in manifest
+    for name in ("reset", "summarize", "usage", "model"):
+        assert f"command: {fields[name + '_command'].default}\n" in manifest
     for callback_id in SHORTCUTS:
         assert f"callback_id: {callback_id}\n" in manifest
     for event in ("app_mention", "message.channels", "message.im", "assistant_thread_started"):
