@@ -132,7 +132,8 @@ async def test_a_rate_limit_counts_replies_per_minute(
     async with bot(settings, admin(tmp_path, THREADBOT_USER_MESSAGES_PER_MINUTE="2")) as engine:
         answers = [await ask(engine, f"message {i}") for i in range(3)]
     assert [a.final for a in answers[:2]] == ["You said: message 0", "You said: message 1"]
-    assert answers[2].final == "You've reached your limit of 2 messages a minute. Please try again in a minute."
+    assert answers[2].final == (
+        "You've reached your limit of 2 messages a minute. Please try again in a minute.")
     assert calls(fake_openai) == 2
 
 

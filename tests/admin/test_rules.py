@@ -11,7 +11,7 @@ import pytest
 from bot.admin import quotas
 from bot.admin.access import NOT_FOR_YOU, NOT_HERE, refusal
 from bot.admin.config import AdminConfig, load_admin
-from bot.admin.ledger import Charge, Metric, PlaceSetting, Spender, Spent, Subject
+from bot.admin.ledger import Charge, Limit, Metric, PlaceSetting, Spender, Spent, Subject, Verdict
 from bot.admin.places import channel_place, resolve, thread_place
 from bot.admin.prices import Prices
 from bot.config import Settings
@@ -19,6 +19,8 @@ from bot.errors import ConfigError
 from bot.types import Origin, ThreadKey, Usage
 
 KEY = ThreadKey("slack", "T1", "C1", "100.1")
+SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
+MINI = Settings(_env_file=None, model="gpt-4o-mini")  # type: ignore[call-arg]
 NOW = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)
 
 
@@ -31,7 +33,7 @@ def config(tmp_path: Path, text: str, **env: str) -> AdminConfig:
 def test_without_a_file_the_environment_sets_the_defaults(tmp_path: Path) -> None:
     admin = load_admin({"THREADBOT_DENIED_USERS": "U1, U2,", "THREADBOT_USER_DAILY_TOKENS": "500",
                         "THREADBOT_MONTHLY_SPEND_CAP": "$25"})
-    place = resolve(Settings(), admin, KEY)
+    place = resolve(SETTINGS, admin, KEY)
     assert place["denied_users"] == ["U1", "U2"]
     assert place["user_daily_tokens"] == 500
     assert place.sources["user_daily_tokens"] == "THREADBOT_USER_DAILY_TOKENS"
@@ -81,12 +83,12 @@ system_prompt = "support persona"
 [threads."slack:T1:C1:100.1"]
 model = "gpt-4.1"
 """, THREADBOT_USER_DAILY_TOKENS="10")
-    place = resolve(Settings(model="gpt-4o-mini"), admin, KEY)
+    place = resolve(MINI, admin, KEY)
     assert (place.model, place["system_prompt"], place["max_output_tokens"]) == (
         "gpt-4.1", "support persona", 300)
     assert place.sources["model"].endswith('[threads."slack:T1:C1:100.1"]')
     assert place.sources["system_prompt"].endswith('[channels."C1"]')
-    other = resolve(Settings(model="gpt-4o-mini"), admin, ThreadKey("slack", "T2", "C9", "1"))
+    other = resolve(MINI, admin, ThreadKey("slack", "T2", "C9", "1"))
     assert (other.model, other["system_prompt"]) == ("gpt-4.1-mini", "default persona")
     assert other.sources["user_daily_tokens"] == "THREADBOT_USER_DAILY_TOKENS"
 
@@ -95,29 +97,29 @@ def test_chat_settings_beat_the_file_at_their_scope(tmp_path: Path) -> None:
     admin = config(tmp_path, '[channels.C1]\nmodel = "gpt-4o"\n')
     at = NOW
     rows = [PlaceSetting(channel_place("slack", "C1"), "model", "gpt-4.1", "U9", at)]
-    assert resolve(Settings(), admin, KEY, chat=rows).model == "gpt-4.1"
+    assert resolve(SETTINGS, admin, KEY, chat=rows).model == "gpt-4.1"
     rows.append(PlaceSetting(thread_place(KEY), "model", "gpt-5", "U2", at))
-    place = resolve(Settings(), admin, KEY, chat=rows)
+    place = resolve(SETTINGS, admin, KEY, chat=rows)
     assert place.model == "gpt-5" and "by U2" in place.sources["model"]
 
 
 def test_deny_and_admin_lists_add_up_across_scopes(tmp_path: Path) -> None:
     admin = config(tmp_path, '[defaults]\ndenied_users = ["U1"]\nadmins = ["A1"]\n'
                              '[channels.C1]\ndenied_users = ["U2"]\nallowed_users = ["U3"]\n')
-    place = resolve(Settings(), admin, KEY)
+    place = resolve(SETTINGS, admin, KEY)
     assert place["denied_users"] == ["U1", "U2"] and place["admins"] == ["A1"]
 
 
 def test_a_provider_set_for_a_place_brings_its_own_default_model(tmp_path: Path) -> None:
     admin = config(tmp_path, '[channels.C1]\nprovider = "anthropic"\n')
-    assert resolve(Settings(), admin, KEY).model.startswith("claude-")
+    assert resolve(SETTINGS, admin, KEY).model.startswith("claude-")
 
 
 ANYONE = Origin()
 
 
 def access(admin: AdminConfig, user: str, origin: Origin = ANYONE, key: ThreadKey = KEY) -> str | None:
-    return refusal(resolve(Settings(), admin, key, origin.channel), user, origin)
+    return refusal(resolve(SETTINGS, admin, key, origin.channel), user, origin)
 
 
 def test_open_by_default() -> None:
@@ -170,8 +172,8 @@ SPENDER = Spender("slack", "T1", "C1", "U1")
 
 def limits_for(
     tmp_path: Path, text: str, *, exempt: bool = False, cap: float | None = None
-) -> list[quotas.Limit]:
-    return quotas.limits(resolve(Settings(), config(tmp_path, text), KEY), exempt=exempt, cap=cap, now=NOW)
+) -> list[Limit]:
+    return quotas.limits(resolve(SETTINGS, config(tmp_path, text), KEY), exempt=exempt, cap=cap, now=NOW)
 
 
 def test_limits_have_utc_calendar_windows(tmp_path: Path) -> None:
@@ -194,7 +196,7 @@ def test_exempt_admins_skip_quotas_but_not_the_spend_cap(tmp_path: Path) -> None
     assert [limit.name for limit in found] == ["monthly_spend_cap"]
 
 
-def decide(limit_text: str, tmp_path: Path, spent: list[Spent], tokens: int = 50) -> quotas.Verdict:
+def decide(limit_text: str, tmp_path: Path, spent: list[Spent], tokens: int = 50) -> Verdict:
     found = limits_for(tmp_path, limit_text)
     charge = Charge(SPENDER, 1, "gpt-4.1-mini", tokens, 0.0)
     return quotas.rule(charge, found)(spent)
@@ -222,7 +224,7 @@ def test_the_message_says_which_limit_and_when_it_resets(tmp_path: Path) -> None
     assert "daily token limit (20,000 tokens)" in text and "00:00 UTC tomorrow" in text
     (rate,) = limits_for(tmp_path, "[defaults]\nuser_messages_per_minute = 3\n")
     assert "3 messages a minute" in quotas.message(rate, NOW)
-    (cap,) = quotas.limits(resolve(Settings(), load_admin({}), KEY), exempt=False, cap=5, now=NOW)
+    (cap,) = quotas.limits(resolve(SETTINGS, load_admin({}), KEY), exempt=False, cap=5, now=NOW)
     assert "monthly spending cap" in quotas.message(cap, NOW) and "January 1" in quotas.message(cap, NOW)
 
 

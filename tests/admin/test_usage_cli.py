@@ -35,7 +35,8 @@ async def test_usage_figures_are_the_sums_the_provider_reported(
     for thread in ("a", "b"):
         exported = json.loads(await run(tmp_path, env, "export", "--thread", thread, "--format", "json"))
         replies += [m for m in exported["messages"] if m["role"] == "assistant"]
-    reported = {k: sum(r[k] for r in replies) for k in ("input_tokens", "cached_input_tokens", "output_tokens")}
+    kinds = ("input_tokens", "cached_input_tokens", "output_tokens")
+    reported = {k: sum(r[k] for r in replies) for k in kinds}
 
     by_model = json.loads(await run(tmp_path, env, "usage", "--by", "model", "--format", "json"))
     (row,) = by_model["rows"]
