@@ -271,10 +271,11 @@ class Engine:
 
     async def summarize_transcript(
         self, turns: Sequence[Turn], sink: ReplySink, *, command: Command | None = None
-    ) -> None:
+    ) -> str | None:
         """Summarise messages that are not in the store (e.g. a Slack channel catch-up),
-        for ``command``'s author where the adapter has it (access rules and quotas)."""
-        await self._summaries.transcript(turns, sink, command)
+        for ``command``'s author where the adapter has it (access rules and quotas): the
+        summary, or None when there is none (refused, failed, nothing to summarise)."""
+        return await self._summaries.transcript(turns, sink, command)
 
     # --- restarts and shutdown ---
     async def resume(self, platform: str, resumer: Resumer) -> list[asyncio.Task[None]]:

@@ -35,16 +35,16 @@ class Summaries:
 
     async def transcript(
         self, turns: Sequence[Turn], sink: ReplySink, command: Command | None
-    ) -> None:
+    ) -> str | None:
         by = command or Command(key=ThreadKey("?"), name=CommandName.SUMMARIZE)
         refusal = self._gate.refused(by.key, by.author_id, by.origin)
         lines = [(t.author_name, t.text) for t in turns if t.text.strip()]
         if refusal is not None or not lines:
             await sink.finish(refusal or NOTHING_TO_SUMMARIZE)
-            return
+            return None
         profile, meter = await self._for(by)
         request = profile.histories.default.transcript_request(lines)
-        await profile.replier.one_shot(request, sink, meter)
+        return await profile.replier.one_shot(request, sink, meter)
 
     async def _for(
         self, command: Command, thread: ThreadState | None = None

@@ -58,6 +58,8 @@ VALUE_WITHOUT_KEY = "Say which setting to change too: `/config key:<setting> val
 PRIVATE = frozenset({CommandName.USAGE, CommandName.CONFIG})
 PRIVATE_IN_CHANNEL = frozenset({CommandName.RESET, CommandName.MODEL})
 # The commands that act on the conversation of the place they are used, in a text channel too.
+MODEL_IN_CHANNEL = ("Conversations here live in threads: use /model inside one. An admin can "
+                    "set this channel's model with /config key:model value:NAME.")
 PLACE_COMMANDS = frozenset({CommandName.USAGE, CommandName.MODEL, CommandName.CONFIG})
 TRANSCRIPT_MESSAGES = 50  # how much of a channel /summarize reads
 
@@ -129,13 +131,16 @@ async def handle_command(client: ThreadbotClient, interaction: discord.Interacti
     key = ThreadKey(ev.PLATFORM, str(interaction.guild_id or ""), str(interaction.channel_id), "")
     author = str(interaction.user.id)
     try:
-        if not in_channel or name in PLACE_COMMANDS:
+        command = Command(key=key, name=name, author_id=author, argument=argument,
+                          origin=_origin(interaction, key))
+        if (in_channel and name is CommandName.MODEL and argument
+                and not client.engine.refused(as_turn(command))):
+            await sink.finish(MODEL_IN_CHANNEL)  # no conversation is the channel's own
+        elif not in_channel or name in PLACE_COMMANDS:
             if name is CommandName.SUMMARIZE:
                 await sink.defer()
             else:
                 sink.guard(client.command_deadline)
-            command = Command(key=key, name=name, author_id=author, argument=argument,
-                              origin=_origin(interaction, key))
             await client.engine.command(command, sink)
         else:
             await _in_channel(client, interaction, name, sink, key)
@@ -156,8 +161,8 @@ async def _in_channel(client: ThreadbotClient, interaction: discord.Interaction,
     elif name is CommandName.SUMMARIZE:
         await sink.defer()
         turns = await _recent(client, interaction.channel)
-        await client.engine.summarize_transcript(turns, sink, command=command)
-        await _keep_summary(client, interaction, turns, sink)
+        summary = await client.engine.summarize_transcript(turns, sink, command=command)
+        await _keep_summary(client, interaction, turns, sink, summary)
     elif name is CommandName.STOP:
         keys = client.running_chains(interaction.channel_id or 0)
         for chain in keys:
@@ -185,10 +190,11 @@ async def _recent(client: ThreadbotClient, channel: object) -> list[Turn]:
 
 
 async def _keep_summary(client: ThreadbotClient, interaction: discord.Interaction,
-                        turns: Sequence[Turn], sink: InteractionSink) -> None:
+                        turns: Sequence[Turn], sink: InteractionSink, summary: str | None) -> None:
     """Store a channel summary as the start of the reply chain rooted at its message: the
-    messages it summarised as context, then the summary as the bot's own answer."""
-    root, summary = sink.response_id, sink.answer
+    messages it summarised as context, then the summary as the bot's own answer (nothing
+    when there was none: refused, failed, or nothing to summarise)."""
+    root = sink.response_id
     summarised = any(t.text.strip() for t in turns)
     if client.user is None or root is None or summary is None or not summarised:
         return

@@ -44,6 +44,10 @@ def slack_help(settings: SlackSettings) -> str:
     )
 
 
+MODEL_IN_CHANNEL = ("Slack allows no slash commands in threads: type `!model NAME` in the "
+                    "conversation's thread. An admin can set this channel's model with "
+                    "`!config model NAME`.")
+
 class SlackCommands:
     """The commands of one bot, on its handlers' engine, names and sinks."""
 
@@ -77,6 +81,10 @@ class SlackCommands:
         through the command's response_url, which reaches the caller anywhere (also in a
         channel the bot is not a member of)."""
         sink = ResponseSink(respond, self.handlers.caps, target.channel) if private else None
+        if (name is CommandName.MODEL and target.argument and not target.direct
+                and not self.refuses(target)):
+            await (sink or self.handlers.ephemeral(target)).finish(MODEL_IN_CHANNEL)
+            return
         await self.command(Invocation(name, target.argument), target, sink=sink)
 
     async def readable(self, invocation: Invocation) -> Invocation:

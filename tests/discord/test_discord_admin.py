@@ -15,6 +15,7 @@ import pytest
 from bot.app import open_engine
 from bot.config import Settings
 from bot.engine import Engine
+from storage import open_store
 from tests.discord.conftest import Bot
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord_server import FakeDiscord
@@ -232,3 +233,38 @@ async def test_help_names_the_new_commands(bot: Bot, fake_discord: FakeDiscord) 
     await bot.settle()
     assert helped.content and all(f"`/{name}`" in helped.content
                                   for name in ("usage", "model", "config"))
+
+
+async def test_slash_model_with_a_name_in_a_text_channel_points_to_the_threads(
+    bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    switched = await fake_discord.invoke("model", alice, name="gpt-4.1")
+    await bot.settle()
+    assert switched.content is not None and switched.content.startswith(
+        "Conversations here live in threads: use /model inside one.")
+    await fake_discord.say(alice, "hello", mention_bot=True)
+    await bot.settle()
+    assert models(fake_openai) == ["gpt-4o-mini"]
+
+
+async def test_a_channel_summary_stopped_by_a_quota_is_not_kept_as_a_summary(
+    bot: Bot, engine: Engine, fake_discord: FakeDiscord, fake_openai: Any, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    await fake_discord.say(alice, "hello there", mention_bot=True)
+    await bot.settle()
+    monkeypatch.setenv("THREADBOT_USER_DAILY_TOKENS", "1")
+    assert engine.gate.reload()  # a reload brings the quota in
+    await fake_discord.say(alice, "lunch at noon?")
+    summary = await fake_discord.invoke("summarize", alice)
+    await bot.settle()
+    assert summary.content is not None and "daily token limit" in summary.content
+    assert len(fake_openai.requests) == 1
+    store = await open_store(settings.db)
+    try:
+        kept = [m for t in await store.list_threads() for _, m in await store.history(t.key)]
+    finally:
+        await store.close()
+    assert not [m for m in kept if "limit" in m.content]

@@ -114,6 +114,18 @@ async def test_slash_model_in_a_channel_answers_the_caller_alone(
     assert not slack.posts
 
 
+async def test_slash_model_with_a_name_in_a_channel_points_to_the_thread_command(
+    bot: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    payload = slash_command("/model", channel="C0GENERAL", response_url=slack.response_url,
+                            text="gpt-4.1")
+    assert (await bot.form(payload))[0] == 200
+    [answer] = slack.responses
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"].startswith("Slack allows no slash commands in threads: type `!model NAME`")
+    assert not slack.posts
+
+
 async def test_slash_usage_answers_only_the_caller(bot: Any, slack: FakeSlack, fake_openai: Any) -> None:
     await bot.mention("hello")
     payload = slash_command("/usage", channel="C0GENERAL", response_url=slack.response_url)
