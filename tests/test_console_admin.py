@@ -31,7 +31,7 @@ async def test_model_lists_and_switches_the_threads_model(tmp_path: Path, fake_o
 
 async def test_usage_and_config(tmp_path: Path, fake_openai: Any) -> None:
     out = "\n".join(await console(tmp_path, fake_openai, "hi\n/usage\n/config\n"))
-    assert "Your usage" in out and "1 replies" in out
+    assert "Your usage" in out and "1 reply" in out
     assert "Only an admin" in out
     out = "\n".join(await console(tmp_path, fake_openai, "/config\n", THREADBOT_ADMINS=ME))
     assert "Settings here" in out

@@ -48,13 +48,22 @@ async def _usage(gate: Gate, store: Store, place: Place, command: Command) -> st
         lines.append(f"Rate limit: {place['user_messages_per_minute']} messages a minute.")
     if is_admin(place, command.author_id, command.origin):
         lines += await _top(store, place, spender, month_start(now))
+        lines.append(await _spend(store, gate, month_start(now)))
     return "\n".join(["*Your usage*", *lines])
+
+
+async def _spend(store: Store, gate: Gate, since: datetime) -> str:
+    """The bot's estimated spend this month, against the cap when there is one."""
+    spent = sum(row.cost for row in await store.usage(since, UsageBy.MODEL))
+    cap = gate.config.monthly_spend_cap
+    return f"The bot this month: est. ${spent:.2f}" + (
+        f" of its ${cap:.2f} monthly spend cap" if cap is not None else " (no spend cap)")
 
 
 def _line(label: str, rows: list[UsageRow], tokens: int | None, cost: float | None,
           span: str) -> str:
     used = rows[0] if rows else None
-    text = (f"{label}: {used.tokens:,} tokens in {used.calls} replies (est. ${used.cost:.4f})"
+    text = (f"{label}: {used.tokens:,} tokens in {_replies(used.calls)} (est. ${used.cost:.4f})"
             if used else f"{label}: nothing yet")
     limits = ([f"{tokens:,} tokens"] if tokens is not None else []) + (
         [f"${cost:.2f}"] if cost is not None else [])
@@ -67,9 +76,13 @@ async def _top(store: Store, place: Place, spender: Spender, since: datetime) ->
     for by, title in ((UsageBy.USER, "Top users"), (UsageBy.CHANNEL, "Top channels")):
         rows = await store.usage(since, by, within=within, top=TOP)
         lines.append(f"*{title} this month*" + ("" if rows else ": none yet"))
-        lines += [f"• {r.key}: {r.tokens:,} tokens, {r.calls} replies, est. ${r.cost:.4f}"
+        lines += [f"• {r.key}: {r.tokens:,} tokens, {_replies(r.calls)}, est. ${r.cost:.4f}"
                   for r in rows]
     return lines
+
+
+def _replies(count: int) -> str:
+    return f"{count} repl{'y' if count == 1 else 'ies'}"
 
 
 # --- model ---

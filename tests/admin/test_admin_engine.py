@@ -238,3 +238,64 @@ async def test_a_reload_mid_reply_keeps_that_reply_and_applies_to_the_next(
     assert first.final == "You said: hello"
     assert [r.json["messages"][0]["content"] for r in fake_openai.requests] == [
         "Old persona.", "New persona."]
+
+
+async def test_a_model_switch_in_chain_mode_rebuilds_the_context_by_replay(
+    fake_openai: Any, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url,
+                             provider="openai-responses", history="chain")
+    async with bot(settings, admin(tmp_path, THREADBOT_MODELS="gpt-4o-mini,gpt-4.1")) as engine:
+        await ask(engine, "My name is Ada")
+        await ask(engine, "hello")
+        assert await command(engine, CommandName.MODEL, "gpt-4.1") == "Switched this conversation to gpt-4.1."
+        after = await ask(engine, "What is my name?")
+        await ask(engine, "thanks")
+    first, chained, switched, rechained = (r.json for r in fake_openai.requests)
+    assert chained.get("previous_response_id") and chained["model"] == "gpt-4o-mini"
+    assert switched["model"] == "gpt-4.1" and not switched.get("previous_response_id")
+    assert after.final == "Your name is Ada."  # the whole conversation, replayed
+    assert rechained["model"] == "gpt-4.1" and rechained.get("previous_response_id")
+
+
+async def test_the_usage_footer_is_shown_but_never_stored(
+    settings: Settings, fake_openai: Any, tmp_path: Path
+) -> None:
+    async with bot(settings, admin(tmp_path, THREADBOT_USAGE_FOOTER="true")) as engine:
+        shown = await ask(engine, "hello")
+        quiet = await ask(engine, "hello", key=ThreadKey("slack", "T1", "C2", "1.0"))
+    assert shown.final is not None and shown.final.startswith("You said: hello\n\n_")
+    assert shown.final.endswith("_") and " tokens · est. $" in shown.final
+    assert quiet.final is not None and " tokens · est. $" in quiet.final  # everywhere
+    store = await open_store(settings.db)
+    try:
+        replies = [m.content for _, m in await store.history(KEY) if m.role == "assistant"]
+    finally:
+        await store.close()
+    assert replies == ["You said: hello"]
+
+
+async def test_usage_shows_your_own_against_your_limits_and_admins_the_top_users(
+    settings: Settings, fake_openai: Any, tmp_path: Path
+) -> None:
+    config = admin(tmp_path, THREADBOT_ADMINS="A1", THREADBOT_USER_DAILY_TOKENS="5000",
+                   THREADBOT_MONTHLY_SPEND_CAP="20")
+    async with bot(settings, config) as engine:
+        await ask(engine, "hello from one", user="U1")
+        await ask(engine, "hello from two with more words", user="U2",
+                  key=ThreadKey("slack", "T1", "C2", "1.0"))
+        mine = await command(engine, CommandName.USAGE, user="U1")
+        theirs = await command(engine, CommandName.USAGE, user="A1")
+    store = await open_store(settings.db)
+    try:
+        rows = {r.key: r for r in await store.usage(utcnow().replace(day=1, hour=0), UsageBy.USER)}
+    finally:
+        await store.close()
+    assert mine is not None and theirs is not None
+    assert f"Today: {rows['U1'].tokens:,} tokens in 1 reply" in mine
+    assert "your limit: 5,000 tokens a day" in mine and "Top users" not in mine
+    assert "Today: nothing yet" in theirs
+    assert f"• U2: {rows['U2'].tokens:,} tokens, 1 reply" in theirs
+    assert theirs.index("• U2") < theirs.index("• U1")  # most first
+    assert "Top channels" in theirs and "• C1:" in theirs
+    assert "of its $20.00 monthly spend cap" in theirs

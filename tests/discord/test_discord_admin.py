@@ -190,7 +190,7 @@ async def test_slash_usage_is_private_and_so_is_model_in_a_text_channel(
     listed = await fake_discord.invoke("model", alice)
     await bot.settle()
     assert usage.ephemeral and usage.content and "Your usage" in usage.content
-    assert "1 replies" in usage.content
+    assert "1 reply" in usage.content
     assert listed.ephemeral and listed.content and "gpt-4.1" in listed.content
 
 
