@@ -131,6 +131,11 @@ async def config(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await store.close()
     print(f"# {admin.path or 'no threadbot.toml: environment and built-in defaults only'}")
+    scoped = {"workspaces": admin.file.workspaces, "channels": admin.file.channels,
+              "threads": admin.file.threads}
+    for kind, table in scoped.items():
+        if table:
+            print(f"# {kind} with their own settings: {', '.join(table)}")
     if args.where:
         print(f"# settings for {key} (channel {place.channel or '-'})")
     width = max(len(n) for n in place.values)

@@ -70,6 +70,7 @@ async def test_config_show_says_where_each_value_came_from(fake_openai: Any, tmp
     assert "5000" in lines["user_daily_tokens"] and "[defaults]" in lines["user_daily_tokens"]
     assert "THREADBOT_DENIED_USERS" in lines["denied_users"]
     default = await run(tmp_path, env, "config", "show")
+    assert "# channels with their own settings: C1" in default.splitlines()
     assert '"gpt-4.1-mini"' in next(line for line in default.splitlines() if line.startswith("model "))
 
 
