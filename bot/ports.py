@@ -241,6 +241,11 @@ class Store(Protocol):
         """Set (or with None clear) one setting of a place, replacing what was there."""
         ...
 
+    async def places_with(self, names: Collection[str]) -> set[str]:
+        """The places that have at least one of the settings ``names`` (read every few
+        seconds: indexed by name, so rows of other names cost nothing)."""
+        ...
+
     # --- reading back (export, stats) ---
     async def history(self, key: ThreadKey) -> list[tuple[int, StoredMessage]]:
         """Every stored message of the thread with its epoch, all epochs, oldest first."""

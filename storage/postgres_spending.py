@@ -15,7 +15,7 @@ clock, as for leases.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -132,6 +132,13 @@ class PostgresSpending:
                    value = excluded.value, set_by = excluded.set_by, set_at = excluded.set_at""",
             place, name, value, by,
         )
+
+    async def places_with(self, names: Collection[str]) -> set[str]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT place FROM place_settings WHERE name = ANY($1::text[])",
+            list(names),
+        )
+        return {row[0] for row in rows}
 
     async def _admit(
         self, limits: tuple[Any, ...], expected: Sequence[Spent] | None, charge: Charge

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -134,6 +134,14 @@ class SqliteSpending(SqliteReads):
                    value = excluded.value, set_by = excluded.set_by, set_at = excluded.set_at""",
             (place, name, value, by, stamp(utcnow())),
         )
+
+    async def places_with(self, names: Collection[str]) -> set[str]:
+        rows = await self._run(
+            """SELECT DISTINCT s.place FROM json_each(json(?)) j
+               JOIN place_settings s ON s.name = j.value""",
+            (_json_list(list(names)),),
+        )
+        return {row[0] for row in rows}
 
     async def _spent(
         self, limits: Sequence[Limit], spender: Spender, stale_after: float

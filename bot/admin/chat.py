@@ -28,8 +28,8 @@ async def answer(gate: Gate, store: Store, command: Command) -> str:
     if command.name is CommandName.USAGE:
         return await _usage(gate, store, place, command)
     if command.name is CommandName.MODEL:
-        return await _model(gate, store, place, command)
-    return await _config(store, place, command)
+        return await _model(gate, place, command)
+    return await _config(gate, place, command)
 
 
 # --- usage ---
@@ -86,7 +86,7 @@ def _replies(count: int) -> str:
 
 
 # --- model ---
-async def _model(gate: Gate, store: Store, place: Place, command: Command) -> str:
+async def _model(gate: Gate, place: Place, command: Command) -> str:
     allowed = place.models(gate.prices.family(str(place["provider"])))
     listed = ", ".join(allowed)
     wanted = " ".join(command.argument.split())
@@ -97,12 +97,12 @@ async def _model(gate: Gate, store: Store, place: Place, command: Command) -> st
         return f"{wanted[:80]} isn't available here. Models you can switch to: {listed}."
     if wanted == place.model:
         return f"This conversation already uses {wanted}."
-    await store.set_place_setting(thread_place(command.key), "model", wanted, command.author_id)
+    await gate.chat.set(thread_place(command.key), "model", wanted, command.author_id)
     return f"Switched this conversation to {wanted}."
 
 
 # --- config ---
-async def _config(store: Store, place: Place, command: Command) -> str:
+async def _config(gate: Gate, place: Place, command: Command) -> str:
     if not is_admin(place, command.author_id, command.origin):
         return ADMINS_ONLY
     name, _, value = command.argument.strip().partition(" ")
@@ -115,11 +115,11 @@ async def _config(store: Store, place: Place, command: Command) -> str:
     where = channel_place(place.key.platform, place.channel)
     value = value.strip()
     if not value:
-        await store.set_place_setting(where, name, None, command.author_id)
+        await gate.chat.set(where, name, None, command.author_id)
         return f"Cleared {name} for this channel: the configuration's value applies again."
     if chat_value(name, value) is None:
         return f"{value[:80]} isn't a valid value for {name}."
-    await store.set_place_setting(where, name, value, command.author_id)
+    await gate.chat.set(where, name, value, command.author_id)
     return f"Set {name} for this channel."
 
 

@@ -18,8 +18,9 @@ from bot.admin import quotas
 from bot.admin.access import is_admin, refusal
 from bot.admin.config import AdminConfig, load_admin
 from bot.admin.ledger import Charge, Limit, Spender, Spending
-from bot.admin.places import Place, channel_place, resolve, thread_place
+from bot.admin.places import Place, resolve
 from bot.admin.prices import Prices
+from bot.admin.remembered import ChatSettings
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.ports import Store
@@ -32,7 +33,6 @@ WAIT_POLL_S = 0.2  # a call waiting for calls in flight to leave room asks again
 WAIT_MAX_S = 120.0  # then it is refused with the limit it waited for
 STALE_AFTER_S = 600.0  # an open charge this old was left by a process that died
 REMEMBERED = 4096  # askers and parent channels kept in memory
-PARENT = "channel"  # a thread place's record of the channel it belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,7 @@ class Gate:
         self.settings = settings
         self._store = store
         self._set(config)
+        self.chat = ChatSettings(store)
         self._askers: OrderedDict[ThreadKey, Asker] = OrderedDict()
         self._parents: OrderedDict[ThreadKey, str] = OrderedDict()
         self._capped_month: str = ""
@@ -96,23 +97,14 @@ class Gate:
 
     def place_now(self, key: ThreadKey, origin: Origin) -> Place:
         """The settings for ``key`` from the configuration alone (no chat-set ones)."""
-        return resolve(self.settings, self.config, key, origin.channel or self._parents.get(key, ""))
+        parent = origin.channel or self._parents.get(key, "") or self.chat.known_parent(key)
+        return resolve(self.settings, self.config, key, parent)
 
     async def place(self, key: ThreadKey, origin: Origin | None = None) -> Place:
-        """The effective settings for ``key``, with what was set from chat. A Discord
-        thread's parent channel is recorded with the thread the first time it is seen, so
-        a restarted process or another replica applies the channel's settings too."""
-        thread = thread_place(key)
+        """The effective settings for ``key``, with what was set from chat
+        (``remembered.py``: no query where nothing was)."""
         known = (origin.channel if origin else "") or self._parents.get(key, "")
-        own = channel_place(key.platform, known or key.channel)
-        rows = await self._store.place_settings([thread, own])  # one read, usually
-        parent = next((r.value for r in rows if r.place == thread and r.name == PARENT), "")
-        if known and known != key.channel and parent != known:
-            await self._store.set_place_setting(thread, PARENT, known, "")
-            parent = known
-        channel = parent or key.channel
-        if channel_place(key.platform, channel) != own:  # the parent, learnt from the store
-            rows += await self._store.place_settings([channel_place(key.platform, channel)])
+        channel, rows = await self.chat.of(key, known, seen=origin is not None or key in self._askers)
         return resolve(self.settings, self.config, key, channel, rows)
 
     # --- model calls ---

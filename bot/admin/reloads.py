@@ -1,6 +1,7 @@
 """Reloading the configuration without a restart: on SIGHUP, and when `threadbot reload`
 asks through the store (so it reaches every replica on every host, each re-reading its own
-file). A reply in flight keeps the settings it started with."""
+file). A reply in flight keeps the settings it started with. The same poll learns which
+places other replicas changed settings for from chat (``remembered.py``)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ async def _watch(gate: Gate, store: Store) -> None:
         if asked is not None and asked != seen:
             seen = asked
             gate.reload()
+        try:
+            await gate.chat.refresh()  # other replicas' chat-set settings
+        except Exception:
+            log.debug("could not read which places have settings", exc_info=True)
 
 
 @asynccontextmanager
@@ -53,6 +58,7 @@ async def reloading(gate: Gate, store: Store) -> AsyncIterator[None]:
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGHUP, gate.reload)
         hup = True
+    await gate.chat.refresh()
     watcher = asyncio.create_task(_watch(gate, store), name="config-reloads")
     try:
         yield

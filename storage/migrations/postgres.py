@@ -301,6 +301,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     ("003_charges_and_place_settings", CHARGES_AND_PLACE_SETTINGS),
+    # which places have a given setting (Store.places_with, read every few seconds)
+    ("004_place_settings_by_name",
+     "CREATE INDEX place_settings_by_name ON place_settings (name, place);"),
 ]
 
 

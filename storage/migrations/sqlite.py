@@ -150,6 +150,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "006_place_settings_by_name",
+        """
+        -- which places have a given setting (Store.places_with, read every few seconds)
+        CREATE INDEX place_settings_by_name ON place_settings (name, place);
+        """,
+    ),
 ]
 
 

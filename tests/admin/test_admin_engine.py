@@ -299,3 +299,17 @@ async def test_usage_shows_your_own_against_your_limits_and_admins_the_top_users
     assert theirs.index("• U2") < theirs.index("• U1")  # most first
     assert "Top channels" in theirs and "• C1:" in theirs
     assert "of its $20.00 monthly spend cap" in theirs
+
+
+async def test_a_channel_setting_made_on_one_replica_applies_on_another(
+    database: str, fake_openai: Any, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url, db=database)
+    config = admin(tmp_path, THREADBOT_ADMINS="A1")
+    async with bot(settings, config) as a, bot(settings, config) as b:
+        await ask(b, "hello", key=ThreadKey("slack", "T1", "C1", "1.0"))  # B knows C1: unset
+        assert await command(a, CommandName.CONFIG, "model gpt-4.1", user="A1") == (
+            "Set model for this channel.")
+        await asyncio.sleep(2.5)  # every replica learns where settings changed every 2 s
+        await ask(b, "hello", key=ThreadKey("slack", "T1", "C1", "2.0"))
+    assert [r.json["model"] for r in fake_openai.requests] == ["gpt-4o-mini", "gpt-4.1"]

@@ -72,3 +72,14 @@ async def test_settings_survive_a_restart(backend: Backend) -> None:
         ]
     finally:
         await again.close()
+
+
+async def test_places_with_names_the_places_that_have_one_of_the_settings(store: Store) -> None:
+    assert await store.places_with(["model"]) == set()
+    await store.set_place_setting(CHANNEL, "model", "gpt-a", "U1")
+    await store.set_place_setting(THREAD, "channel", "C1", "")
+    await store.set_place_setting(OTHER, "system_prompt", "Be brief.", "U1")
+    assert await store.places_with(["model", "system_prompt"]) == {CHANNEL, OTHER}
+    assert await store.places_with(["channel"]) == {THREAD}
+    await store.set_place_setting(CHANNEL, "model", None, "U1")
+    assert await store.places_with(["model", "system_prompt"]) == {OTHER}
