@@ -17,7 +17,7 @@ from typing import TypeVar
 from bot.admin import quotas
 from bot.admin.access import is_admin, refusal
 from bot.admin.config import AdminConfig, load_admin
-from bot.admin.ledger import Charge, Limit, Spender, Spending
+from bot.admin.ledger import Charge, Limit, PlaceSetting, Spender, Spending
 from bot.admin.places import Place, resolve
 from bot.admin.prices import Prices
 from bot.admin.remembered import ChatSettings
@@ -27,6 +27,7 @@ from bot.ports import Store
 from bot.types import Completion, Origin, Request, ThreadKey, Usage, utcnow
 
 log = logging.getLogger("threadbot")
+K = TypeVar("K")
 V = TypeVar("V")
 
 WAIT_POLL_S = 0.2  # a call waiting for calls in flight to leave room asks again this often
@@ -56,6 +57,7 @@ class Gate:
     def _set(self, config: AdminConfig) -> None:
         check_providers(self.settings, config)
         self.config = config
+        self._resolved: OrderedDict[tuple[object, ...], Place] = OrderedDict()
         self.prices = Prices.with_overrides(config.file.prices)
 
     def reload(self) -> bool:
@@ -98,14 +100,25 @@ class Gate:
     def place_now(self, key: ThreadKey, origin: Origin) -> Place:
         """The settings for ``key`` from the configuration alone (no chat-set ones)."""
         parent = origin.channel or self._parents.get(key, "") or self.chat.known_parent(key)
-        return resolve(self.settings, self.config, key, parent)
+        return self._resolve(key, parent, [])
 
     async def place(self, key: ThreadKey, origin: Origin | None = None) -> Place:
         """The effective settings for ``key``, with what was set from chat
         (``remembered.py``: no query where nothing was)."""
         known = (origin.channel if origin else "") or self._parents.get(key, "")
         channel, rows = await self.chat.of(key, known, seen=origin is not None or key in self._askers)
-        return resolve(self.settings, self.config, key, channel, rows)
+        return self._resolve(key, channel, rows)
+
+    def _resolve(self, key: ThreadKey, channel: str, rows: list[PlaceSetting]) -> Place:
+        """``resolve``, remembered until the configuration changes: a turn asks for its
+        place up to three times (access, strategy, reply) and the answer only changes with
+        the file or a chat-set setting (part of the key)."""
+        memo = (key, channel, *rows)
+        place = self._resolved.get(memo)
+        if place is None:
+            place = resolve(self.settings, self.config, key, channel, rows)
+            _put(self._resolved, memo, place)
+        return place
 
     # --- model calls ---
     def meter(self, place: Place, thread_id: int | None, asker: Asker,
@@ -208,7 +221,7 @@ def check_providers(settings: Settings, config: AdminConfig) -> None:
                 raise ConfigError(f"{config.path} {where} provider = {scope.provider}: {problem}")
 
 
-def _put(cache: OrderedDict[ThreadKey, V], key: ThreadKey, value: V) -> None:
+def _put(cache: OrderedDict[K, V], key: K, value: V) -> None:
     cache[key] = value
     cache.move_to_end(key)
     if len(cache) > REMEMBERED:
