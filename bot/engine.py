@@ -12,6 +12,11 @@ one answers it. The others only store what they receive; the holder answers ever
 waiting after each reply, also what another replica stored (into a sink its platform's
 ``Resumer`` gives), and releases the lease when nothing waits. ``bot/upkeep.py`` renews the
 leases, passes on ``/stop`` typed elsewhere and takes over what a dead replica left.
+
+The admin controls (``bot/admin/``) decide who is answered at all (``accept``: a refused
+author's message is not stored), which settings a place's replies use (its profile:
+provider, model, prompt, strategy, budgets), and whether each model call may go ahead (the
+reply's meter: quotas, the spend cap) and what it cost.
 """
 
 from __future__ import annotations
