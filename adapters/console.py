@@ -67,21 +67,22 @@ class ConsoleSink:
 
     def __init__(self, out: Screen) -> None:
         self._out = out
-        self._streamed = False
+        self._streamed = ""
 
     async def start(self) -> None:
         return None
 
     async def append(self, delta: str) -> None:
         self._out.write(delta if self._streamed else BOT + delta)
-        self._streamed = True
+        self._streamed += delta
 
     async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         stopped = {Ending.STOPPED: " (stopped)", Ending.INTERRUPTED: " (interrupted)"}.get(ending, "")
         if not self._streamed:
             self._out.write(BOT + (text + stopped).strip() + "\n")
-        else:
-            self._out.write(stopped + "\n")
+        else:  # what the final text adds to the streamed one (a usage footer)
+            rest = text[len(self._streamed):] if text.startswith(self._streamed) else ""
+            self._out.write(rest.rstrip() + stopped + "\n")
 
     async def fail(self, message: str) -> None:
         self._out.write(("\n" if self._streamed else "") + f"{BOT}[{message}]\n")

@@ -45,3 +45,9 @@ async def test_a_denied_user_is_told_once_and_the_model_never_asked(
     refusal = "bot> Sorry, I'm not available to you here."
     assert len(out) == 2 and all(line.startswith(refusal) for line in out)  # a command: each time
     assert fake_openai.requests == []
+
+
+async def test_the_usage_footer_follows_a_streamed_reply(tmp_path: Path, fake_openai: Any) -> None:
+    out = await console(tmp_path, fake_openai, "hi\n", THREADBOT_USAGE_FOOTER="true")
+    assert out[0] == "bot> You said: hi"
+    assert out[-1].startswith("_") and " tokens · est. $" in out[-1]

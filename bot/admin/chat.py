@@ -76,7 +76,7 @@ async def _top(store: Store, place: Place, spender: Spender, since: datetime) ->
     for by, title in ((UsageBy.USER, "Top users"), (UsageBy.CHANNEL, "Top channels")):
         rows = await store.usage(since, by, within=within, top=TOP)
         lines.append(f"*{title} this month*" + ("" if rows else ": none yet"))
-        lines += [f"• {r.key}: {r.tokens:,} tokens, {_replies(r.calls)}, est. ${r.cost:.4f}"
+        lines += [f"• {r.key or '(none)'}: {r.tokens:,} tokens, {_replies(r.calls)}, est. ${r.cost:.4f}"
                   for r in rows]
     return lines
 
