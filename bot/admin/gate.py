@@ -74,8 +74,9 @@ class Gate:
     def describe_access(self) -> str:
         """One startup line saying who may use the bot."""
         place = resolve(self.settings, self.config, ThreadKey("*"))
-        keys = ("allowed_users", "allowed_roles", "allowed_channels", "allowed_workspaces")
-        limited = [k for k in keys if place[k] is not None]
+        allowed = ("allowed_users", "allowed_roles", "allowed_channels", "allowed_workspaces")
+        denied = ("denied_users", "denied_roles", "denied_channels", "denied_workspaces")
+        limited = [k for k in allowed if place[k] is not None] + [k for k in denied if place[k]]
         scoped = self.config.file.workspaces or self.config.file.channels
         if not limited and not scoped:
             return ("access: open to everyone who can reach the bot (set THREADBOT_ALLOWED_USERS "

@@ -11,6 +11,7 @@ import pytest
 from bot.admin import quotas
 from bot.admin.access import NOT_FOR_YOU, NOT_HERE, refusal
 from bot.admin.config import AdminConfig, load_admin
+from bot.admin.gate import Gate
 from bot.admin.ledger import Charge, Limit, Metric, PlaceSetting, Spender, Spent, Subject, Verdict
 from bot.admin.places import channel_place, resolve, thread_place
 from bot.admin.prices import Prices
@@ -235,3 +236,14 @@ def test_prices_turn_usage_into_dollars() -> None:
     assert prices.cost("my-local-model", Usage(10, 10)) == 0.0
     assert "claude-sonnet-4-6" in prices.family("anthropic")
     assert "gpt-4.1" in prices.family("openai") and "claude-sonnet-4-6" not in prices.family("openai")
+
+
+@pytest.mark.parametrize(("env", "line"), [
+    ({}, "access: open to everyone who can reach the bot"),
+    ({"THREADBOT_DENIED_USERS": "U1"}, "access: limited by denied_users"),
+    ({"THREADBOT_ALLOWED_USERS": "U1", "THREADBOT_ALLOWED_CHANNELS": "C1"},
+     "access: limited by allowed_users, allowed_channels"),
+])
+def test_the_startup_line_says_who_may_use_the_bot(env: dict[str, str], line: str) -> None:
+    text = Gate(SETTINGS, load_admin(env), None).describe_access()  # type: ignore[arg-type]
+    assert text.startswith(line)
