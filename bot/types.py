@@ -128,11 +128,14 @@ class Request:
 class Usage:
     """Tokens the provider reported for one reply. ``input_tokens`` counts ALL input;
     ``cached_input_tokens`` is the part of it served from the provider's prompt cache
-    (billed at a discount), 0 when the provider did not say."""
+    (billed at a discount), 0 when the provider did not say. ``reasoning_tokens`` is the part
+    of ``output_tokens`` a reasoning model spent thinking (billed as output, never shown),
+    0 when the provider did not say (Anthropic does not report it separately)."""
 
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
