@@ -254,3 +254,12 @@ class Unfinished:
     # a reply stored in full whose platform messages may not show its end yet, and its text
     shown_refs: tuple[str, ...] = ()
     shown_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """A provider stream item between the text deltas: the model is thinking (reasoning that
+    is never shown), so the platform can say so while the user waits for the answer."""
+
+
+THINKING = Thinking()
