@@ -345,8 +345,8 @@ class Provider(Protocol):
 
     def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
         """Yield text deltas (str) as they arrive, then exactly one Completion. Between them
-        a ``Thinking`` item says the model has started thinking (reasoning never shown: it is
-        not in any delta nor in the Completion's text).
+        ``Thinking`` items say the model is thinking, one per chunk of it (reasoning is never
+        shown: it is not in any delta nor in the Completion's text).
 
         Raises ProviderError. With ``request.previous_response_id`` set and the id unknown
         or expired, raises ProviderError(ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND) before

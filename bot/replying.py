@@ -48,6 +48,7 @@ class Round:
     recorded: int = 0  # platform messages recorded as showing this reply
     request: Request | None = None  # the request that was answered (after any retry)
     in_sink: bool = False  # a platform call is under way: a cut waits for it to end
+    thinking: bool = False  # the model is thinking since the last text (the sink was told)
     cut: Ending | None = None  # STOPPED or INTERRUPTED once asked
 
     def cut_short(self, ending: Ending) -> bool:
@@ -233,12 +234,15 @@ class Replier:
     async def _deliver(
         self, item: str | Thinking, sink: ReplySink, round_: Round, row: int | None
     ) -> None:
-        """One delta to the sink; word that the model thinks becomes its status, if it can
-        show one (the thinking itself never reaches a sink)."""
+        """One delta to the sink. Thinking before the first text is what the status ``start``
+        showed already says; thinking after some text is told to a sink that can show it,
+        once per stretch (the thinking itself never reaches a sink)."""
         if isinstance(item, Thinking):
-            if isinstance(sink, ShowsThinking):
+            if round_.parts and not round_.thinking and isinstance(sink, ShowsThinking):
                 await _safely(sink.thinking())
+            round_.thinking = True
             return
+        round_.thinking = False
         round_.parts.append(item)
         await sink.append(item)
         if row is not None:

@@ -7,13 +7,13 @@ connection dropped mid-stream escapes as the raw ``httpx2`` transport error.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import anthropic
 import httpx2
 from anthropic import AsyncAnthropic, omit
-from anthropic.types import Message, MessageParam
+from anthropic.types import Message, MessageParam, ThinkingConfigEnabledParam
 
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.errors import overflow_window, short
@@ -70,15 +70,18 @@ class AnthropicProvider:
         self._reasoning = reasoning or Reasoning()
 
     async def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
-        """Only text deltas are the answer: thinking blocks become one THINKING item."""
+        """Only text deltas are the answer: thinking blocks become THINKING items."""
         parts: list[str] = []
         finals: list[Message] = []  # the stream's final message (the provider is shared)
         thinking = self._thinking(request.model)
         try:
             for attempt in (thinking, None):
                 try:
-                    async for item in self._events(request, attempt, parts, finals):
-                        yield item
+                    async with contextlib.aclosing(
+                        self._events(request, attempt, parts, finals)
+                    ) as events:
+                        async for item in events:
+                            yield item
                     break
                 except anthropic.APIStatusError as exc:
                     if parts or attempt is None or not self._reasoning.refused(
@@ -91,7 +94,7 @@ class AnthropicProvider:
         final = finals[-1]
         yield Completion(text="".join(parts), model=final.model or request.model, usage=_usage(final))
 
-    def _thinking(self, model: str) -> dict[str, Any] | None:
+    def _thinking(self, model: str) -> ThinkingConfigEnabledParam | None:
         """Extended thinking at the level's budget; None when not thinking."""
         effort = self._reasoning.effort(model, claude=True)
         if effort is None:
@@ -99,7 +102,7 @@ class AnthropicProvider:
         return {"type": "enabled", "budget_tokens": self._reasoning.budget(effort)}
 
     async def _events(
-        self, request: Request, thinking: dict[str, Any] | None, parts: list[str],
+        self, request: Request, thinking: ThinkingConfigEnabledParam | None, parts: list[str],
         finals: list[Message],
     ) -> AsyncGenerator[str | Thinking, None]:
         budget = thinking["budget_tokens"] if thinking else 0
@@ -110,15 +113,14 @@ class AnthropicProvider:
             max_tokens=request.max_output_tokens + budget,
             system=request.system or omit,
             messages=[_message(m) for m in request.messages],
-            thinking=thinking or omit,  # type: ignore[arg-type]
+            thinking=thinking or omit,
         ) as stream:
-            announced = False
             async for event in stream:
-                if event.type == "content_block_start" and event.content_block.type in (
-                    "thinking", "redacted_thinking"
-                ) and not announced:
-                    announced = True
-                    yield THINKING
+                if event.type in ("thinking", "signature") or (
+                    event.type == "content_block_start"
+                    and event.content_block.type == "redacted_thinking"
+                ):
+                    yield THINKING  # for every chunk: a long thinking is not a silent server
                 elif event.type == "text" and event.text:
                     parts.append(event.text)
                     yield event.text

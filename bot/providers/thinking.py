@@ -110,13 +110,13 @@ class ThinkFilter:
 
 
 class Relay:
-    """A provider's text on its way out: the answer's deltas, with one THINKING item each
-    time thinking starts (a ``<think>`` in the text, or reasoning the server reports apart).
+    """A provider's text on its way out: the answer's deltas, and a THINKING item for every
+    chunk of thinking (a ``<think>`` in the text, or reasoning the server reports apart) — a
+    heartbeat, so a long thinking is not taken for a silent server (``Timeouts.idle``).
     ``text`` is the final answer for the Completion."""
 
     def __init__(self, model: str) -> None:
         self._filter = ThinkFilter(assume_inside=starts_inside(model))
-        self._announced = False
         self.received = False  # any text at all came (shown or thinking)
 
     @property
@@ -137,10 +137,8 @@ class Relay:
 
     def _out(self, shown: str, *, thinking: bool = False) -> list[str | Thinking]:
         items: list[str | Thinking] = []
-        if (thinking or self._filter.thinking) and not self._announced:
+        if thinking or self._filter.thinking:
             items.append(THINKING)
-            self._announced = True
         if shown:
             items.append(shown)
-            self._announced = False  # a later thinking is announced again
         return items

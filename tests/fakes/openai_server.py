@@ -134,7 +134,8 @@ class FakeOpenAI(FakeLLMServer):
         yield Frame(chunk([choice({"role": "assistant", "content": ""})]))
         if self.thinking and self.thinking_as == "reasoning_content":
             for piece in self._pieces(self.thinking):
-                yield Frame(chunk([choice({"reasoning_content": piece, "content": None})]))
+                yield Frame(chunk([choice({"reasoning_content": piece, "content": None})]),
+                            text=len(piece))
         limit = fault.after_chars if isinstance(fault, StreamFail) else None
         for piece in self._pieces(text, limit):
             yield Frame(chunk([choice({"content": piece})]), text=len(piece))

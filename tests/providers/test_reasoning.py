@@ -159,7 +159,8 @@ async def test_local_models_thinking_is_never_the_answer(
     chat.fake.chunk_size = size
     items, completion = await items_of(chat.provider(), make_request("hi", model=model))
     assert shown(items) == completion.text == ANSWER
-    assert items[0] == Thinking() and items.count(Thinking()) == 1
+    first_text = next(i for i, item in enumerate(items) if isinstance(item, str))
+    assert first_text > 0 and set(items[:first_text]) == {Thinking()}  # a heartbeat per chunk
 
 
 async def test_text_without_thinking_is_untouched(chat: Backend) -> None:
@@ -173,7 +174,7 @@ async def test_text_without_thinking_is_untouched(chat: Backend) -> None:
 async def test_an_unclosed_think_shows_nothing_of_it(chat: Backend) -> None:
     chat.fake.reply_with("<think>still going when the output cap hit")
     items, completion = await items_of(chat.provider(), make_request("hi", model="qwen3:8b"))
-    assert shown(items) == completion.text == "" and items == [Thinking()]
+    assert shown(items) == completion.text == "" and set(items) == {Thinking()}
 
 
 async def test_a_thinking_model_that_did_not_think_is_answered_at_the_end(chat: Backend) -> None:
