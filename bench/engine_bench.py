@@ -30,7 +30,7 @@ from bot.app import open_engine  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.ports import Provider  # noqa: E402
 from bot.providers.factory import make_provider  # noqa: E402
-from bot.types import Completion, Ending, NewMessage, Request, ThreadKey, Turn  # noqa: E402
+from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadKey, Turn  # noqa: E402
 from storage import open_store  # noqa: E402
 
 
@@ -43,7 +43,7 @@ class TimedProvider:
         self.supports_chain = inner.supports_chain
         self.seconds = 0.0
 
-    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
         started = time.perf_counter()
         iterator = self.inner.stream(request).__aiter__()
         while True:
@@ -66,7 +66,7 @@ class CannedProvider:
     name = "canned"
     supports_chain = False
 
-    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
         for part in REPLY_PARTS:
             yield part
         yield Completion(text=REPLY, model=request.model)

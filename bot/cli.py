@@ -202,16 +202,19 @@ def _usage_fields(m: StoredMessage) -> dict[str, Any]:
     if m.usage:
         fields |= {"input_tokens": m.usage.input_tokens,
                    "cached_input_tokens": m.usage.cached_input_tokens,
-                   "output_tokens": m.usage.output_tokens}
+                   "output_tokens": m.usage.output_tokens,
+                   "reasoning_tokens": m.usage.reasoning_tokens}
     return fields
 
 
 def _usage_line(m: StoredMessage) -> str:
-    """``model · 1200 in (1000 cached) · 80 out``: what the reply cost, on its own line."""
+    """``model · 1200 in (1000 cached) · 80 out (60 reasoning)``: what the reply cost, on its
+    own line; the reasoning part only from a model that reported thinking."""
     parts = [" ".join(m.model.split())] if m.model else []  # one line whatever it holds
     if m.usage:
+        thought = f" ({m.usage.reasoning_tokens} reasoning)" if m.usage.reasoning_tokens else ""
         parts += [f"{m.usage.input_tokens} in ({m.usage.cached_input_tokens} cached)",
-                  f"{m.usage.output_tokens} out"]
+                  f"{m.usage.output_tokens} out{thought}"]
     return " · ".join(parts)
 
 

@@ -71,6 +71,10 @@ class Settings(EnvSettings):
     chain_untrusted: bool = Field(False, validation_alias=env("THREADBOT_CHAIN_UNTRUSTED"))
     context_tokens: int = Field(16_000, gt=0, validation_alias=env("THREADBOT_CONTEXT_TOKENS"))
     max_output_tokens: int = Field(1_024, gt=0, validation_alias=env("THREADBOT_MAX_OUTPUT_TOKENS"))
+    # reasoning models' thinking effort (bot/providers/reasoning.py); off sends nothing
+    reasoning: Literal["off", "low", "medium", "high"] = Field(
+        "off", validation_alias=env("THREADBOT_REASONING")
+    )
     # the deadline for a reply's first text (retries included), and the longest silence
     # between two streamed chunks after that
     provider_timeout: float = Field(60.0, gt=0, validation_alias=env("THREADBOT_PROVIDER_TIMEOUT"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Collection, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.admin.ledger import (
     Charge,
@@ -33,6 +33,7 @@ from bot.types import (
     PlatformStats,
     Request,
     StoredMessage,
+    Thinking,
     ThreadKey,
     ThreadListing,
     ThreadState,
@@ -303,6 +304,18 @@ class ReplySink(Protocol):
         ...
 
 
+@runtime_checkable
+class ShowsThinking(Protocol):
+    """A ReplySink that can tell the user the model is thinking (a reasoning model, before its
+    answer): a status line or a placeholder that the answer's text then replaces. Optional —
+    a sink without it simply keeps showing what ``start`` showed. Called between ``start`` and
+    ``finish``/``fail``, in order with ``append`` like every other call."""
+
+    async def thinking(self) -> None:
+        """The model has started thinking: show "thinking…" until the next text."""
+        ...
+
+
 class Resumer(Protocol):
     """What a platform offers the engine after a restart: tidying up a reply a dead process
     left half-written on screen, and a sink to answer a waiting conversation in."""
@@ -330,8 +343,10 @@ class Provider(Protocol):
     name: str
     supports_chain: bool  # True only where previous_response_id exists (OpenAI Responses)
 
-    def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
-        """Yield text deltas (str) as they arrive, then exactly one Completion.
+    def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
+        """Yield text deltas (str) as they arrive, then exactly one Completion. Between them
+        ``Thinking`` items say the model is thinking, one per chunk of it (reasoning is never
+        shown: it is not in any delta nor in the Completion's text).
 
         Raises ProviderError. With ``request.previous_response_id`` set and the id unknown
         or expired, raises ProviderError(ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND) before

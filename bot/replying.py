@@ -19,8 +19,8 @@ from typing import Protocol
 
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
 from bot.history import HistoryStrategy
-from bot.ports import Provider, ReplySink, Store
-from bot.types import Completion, Ending, NewMessage, Request, ThreadState
+from bot.ports import Provider, ReplySink, ShowsThinking, Store
+from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadState
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class Round:
     recorded: int = 0  # platform messages recorded as showing this reply
     request: Request | None = None  # the request that was answered (after any retry)
     in_sink: bool = False  # a platform call is under way: a cut waits for it to end
+    thinking: bool = False  # the model is thinking since the last text (the sink was told)
     cut: Ending | None = None  # STOPPED or INTERRUPTED once asked
 
     def cut_short(self, ending: Ending) -> bool:
@@ -223,19 +224,33 @@ class Replier:
                 try:
                     if not round_.parts:
                         await started
-                    round_.parts.append(item)
-                    await sink.append(item)
-                    if row is not None:
-                        await self._record(row, sink, round_)
+                    await self._deliver(item, sink, round_, row)
                 finally:
                     round_.in_sink = False
                 if round_.cut is not None:
                     raise asyncio.CancelledError
         raise ProviderError(ErrorKind.OTHER, "stream ended without a completion")
 
+    async def _deliver(
+        self, item: str | Thinking, sink: ReplySink, round_: Round, row: int | None
+    ) -> None:
+        """One delta to the sink. Thinking before the first text is what the status ``start``
+        showed already says; thinking after some text is told to a sink that can show it,
+        once per stretch (the thinking itself never reaches a sink)."""
+        if isinstance(item, Thinking):
+            if round_.parts and not round_.thinking and isinstance(sink, ShowsThinking):
+                await _safely(sink.thinking())
+            round_.thinking = True
+            return
+        round_.thinking = False
+        round_.parts.append(item)
+        await sink.append(item)
+        if row is not None:
+            await self._record(row, sink, round_)
+
     async def _paced(
-        self, stream: AsyncIterator[str | Completion]
-    ) -> AsyncGenerator[str | Completion, None]:
+        self, stream: AsyncIterator[str | Thinking | Completion]
+    ) -> AsyncGenerator[str | Thinking | Completion, None]:
         """The provider's items, with the first-token deadline and the idle timeout."""
         limit = self._timeouts.first_token
         while True:

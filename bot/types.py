@@ -128,11 +128,14 @@ class Request:
 class Usage:
     """Tokens the provider reported for one reply. ``input_tokens`` counts ALL input;
     ``cached_input_tokens`` is the part of it served from the provider's prompt cache
-    (billed at a discount), 0 when the provider did not say."""
+    (billed at a discount), 0 when the provider did not say. ``reasoning_tokens`` is the part
+    of ``output_tokens`` a reasoning model spent thinking (billed as output, never shown),
+    0 when the provider did not say (Anthropic does not report it separately)."""
 
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -251,3 +254,12 @@ class Unfinished:
     # a reply stored in full whose platform messages may not show its end yet, and its text
     shown_refs: tuple[str, ...] = ()
     shown_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """A provider stream item between the text deltas: the model is thinking (reasoning that
+    is never shown), so the platform can say so while the user waits for the answer."""
+
+
+THINKING = Thinking()

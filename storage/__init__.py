@@ -86,9 +86,10 @@ def sqlite_path(url: str) -> str:
 
 
 def stored_usage(row: Sequence[Any]) -> Usage | None:
-    """A reply's usage from its (input, output, cached input) columns, both backends: None
-    when no provider reported any (input is NULL); a NULL cached count — a reply stored
-    before the column existed — reads as 0, like a provider that gave no details."""
+    """A reply's usage from its (input, output, cached input, reasoning) columns, both
+    backends: None when no provider reported any (input is NULL); a NULL cached or reasoning
+    count — a reply stored before the column existed — reads as 0, like a provider that gave
+    no details."""
     if row[0] is None:
         return None
-    return Usage(row[0], row[1] or 0, row[2] or 0)
+    return Usage(row[0], row[1] or 0, row[2] or 0, row[3] or 0)

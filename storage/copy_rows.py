@@ -33,6 +33,7 @@ class MessageCopy:
     awaits_answer: int
     refs: tuple[str, ...]
     created_at: datetime
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

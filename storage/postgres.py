@@ -38,9 +38,10 @@ def _args(count: int) -> str:
 
 
 _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
-_ADD = f"SELECT threadbot_add_message({_args(16)})"
-_ADD_TO = f"SELECT * FROM threadbot_add_to({_args(19)})"
-_FINISH = f"SELECT threadbot_finish_reply({_args(12)})"
+# The overloads with the reasoning tokens as their last argument (005_reasoning_tokens).
+_ADD = f"SELECT threadbot_add_message({_args(17)})"
+_ADD_TO = f"SELECT * FROM threadbot_add_to({_args(20)})"
+_FINISH = f"SELECT threadbot_finish_reply({_args(13)})"
 _THREAD = "SELECT id, strategy, epoch, last_response_id, model FROM threads"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
@@ -152,6 +153,7 @@ class PostgresStore(PostgresSpending, PostgresLeases):
             _FINISH, thread.id, thread.epoch, row_id, reply.content, reply.tokens,
             reply.response_id, reply.model, *_usage_args(reply.usage),
             reply.ending.value if reply.ending else None, reply.at or utcnow(),
+            _reasoning(reply.usage),
         )
 
     async def discard_reply(self, row_id: int) -> None:
@@ -230,8 +232,8 @@ class PostgresStore(PostgresSpending, PostgresLeases):
 
     async def reply_usage(self, thread: ThreadState, response_id: str) -> Usage | None:
         row = await self._pool.fetchrow(
-            """SELECT input_tokens, output_tokens, cached_input_tokens FROM messages
-               WHERE thread_id = $1 AND response_id = $2 AND input_tokens IS NOT NULL
+            """SELECT input_tokens, output_tokens, cached_input_tokens, reasoning_tokens
+               FROM messages WHERE thread_id = $1 AND response_id = $2 AND input_tokens IS NOT NULL
                LIMIT 1""",
             thread.id, response_id,
         )
@@ -278,6 +280,7 @@ def _message_args(m: NewMessage) -> tuple[Any, ...]:
         m.role, m.author_id, m.author_name, m.content, m.tokens,
         m.platform_message_id, m.response_id, m.model, *_usage_args(m.usage),
         m.ending.value if m.ending else None, int(m.awaits_answer), m.at or utcnow(),
+        _reasoning(m.usage),
     )
 
 
@@ -286,3 +289,8 @@ def _usage_args(usage: Usage | None) -> tuple[int | None, int | None, int | None
     if usage is None:
         return (None, None, None)
     return (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
+
+
+def _reasoning(usage: Usage | None) -> int | None:
+    """The reasoning tokens, the writing functions' last argument."""
+    return usage.reasoning_tokens if usage is not None else None

@@ -41,13 +41,14 @@ _INSERT_MESSAGE = """
 INSERT INTO messages (thread_id, epoch, role, author_id, author_name, content, tokens,
                       running_tokens, platform_msg_id, response_id, model,
                       input_tokens, output_tokens, cached_input_tokens, stopped, ending,
-                      awaits_answer, created_at)
+                      awaits_answer, created_at, reasoning_tokens)
 SELECT :thread_id, :epoch, :role, :author_id, :author_name, :content, :tokens,
        COALESCE((SELECT MAX(running_tokens) FROM messages
                  WHERE thread_id = :thread_id AND epoch = :epoch), 0)
          + CASE WHEN :role = 'summary' THEN 0 ELSE :tokens END,
        :platform_msg_id, :response_id, :model, :input_tokens, :output_tokens,
-       :cached_input_tokens, :stopped, :ending, :awaits_answer, :created_at
+       :cached_input_tokens, :stopped, :ending, :awaits_answer, :created_at,
+       :reasoning_tokens
 ON CONFLICT (thread_id, platform_msg_id) DO NOTHING
 """
 # One row: the new id, or none for a redelivery (executemany cannot take RETURNING).
@@ -187,6 +188,8 @@ class SqliteStore(SqliteSpending, SqliteLeases):
                                         ELSE output_tokens END,
                    cached_input_tokens = CASE WHEN id = :row_id THEN :cached_input_tokens
                                               ELSE cached_input_tokens END,
+                   reasoning_tokens = CASE WHEN id = :row_id THEN :reasoning_tokens
+                                           ELSE reasoning_tokens END,
                    stopped       = CASE WHEN id = :row_id THEN :stopped ELSE stopped END,
                    ending        = CASE WHEN id = :row_id THEN :ending ELSE ending END,
                    created_at    = CASE WHEN id = :row_id THEN :created_at ELSE created_at END
@@ -267,8 +270,8 @@ class SqliteStore(SqliteSpending, SqliteLeases):
 
     async def reply_usage(self, thread: ThreadState, response_id: str) -> Usage | None:
         rows = await self._run(
-            """SELECT input_tokens, output_tokens, cached_input_tokens FROM messages
-               WHERE thread_id = ? AND response_id = ? AND input_tokens IS NOT NULL""",
+            """SELECT input_tokens, output_tokens, cached_input_tokens, reasoning_tokens
+               FROM messages WHERE thread_id = ? AND response_id = ? AND input_tokens IS NOT NULL""",
             (thread.id, response_id),
         )
         return stored_usage(rows[0]) if rows else None
@@ -317,6 +320,7 @@ def _params(thread: ThreadState, m: NewMessage) -> dict[str, Any]:
         "input_tokens": m.usage.input_tokens if m.usage else None,
         "output_tokens": m.usage.output_tokens if m.usage else None,
         "cached_input_tokens": m.usage.cached_input_tokens if m.usage else None,
+        "reasoning_tokens": m.usage.reasoning_tokens if m.usage else None,
         "stopped": int(m.ending is Ending.STOPPED),
         "ending": m.ending.value if m.ending else None,
         "awaits_answer": int(m.awaits_answer),

@@ -18,7 +18,8 @@ from storage import stored_usage
 
 MESSAGE_COLUMNS = (
     "id, role, author_id, author_name, content, tokens, platform_msg_id, response_id, "
-    "created_at, ending, model, input_tokens, output_tokens, cached_input_tokens"
+    "created_at, ending, model, input_tokens, output_tokens, cached_input_tokens, "
+    "reasoning_tokens"
 )
 
 
@@ -75,5 +76,5 @@ def _message(row: Sequence[Any]) -> StoredMessage:
         id=row[0], role=row[1], author_id=row[2], author_name=row[3], content=row[4],
         tokens=row[5], platform_message_id=row[6], response_id=row[7],
         created_at=datetime.fromisoformat(row[8]), ending=Ending(row[9]) if row[9] else None,
-        model=row[10], usage=stored_usage(row[11:14]),
+        model=row[10], usage=stored_usage(row[11:15]),
     )

@@ -57,6 +57,16 @@ class DiscordSink(EditingSink[discord.Message]):
     async def _typing(self) -> None:
         self._typer = asyncio.create_task(self._keep_typing())
 
+    async def thinking(self) -> None:
+        """The model thinks again after some text (``ShowsThinking``): typing until the next."""
+        if self._typer is None:
+            await self._typing()
+
+    async def append(self, delta: str) -> None:
+        if self._typer is not None and self.refs:  # text again after a thinking mid-reply
+            await self.close()
+        await super().append(delta)
+
     async def _keep_typing(self) -> None:
         while True:
             try:

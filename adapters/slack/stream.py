@@ -93,6 +93,14 @@ class SlackStreamSink:
             self._fallback = self._editing()
             await self._fallback.start()
 
+    async def thinking(self) -> None:
+        """The model thinks again after some text (``ShowsThinking``): the thread's status
+        says so until the next text (Slack clears it when the bot posts)."""
+        if self._closed or self._fallback is not None:
+            return
+        with contextlib.suppress(*SLACK_ERRORS):
+            await set_status(self._client, self._caps, self.channel, self.thread_ts)
+
     async def append(self, delta: str) -> None:
         self._text += delta
         if self._closed:

@@ -7,16 +7,18 @@ connection dropped mid-stream escapes as the raw ``httpx2`` transport error.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 
 import anthropic
 import httpx2
 from anthropic import AsyncAnthropic, omit
-from anthropic.types import Message, MessageParam
+from anthropic.types import Message, MessageParam, ThinkingConfigEnabledParam
 
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.errors import overflow_window, short
-from bot.types import ChatMessage, Completion, Request, Usage
+from bot.providers.reasoning import Reasoning
+from bot.types import THINKING, ChatMessage, Completion, Request, Thinking, Usage
 
 _TYPE_KINDS = {
     "rate_limit_error": ErrorKind.RATE_LIMITED,
@@ -63,28 +65,66 @@ class AnthropicProvider:
     name = "anthropic"
     supports_chain = False
 
-    def __init__(self, client: AsyncAnthropic) -> None:
+    def __init__(self, client: AsyncAnthropic, *, reasoning: Reasoning | None = None) -> None:
         self._client = client
+        self._reasoning = reasoning or Reasoning()
 
-    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
+        """Only text deltas are the answer: thinking blocks become THINKING items."""
         parts: list[str] = []
-        messages = [_message(m) for m in request.messages]
+        finals: list[Message] = []  # the stream's final message (the provider is shared)
+        thinking = self._thinking(request.model)
         try:
-            async with self._client.messages.stream(
-                model=request.model,
-                max_tokens=request.max_output_tokens,
-                system=request.system or omit,
-                messages=messages,
-            ) as stream:
-                async for text in stream.text_stream:
-                    if text:
-                        parts.append(text)
-                        yield text
-                final = await stream.get_final_message()
+            for attempt in (thinking, None):
+                try:
+                    async with contextlib.aclosing(
+                        self._events(request, attempt, parts, finals)
+                    ) as events:
+                        async for item in events:
+                            yield item
+                    break
+                except anthropic.APIStatusError as exc:
+                    if parts or attempt is None or not self._reasoning.refused(
+                        request.model, exc.status_code, exc.type, exc.api_message
+                    ):
+                        raise
         except Exception as exc:
             cause = None if isinstance(exc, anthropic.APIStatusError) else exc
             raise map_anthropic_error(exc) from cause
+        final = finals[-1]
         yield Completion(text="".join(parts), model=final.model or request.model, usage=_usage(final))
+
+    def _thinking(self, model: str) -> ThinkingConfigEnabledParam | None:
+        """Extended thinking at the level's budget; None when not thinking."""
+        effort = self._reasoning.effort(model, claude=True)
+        if effort is None:
+            return None
+        return {"type": "enabled", "budget_tokens": self._reasoning.budget(effort)}
+
+    async def _events(
+        self, request: Request, thinking: ThinkingConfigEnabledParam | None, parts: list[str],
+        finals: list[Message],
+    ) -> AsyncGenerator[str | Thinking, None]:
+        budget = thinking["budget_tokens"] if thinking else 0
+        # budget_tokens must stay below max_tokens: the answer keeps its own cap on top.
+        # (No temperature: thinking rejects any but the default, and threadbot sends none.)
+        async with self._client.messages.stream(
+            model=request.model,
+            max_tokens=request.max_output_tokens + budget,
+            system=request.system or omit,
+            messages=[_message(m) for m in request.messages],
+            thinking=thinking or omit,
+        ) as stream:
+            async for event in stream:
+                if event.type in ("thinking", "signature") or (
+                    event.type == "content_block_start"
+                    and event.content_block.type == "redacted_thinking"
+                ):
+                    yield THINKING  # for every chunk: a long thinking is not a silent server
+                elif event.type == "text" and event.text:
+                    parts.append(event.text)
+                    yield event.text
+            finals.append(await stream.get_final_message())
 
     async def aclose(self) -> None:
         await self._client.close()

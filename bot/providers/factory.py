@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.ports import Provider
+from bot.providers.reasoning import Reasoning
 
 if TYPE_CHECKING:
     from bot.providers.openai_chat import TokenParam
@@ -33,6 +34,7 @@ def make_provider(settings: Settings) -> Provider:
     problem = settings.llm_problem()
     if problem is not None:
         raise ConfigError(problem)
+    reasoning = Reasoning(settings.reasoning)
     if settings.provider == "anthropic":
         from anthropic import AsyncAnthropic
 
@@ -45,7 +47,8 @@ def make_provider(settings: Settings) -> Provider:
                 base_url=settings.anthropic_base_url or ANTHROPIC_URL,
                 timeout=settings.provider_timeout,
                 max_retries=settings.provider_retries,
-            )
+            ),
+            reasoning=reasoning,
         )
     from openai import AsyncOpenAI
 
@@ -60,8 +63,10 @@ def make_provider(settings: Settings) -> Provider:
         max_retries=settings.provider_retries,
     )
     if settings.provider == "openai-responses":
-        return OpenAIResponsesProvider(client)
-    return OpenAIChatProvider(client, token_param=token_param_for(settings.openai_base_url))
+        return OpenAIResponsesProvider(client, reasoning=reasoning)
+    return OpenAIChatProvider(
+        client, token_param=token_param_for(settings.openai_base_url), reasoning=reasoning
+    )
 
 
 def token_param_for(base_url: str | None) -> TokenParam:

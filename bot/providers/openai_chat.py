@@ -7,22 +7,25 @@ same SDK, so one table decides what every OpenAI failure means to the user.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Literal
+from typing import Any, Literal
 
 import httpx2
 import openai
-from openai import AsyncOpenAI, omit
+from openai import AsyncOpenAI, AsyncStream, omit
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.errors import cannot_chain, overflow_window, short
-from bot.types import ChatMessage, Completion, Request, Usage
+from bot.providers.reasoning import Effort, Reasoning, openai_reasoning_model
+from bot.providers.thinking import Relay
+from bot.types import ChatMessage, Completion, Request, Thinking, Usage
 
 # The output cap's name differs by server. OpenAI deprecated ``max_tokens`` and its
 # reasoning models (o-series, gpt-5) reject it, so api.openai.com gets
 # ``max_completion_tokens``; Ollama, llama.cpp, LM Studio and older vLLM only know
-# ``max_tokens``, which every compatible server accepts. The factory picks by base URL.
+# ``max_tokens``, which every compatible server accepts. The factory picks by base URL;
+# a reasoning model's name (o-series, gpt-5) picks ``max_completion_tokens`` on any server.
 TokenParam = Literal["max_tokens", "max_completion_tokens"]
 
 # Error codes (HTTP body or in-stream events) that mean something specific to the user.
@@ -101,42 +104,69 @@ class OpenAIChatProvider:
     name = "openai"
     supports_chain = False
 
-    def __init__(self, client: AsyncOpenAI, *, token_param: TokenParam = "max_tokens") -> None:
+    def __init__(
+        self, client: AsyncOpenAI, *, token_param: TokenParam = "max_tokens",
+        reasoning: Reasoning | None = None,
+    ) -> None:
         self._client = client
         self._token_param = token_param
+        self._reasoning = reasoning or Reasoning()
 
-    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
         messages: list[ChatCompletionMessageParam] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
         messages += [_message(m) for m in request.messages]
-        limit = request.max_output_tokens
-        parts: list[str] = []
+        relay = Relay(request.model)
         model, usage = request.model, None
         try:
-            chunks = await self._client.chat.completions.create(
-                model=request.model,
-                messages=messages,
-                stream=True,
-                # Without this the stream carries no token counts; the usage arrives in a
-                # last chunk with no choices, which a dropped stream never delivers.
-                stream_options={"include_usage": True},
-                max_tokens=limit if self._token_param == "max_tokens" else omit,
-                max_completion_tokens=limit if self._token_param != "max_tokens" else omit,
-            )
+            chunks = await self._open(request, messages)
             async with chunks:
                 async for chunk in chunks:
                     model = chunk.model or model
                     if chunk.usage is not None:
                         usage = _usage(chunk.usage)
-                    if chunk.choices and chunk.choices[0].delta is not None:
-                        text = chunk.choices[0].delta.content
-                        if text:
-                            parts.append(text)
-                            yield text
+                    for item in _items(chunk, relay):
+                        yield item
+            for item in relay.end():
+                yield item
         except Exception as exc:
             raise map_openai_error(exc) from kept_cause(exc)
-        yield Completion(text="".join(parts), model=model, usage=usage)
+        yield Completion(text=relay.text, model=model, usage=usage)
+
+    async def _open(
+        self, request: Request, messages: list[ChatCompletionMessageParam]
+    ) -> AsyncStream[ChatCompletionChunk]:
+        """Start the stream; a server refusing ``reasoning_effort`` gets the request again
+        without it (and the model never gets it again in this process)."""
+        effort = self._reasoning.effort(request.model)
+        try:
+            return await self._create(request, messages, effort)
+        except openai.APIStatusError as exc:
+            if effort is None or not self._reasoning.refused(
+                request.model, exc.status_code, exc.code, exc.param, exc.message
+            ):
+                raise
+        return await self._create(request, messages, None)
+
+    async def _create(
+        self, request: Request, messages: list[ChatCompletionMessageParam], effort: Effort | None
+    ) -> AsyncStream[ChatCompletionChunk]:
+        # Thinking counts against the output cap: the answer keeps its own.
+        limit = request.max_output_tokens + self._reasoning.budget(effort)
+        name = "max_completion_tokens" if openai_reasoning_model(request.model) else self._token_param
+        # No temperature, ever: the o-series and gpt-5 reject any but the default.
+        return await self._client.chat.completions.create(
+            model=request.model,
+            messages=messages,
+            stream=True,
+            # Without this the stream carries no token counts; the usage arrives in a
+            # last chunk with no choices, which a dropped stream never delivers.
+            stream_options={"include_usage": True},
+            max_tokens=limit if name == "max_tokens" else omit,
+            max_completion_tokens=limit if name != "max_tokens" else omit,
+            reasoning_effort=effort or omit,
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -148,11 +178,27 @@ def _message(message: ChatMessage) -> ChatCompletionMessageParam:
     return {"role": "assistant", "content": message.content}
 
 
+def _items(chunk: ChatCompletionChunk, relay: Relay) -> list[str | Thinking]:
+    """What one chunk adds: answer text, or word that the model is thinking. vLLM's
+    reasoning parser and DeepSeek send the thinking as ``reasoning_content``, Ollama as
+    ``reasoning`` (fields the SDK keeps as extras); other servers leave ``<think>`` in the
+    content, which the relay takes out."""
+    if not chunk.choices or chunk.choices[0].delta is None:
+        return []
+    delta: Any = chunk.choices[0].delta
+    items = relay.thought() if (getattr(delta, "reasoning_content", None)
+                                or getattr(delta, "reasoning", None)) else []
+    return items + relay.delta(delta.content or "")
+
+
 def _usage(usage: CompletionUsage) -> Usage:
-    """Compatible servers (Ollama, llama.cpp) send no ``prompt_tokens_details``: 0 cached."""
+    """Compatible servers (Ollama, llama.cpp) send no ``prompt_tokens_details``: 0 cached
+    (nor ``completion_tokens_details``: 0 reasoning)."""
     details = usage.prompt_tokens_details
     cached = (details.cached_tokens or 0) if details is not None else 0
-    return Usage(usage.prompt_tokens, usage.completion_tokens, cached)
+    out = usage.completion_tokens_details
+    reasoning = (out.reasoning_tokens or 0) if out is not None else 0
+    return Usage(usage.prompt_tokens, usage.completion_tokens, cached, reasoning)
 
 
 def kept_cause(exc: Exception) -> Exception | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any, cast
 
-from openai import AsyncOpenAI, omit
+import openai
+from openai import AsyncOpenAI, AsyncStream, omit
 from openai.types.responses import (
     Response,
     ResponseInputParam,
@@ -21,7 +22,9 @@ from openai.types.responses import (
 
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.openai_chat import code_kind, kept_cause, map_openai_error
-from bot.types import ChatMessage, Completion, Request, Usage
+from bot.providers.reasoning import Effort, Reasoning
+from bot.providers.thinking import Relay
+from bot.types import ChatMessage, Completion, Request, Thinking, Usage
 
 
 class OpenAIResponsesProvider:
@@ -30,45 +33,65 @@ class OpenAIResponsesProvider:
     name = "openai-responses"
     supports_chain = True
 
-    def __init__(self, client: AsyncOpenAI) -> None:
+    def __init__(self, client: AsyncOpenAI, *, reasoning: Reasoning | None = None) -> None:
         self._client = client
+        self._reasoning = reasoning or Reasoning()
 
-    async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
+    async def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
         chained = request.previous_response_id is not None
-        parts: list[str] = []
+        relay = Relay(request.model)
         final: Response | None = None
         try:
-            events = await self._client.responses.create(
-                model=request.model,
-                input=input_items(request.messages),
-                instructions=request.system or omit,
-                previous_response_id=request.previous_response_id or omit,
-                store=request.store,
-                max_output_tokens=request.max_output_tokens,
-                stream=True,
-            )
+            events = await self._open(request)
             async with events:
                 async for event in events:
-                    if event.type == "response.output_text.delta":
-                        if event.delta:
-                            parts.append(event.delta)
-                            yield event.delta
-                    else:
-                        final = _final(event, chained=chained and not parts) or final
+                    items = _text_items(event, relay)
+                    if items is None:
+                        final = _final(event, chained=chained and not relay.received) or final
+                    for item in items or ():
+                        yield item
         except ProviderError:
             raise
         except Exception as exc:
             raise map_openai_error(exc, chained=chained) from kept_cause(exc)
         if final is None:
             raise ProviderError(ErrorKind.UNAVAILABLE, "stream ended before response.completed")
-        if not parts and final.output_text:  # a server that sends no deltas
-            parts.append(final.output_text)
-            yield final.output_text
+        if not relay.received and final.output_text:  # a server that sends no deltas
+            for item in relay.delta(final.output_text):
+                yield item
+        for item in relay.end():
+            yield item
         yield Completion(
-            text="".join(parts),
+            text=relay.text,
             model=final.model or request.model,
             response_id=final.id,
             usage=_usage(final.usage),
+        )
+
+    async def _open(self, request: Request) -> AsyncStream[ResponseStreamEvent]:
+        """Start the stream; a server refusing ``reasoning`` gets the request again without
+        it (and the model never gets it again in this process)."""
+        effort = self._reasoning.effort(request.model)
+        try:
+            return await self._create(request, effort)
+        except openai.APIStatusError as exc:
+            if effort is None or not self._reasoning.refused(
+                request.model, exc.status_code, exc.code, exc.param, exc.message
+            ):
+                raise
+        return await self._create(request, None)
+
+    async def _create(self, request: Request, effort: Effort | None) -> AsyncStream[ResponseStreamEvent]:
+        return await self._client.responses.create(
+            model=request.model,
+            input=input_items(request.messages),
+            instructions=request.system or omit,
+            previous_response_id=request.previous_response_id or omit,
+            store=request.store,
+            # thinking counts against the output cap: the answer keeps its own
+            max_output_tokens=request.max_output_tokens + self._reasoning.budget(effort),
+            reasoning={"effort": effort} if effort else omit,
+            stream=True,
         )
 
     async def aclose(self) -> None:
@@ -95,7 +118,19 @@ def _usage(usage: ResponseUsage | None) -> Usage | None:
         return None
     details = getattr(usage, "input_tokens_details", None)
     cached = getattr(details, "cached_tokens", None) or 0
-    return Usage(usage.input_tokens, usage.output_tokens, cached)
+    out = getattr(usage, "output_tokens_details", None)
+    reasoning = getattr(out, "reasoning_tokens", None) or 0
+    return Usage(usage.input_tokens, usage.output_tokens, cached, reasoning)
+
+
+def _text_items(event: ResponseStreamEvent, relay: Relay) -> list[str | Thinking] | None:
+    """What a text or reasoning event adds (reasoning summaries and text are never the
+    answer); None for the other events."""
+    if event.type == "response.output_text.delta":
+        return relay.delta(event.delta or "")
+    if event.type.startswith("response.reasoning"):
+        return relay.thought()
+    return None
 
 
 def _final(event: ResponseStreamEvent, *, chained: bool) -> Response | None:

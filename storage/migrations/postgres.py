@@ -19,6 +19,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from storage.migrations.postgres_ledger import CHARGES_AND_PLACE_SETTINGS
+from storage.migrations.postgres_reasoning import REASONING_TOKENS
 
 # pg_advisory_lock's two-int key space; thread locks use the one-bigint space (the thread's
 # id), which PostgreSQL keeps apart from this one.
@@ -304,6 +305,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     # which places have a given setting (Store.places_with, read every few seconds)
     ("004_place_settings_by_name",
      "CREATE INDEX place_settings_by_name ON place_settings (name, place);"),
+    ("005_reasoning_tokens", REASONING_TOKENS),
 ]
 
 

@@ -157,6 +157,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX place_settings_by_name ON place_settings (name, place);
         """,
     ),
+    (
+        "007_reasoning_tokens",
+        """
+        -- of a reply's output_tokens, those a reasoning model spent thinking; NULL where
+        -- unknown (replies stored before this migration, rows with no usage)
+        ALTER TABLE messages ADD COLUMN reasoning_tokens INTEGER;
+        """,
+    ),
 ]
 
 

@@ -56,3 +56,20 @@ async def test_usage_stored_with_a_message_is_kept_too(store: Store) -> None:
     await store.add_to(KEY, "chain", reply("resp_2", Usage(20, 4, 9)))
     assert await store.reply_usage(thread, "resp_1") == Usage(10, 2, 7)
     assert await store.reply_usage(thread, "resp_2") == Usage(20, 4, 9)
+
+
+async def test_reasoning_tokens_are_kept_with_the_reply(store: Store) -> None:
+    """A reasoning model's thinking tokens (part of its output) are stored with the reply by
+    every writing path, and read back for chaining and export; a reply without them reads 0."""
+    await answered(store, KEY, reply("resp_1", Usage(1200, 380, 1024, reasoning_tokens=300)))
+    thread = await store.get_thread(KEY)
+    assert thread is not None
+    await store.add(thread, reply("resp_2", Usage(10, 50, 0, 40)))
+    await store.add_to(KEY, "chain", reply("resp_3", Usage(20, 60, 9, 45)))
+    await answered(store, KEY, reply("resp_4", Usage(300, 20)))
+
+    assert await store.reply_usage(thread, "resp_1") == Usage(1200, 380, 1024, 300)
+    assert await store.reply_usage(thread, "resp_3") == Usage(20, 60, 9, 45)
+    replies = [m.usage for _, m in await store.history(KEY) if m.role == "assistant"]
+    assert replies == [Usage(1200, 380, 1024, 300), Usage(10, 50, 0, 40), Usage(20, 60, 9, 45),
+                       Usage(300, 20, 0, 0)]

@@ -27,6 +27,7 @@ from tests.fakes.brain import (
     new_id,
     text_of,
 )
+from tests.fakes.reasoning import anthropic_refusal
 
 __all__ = ["FakeAnthropic", "RecordedRequest"]
 
@@ -43,6 +44,7 @@ _TYPES = {
     529: "overloaded_error",
 }
 _TOO_LONG = "prompt is too long: 250000 tokens > 200000 maximum"
+_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
 
 
 class FakeAnthropic(FakeLLMServer):
@@ -70,6 +72,8 @@ class FakeAnthropic(FakeLLMServer):
         for required in ("model", "max_tokens", "messages"):
             if required not in body:
                 return self._error(Fail(400, None, f"{required}: Field required", None))
+        if (refusal := anthropic_refusal(body, self.rejects_reasoning)) is not None:
+            return self._error(Fail(400, None, refusal, None))
         system = text_of(body.get("system") or "")
         messages = [{"role": "system", "content": system}] if system else []
         messages += [
@@ -79,7 +83,8 @@ class FakeAnthropic(FakeLLMServer):
         ]
         if (refused := self.over_window(messages)) is not None:
             return refused
-        text = self._reply(messages)
+        text = self._reply(messages)  # Claude's thinking is never in the text: its own block
+        thought = (self.thinking or "Let me think.") if body.get("thinking") else None
         usage = {
             "input_tokens": count_words(messages),
             "output_tokens": count_words([{"content": text}]),
@@ -94,16 +99,18 @@ class FakeAnthropic(FakeLLMServer):
             "type": "message",
             "role": "assistant",
             "model": body["model"],
-            "content": [{"type": "text", "text": text}],
+            "content": _thinking_blocks(thought) + [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
             "usage": usage,
         }
         if not body.get("stream"):
             return web.json_response(message)
-        return await self._sse(request, self._frames(message, text, fault), fault)
+        return await self._sse(request, self._frames(message, text, fault, thought), fault)
 
-    def _frames(self, message: dict[str, Any], text: str, fault: Fault | None) -> Iterator[Frame]:
+    def _frames(
+        self, message: dict[str, Any], text: str, fault: Fault | None, thought: str | None
+    ) -> Iterator[Frame]:
         def event(kind: str, chars: int = 0, **fields: Any) -> Frame:
             return Frame({"type": kind, **fields}, event=kind, text=chars)
 
@@ -115,17 +122,28 @@ class FakeAnthropic(FakeLLMServer):
             "usage": {**usage, "output_tokens": 1},
         }
         yield event("message_start", message=start)
-        yield event("content_block_start", index=0, content_block={"type": "text", "text": ""})
+        index = 0
+        if thought is not None:  # extended thinking: its own block, before the text
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            yield event("content_block_start", index=0, content_block=block)
+            for piece in self._pieces(thought):
+                yield event("content_block_delta", index=0,
+                            delta={"type": "thinking_delta", "thinking": piece})
+            yield event("content_block_delta", index=0,
+                        delta={"type": "signature_delta", "signature": _SIGNATURE})
+            yield event("content_block_stop", index=0)
+            index = 1
+        yield event("content_block_start", index=index, content_block={"type": "text", "text": ""})
         yield event("ping")
         limit = fault.after_chars if isinstance(fault, StreamFail) else None
         for piece in self._pieces(text, limit):
             delta = {"type": "text_delta", "text": piece}
-            yield event("content_block_delta", len(piece), index=0, delta=delta)
+            yield event("content_block_delta", len(piece), index=index, delta=delta)
         if isinstance(fault, StreamFail):
             kind = "api_error" if fault.code == "server_error" else fault.code
             yield event("error", error={"type": kind, "message": fault.message})
             return
-        yield event("content_block_stop", index=0)
+        yield event("content_block_stop", index=index)
         yield event(
             "message_delta",
             delta={"stop_reason": "end_turn", "stop_sequence": None},
@@ -140,3 +158,9 @@ def _error_type(status: int, code: str | None) -> str:
     if status in _TYPES:
         return _TYPES[status]
     return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def _thinking_blocks(thought: str | None) -> list[dict[str, Any]]:
+    if thought is None:
+        return []
+    return [{"type": "thinking", "thinking": thought, "signature": _SIGNATURE}]

@@ -75,6 +75,7 @@ class Fail:
     code: str | None
     message: str
     retry_after: float | None
+    param: str | None = None  # OpenAI's error.param (the parameter refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,13 @@ class FakeLLMServer:
         # fields (capped at the prompt's size); None: the usage carries no cache details, as
         # from servers in front of local models.
         self.cached_tokens: int | None = None
+        # Reasoning models (tests/fakes/reasoning.py): thinking tokens to report in the usage
+        # (None: no details, as from local servers), thinking text and where it goes, and
+        # whether the model refuses the reasoning parameter.
+        self.reasoning_tokens: int | None = None
+        self.thinking: str | None = None
+        self.thinking_as = "tags"
+        self.rejects_reasoning = False
         self.base_url = ""
         self._replier: Replier = default_reply
         self._faults: deque[Fault] = deque()

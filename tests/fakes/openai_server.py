@@ -33,6 +33,7 @@ from tests.fakes.brain import (
     new_id,
     text_of,
 )
+from tests.fakes.reasoning import in_content, openai_refusal
 
 __all__ = ["FakeOpenAI", "RecordedRequest"]
 
@@ -62,23 +63,30 @@ class FakeOpenAI(FakeLLMServer):
 
     def _error_body(self, fail: Fail) -> dict[str, Any]:
         code = fail.code or _CODES.get(fail.status)
-        param = "previous_response_id" if code == "previous_response_not_found" else None
+        param = "previous_response_id" if code == "previous_response_not_found" else fail.param
         fallback = "invalid_request_error" if fail.status < 500 else "server_error"
         kind = _TYPES.get(fail.status, fallback)
         return {"error": {"message": fail.message, "type": kind, "param": param, "code": code}}
 
-    async def _early(self, fault: Fault | None) -> web.StreamResponse | None:
+    async def _early(self, fault: Fault | None, request: web.Request, body: dict[str, Any]
+                     ) -> web.StreamResponse | None:
         if isinstance(fault, Fail):
             return self._error(fault)
         if isinstance(fault, Hang):
             return await self._hang()
-        return None
+        refused = openai_refusal(request.path, body, self.rejects_reasoning)
+        return self._error(refused) if refused is not None else None
+
+    def _output_usage(self, text: str) -> tuple[int, int]:
+        """Output tokens (the answer's plus any thinking) and the thinking's part."""
+        reasoning = self.reasoning_tokens or 0
+        return count_words([{"content": text}]) + reasoning, reasoning
 
     # --- Chat Completions ----------------------------------------------------------------
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body, fault = await self._begin(request)
-        if (early := await self._early(fault)) is not None:
+        if (early := await self._early(fault, request, body)) is not None:
             return early
         if not body.get("model") or not isinstance(body.get("messages"), list):
             return self._error(Fail(400, None, "'model' and 'messages' are required.", None))
@@ -93,13 +101,16 @@ class FakeOpenAI(FakeLLMServer):
         if (refused := self.over_window(messages)) is not None:
             return refused
         text = self._reply(messages)
-        prompt, completion = count_words(messages), count_words([{"content": text}])
+        prompt, (completion, reasoning) = count_words(messages), self._output_usage(text)
         usage: dict[str, Any] = dict(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
         if self.cached_tokens is not None:  # as api.openai.com reports it
             cached = min(self.cached_tokens, prompt)
             usage["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
+        if self.reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning, "audio_tokens": 0}
+        text = in_content(text, self.thinking, self.thinking_as)
         head = {"id": new_id("chatcmpl-", 24), "created": int(time.time()), "model": body["model"]}
         if not body.get("stream"):
             reply = {"role": "assistant", "content": text}
@@ -121,6 +132,10 @@ class FakeOpenAI(FakeLLMServer):
             return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
 
         yield Frame(chunk([choice({"role": "assistant", "content": ""})]))
+        if self.thinking and self.thinking_as == "reasoning_content":
+            for piece in self._pieces(self.thinking):
+                yield Frame(chunk([choice({"reasoning_content": piece, "content": None})]),
+                            text=len(piece))
         limit = fault.after_chars if isinstance(fault, StreamFail) else None
         for piece in self._pieces(text, limit):
             yield Frame(chunk([choice({"content": piece})]), text=len(piece))
@@ -137,7 +152,7 @@ class FakeOpenAI(FakeLLMServer):
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         body, fault = await self._begin(request)
-        if (early := await self._early(fault)) is not None:
+        if (early := await self._early(fault, request, body)) is not None:
             return early
         if not body.get("model"):
             return self._error(Fail(400, None, "'model' is required.", None))
@@ -158,14 +173,15 @@ class FakeOpenAI(FakeLLMServer):
             return refused
         text = self._reply(seen)
         rid = new_id("resp_", 48)
-        inp, out = count_words(seen), count_words([{"content": text}])
+        inp, (out, reasoning) = count_words(seen), self._output_usage(text)
         usage = {
             "input_tokens": inp,
             "input_tokens_details": {"cached_tokens": min(self.cached_tokens or 0, inp)},
             "output_tokens": out,
-            "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": inp + out,
         }
+        text = in_content(text, self.thinking, self.thinking_as)
         if body.get("store", True) and not isinstance(fault, StreamFail):
             self._stored[rid] = conversation + [{"role": "assistant", "content": text}]
         if not body.get("stream"):
@@ -196,6 +212,10 @@ class FakeOpenAI(FakeLLMServer):
         started = _response(rid, body, "in_progress", [], None)
         yield event("response.created", response=started)
         yield event("response.in_progress", response=started)
+        if self.thinking and self.thinking_as == "reasoning_content":  # a reasoning summary
+            at0: dict[str, Any] = {"item_id": new_id("rs_", 48), "output_index": 0, "summary_index": 0}
+            for piece in self._pieces(self.thinking):
+                yield event("response.reasoning_summary_text.delta", **at0, delta=piece)
         mid = new_id("msg_", 48)
         at: dict[str, Any] = {"item_id": mid, "output_index": 0, "content_index": 0}
         yield event(

@@ -51,7 +51,7 @@ def said(text: str, pid: str, author: str = "U1", *, waits: bool = False) -> New
 
 def reply(text: str, ending: Ending, response_id: str | None = None) -> NewMessage:
     return NewMessage(role="assistant", content=text, tokens=len(text.split()), model="gpt-x",
-                      response_id=response_id, usage=Usage(120, 7, 100), ending=ending, at=EARLY)
+                      response_id=response_id, usage=Usage(120, 7, 100, 30), ending=ending, at=EARLY)
 
 
 async def a_lived_in_sqlite_store(url: str) -> None:
@@ -178,7 +178,7 @@ async def test_the_bot_carries_on_where_it_was_in_the_copy(
         assert chain is not None and (chain.epoch, chain.last_response_id) == (1, "resp_2")
         waiting = await store.waiting(chain)
         assert waiting is not None and (waiting.waiting, waiting.last_author_id) == (1, "U2")
-        assert await store.reply_usage(chain, "resp_2") == Usage(120, 7, 100)
+        assert await store.reply_usage(chain, "resp_2") == Usage(120, 7, 100, 30)
         assert [m.content for m in await store.since_response(chain, "resp_2")] == ["And then?"]
         [cut] = [w for w in await store.unfinished() if w.key == CHAIN]
         assert cut.open_refs == ("C1:1700000001.1", "C1:1700000001.2")
