@@ -169,7 +169,7 @@ def clean_text(content: str, *, bot_id: int, users: Mapping[int, str] | None = N
         return "#" + (channels or {}).get(ident, "channel")
 
     text = without_mention(sanitized(content), rf"<@!?{bot_id}>")
-    return _MENTION.sub(readable, text)
+    return sanitized(_MENTION.sub(readable, text))  # names may carry lone surrogates too
 
 
 def thread_name(text: str, author_name: str) -> str:

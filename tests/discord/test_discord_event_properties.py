@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from adapters.common.routing import Action
@@ -58,6 +58,7 @@ def test_route_decides_or_ignores(msg: Incoming, threads: str, allow_bots: bool)
 
 @FAST
 @given(content, snowflakes, st.dictionaries(snowflakes, odd_text, max_size=3))
+@example("<@100>", 0, {100: "\ud800"})  # a member's name with a lone surrogate
 def test_clean_text_never_raises_and_is_storable(text: str, bot_id: int, users: dict[int, str]) -> None:
     assert storable(clean_text(text, bot_id=bot_id, users=users, roles=users, channels=users))
     plain = text.replace("<", "")  # no markup: every character arrives, lone surrogates replaced
