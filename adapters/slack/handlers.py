@@ -15,8 +15,10 @@ from functools import partial
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
+from yarl import URL
 
 from adapters.common.caches import BoundedSet
+from adapters.common.files import FileReader
 from adapters.common.routing import Action
 from adapters.common.titles import title_from
 from adapters.slack.commands import SlackCommands
@@ -43,6 +45,7 @@ from adapters.slack.sink import (
 )
 from adapters.slack.stream import SlackStreamSink
 from adapters.slack.users import NameCache
+from bot.config import FileSettings, secret
 from bot.engine import Engine
 from bot.ports import ReplySink
 from bot.types import Refusal, ThreadKey, ThreadState, Turn
@@ -54,14 +57,19 @@ TITLE_LIMIT = 60  # an AI-app thread's title in Slack's history list
 # messages may take before the message is stored without them.
 LOOKUP_SECONDS = 1.0
 JOIN_SECONDS = 1.5
+FILE_SECONDS = 1.5  # downloading a message's files (THREADBOT_FILE_SECONDS if shorter)
 Later = Callable[[], Coroutine[Any, Any, None]]  # what is left to do after the ack
 
 
 class SlackHandlers:
     def __init__(
-        self, settings: SlackSettings, engine: Engine, client: AsyncWebClient, caps: SlackCaps
+        self, settings: SlackSettings, engine: Engine, client: AsyncWebClient, caps: SlackCaps,
+        files: FileSettings,
     ) -> None:
         self.settings = settings
+        # url_private needs the bot token; the reader keeps it to Slack's file addresses
+        self.files = FileReader(files, headers={"Authorization": f"Bearer {secret(settings.bot_token)}"},
+                                hosts=file_hosts(settings), seconds=FILE_SECONDS)
         self.engine = engine
         self.client = client
         self.caps = caps
@@ -128,6 +136,7 @@ class SlackHandlers:
             names.get(incoming.author_id, incoming.author_id),
             readable(incoming.text, names),
             addressed=addressed,
+            blocks=await self.files.blocks(incoming.files) if incoming.files else None,
         )
 
     async def _refuse(self, incoming: Incoming, text: str) -> None:
@@ -240,6 +249,15 @@ class SlackHandlers:
             await call
         except SLACK_ERRORS as exc:
             log.info("Slack call failed: %s", error_code(exc))
+
+
+def file_hosts(settings: SlackSettings) -> set[str]:
+    """Where Slack serves ``url_private``: files.slack.com, and the host of a
+    ``SLACK_API_URL`` (a proxy or a test server serves both)."""
+    hosts = {"files.slack.com"}
+    if settings.api_url:
+        hosts.add(URL(settings.api_url).host or "files.slack.com")
+    return hosts
 
 
 def _draft(incoming: Incoming) -> Turn:
