@@ -28,6 +28,7 @@ from typing import Any
 import discord
 
 from adapters.common.caches import BoundedCache
+from adapters.common.files import FileReader
 from adapters.common.routing import Action
 from adapters.common.tasks import Tracker
 from adapters.discord import events as ev
@@ -37,6 +38,7 @@ from adapters.discord.settings import DiscordSettings
 from adapters.discord.setup import intents
 from adapters.discord.sharding import Sharding
 from adapters.discord.sink import DiscordSink
+from bot.config import FileSettings
 from bot.engine import Engine
 from bot.types import Refusal, ThreadKey, ThreadState, Turn
 
@@ -72,11 +74,13 @@ class ThreadbotClient(discord.Client):
 
     def __init__(self, settings: DiscordSettings, engine: Engine, *, edit_interval: float = 1.0,
                  guild_ready_timeout: float = 2.0, command_deadline: float = 2.0,
-                 **options: Any) -> None:
+                 files: FileSettings | None = None, **options: Any) -> None:
         super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none(),
                          guild_ready_timeout=guild_ready_timeout, **options)
         self.settings = settings
         self.engine = engine
+        # attachment URLs are signed: fetched without the bot token
+        self.files = FileReader(files or FileSettings.load())
         self.edit_interval = edit_interval  # per message; Discord rate-limits edits
         self.command_deadline = command_deadline  # defer a command not answered by then
         self.chains: BoundedCache[int, int] = BoundedCache(CHAIN_MEMORY)  # message → chain root
@@ -124,6 +128,8 @@ class ThreadbotClient(discord.Client):
         key = await self._conversation(message, decision, refused=refused)
         if key is None:
             return
+        if msg.files and not refused:  # read before it is stored: the text the model reads
+            msg = ev.with_files_read(msg, await self.files.blocks(msg.files))
         turn = ev.to_turn(msg, key)
         # Stored before anything else that can be cut (creating the thread, the reply): a
         # crash afterwards finds it waiting and the next process answers it.
