@@ -87,6 +87,14 @@ class Settings(EnvSettings):
     lease_s: float = Field(30.0, gt=0, validation_alias=env("THREADBOT_LEASE_S"))
     # on SIGTERM, how long replies in flight may take to finish before they are interrupted
     shutdown_grace: float = Field(20.0, ge=0, validation_alias=env("THREADBOT_SHUTDOWN_GRACE"))
+    # shared images are re-sent with the newest this-many turns that have any (each re-send
+    # is billed); older turns keep only the image's name
+    image_turns: int = Field(3, ge=0, validation_alias=env("THREADBOT_IMAGE_TURNS"))
+    # models that take image input (comma-separated, * wildcards; bot/images.py)
+    vision_models: str = Field(
+        "gpt-4o*,gpt-4.1*,gpt-4.5*,gpt-5*,o1*,o3*,o4*,claude-*",
+        validation_alias=env("THREADBOT_VISION_MODELS"),
+    )
 
     @field_validator("db", mode="before")
     @classmethod

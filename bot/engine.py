@@ -27,12 +27,13 @@ import os
 import secrets
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from bot.admin import chat
 from bot.admin.gate import Asker, Gate
 from bot.admin.profiles import Profile, Profiles
+from bot.images import RECENT
 from bot.ports import ReplySink, Resumer, Store
 from bot.replying import Round
 from bot.summaries import Summaries
@@ -347,6 +348,7 @@ class Engine:
         self, turn: Turn, profile: Profile, *, role: Literal["user", "assistant"] = "user",
         awaits_answer: bool = False,
     ) -> NewMessage:
+        RECENT.keep(turn.images)  # the bytes, for the requests that may re-send them
         return NewMessage(
             role=role,
             content=turn.text,
@@ -359,4 +361,5 @@ class Engine:
             # replies, not ones a dead process was writing
             ending=Ending.ANSWERED if role == "assistant" else None,
             at=turn.at,
+            images=tuple(replace(image, data=b"") for image in turn.images),
         )

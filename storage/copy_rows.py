@@ -33,6 +33,7 @@ class MessageCopy:
     awaits_answer: int
     refs: tuple[str, ...]
     created_at: datetime
+    images: str | None = None  # shared images by reference, as stored (JSON)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

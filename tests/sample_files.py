@@ -3,10 +3,19 @@ a text layer, an image, and code, for the attachment tests on every platform."""
 
 from __future__ import annotations
 
-PNG_1x1 = bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-    "0000000d4944415478da63f8cfc0f01f0005000201a5b1e1a80000000049454e44ae426082"
-)
+import io
+
+from PIL import Image
+
+
+def png(width: int = 8, height: int = 8, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    """A PNG of one colour (a screenshot stand-in); a large one to test downscaling."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+PNG_SMALL = png()
 
 CODE = 'def greet(name: str) -> str:\n    return f"Hello, {name}!"\n'
 

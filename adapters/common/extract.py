@@ -6,8 +6,9 @@ sign-in page served instead of the file is caught by the download (``files.py``)
 
 Text-like files (code, Markdown, CSV, JSON, logs, plain text) and the text of PDFs become
 one labelled block in the message, cut to a per-file token cap: the message is stored with
-the block, so it is counted in the context budget like anything the user typed. Images and
-other binary files are named with a short note (images are not sent to the model yet).
+the block, so it is counted in the context budget like anything the user typed. Images
+(PNG, JPEG, GIF, WebP) are checked and downscaled with Pillow to what every provider takes,
+and named in the text (``[image: name]``); other binary files are named with a short note.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from __future__ import annotations
 import io
 import logging
 import re
+from dataclasses import dataclass
 
+from adapters.common.images import prepared_image
 from adapters.common.text import attachment_line, file_title, sanitized
 from bot.tokens import TokenCounter
+from bot.types import Image
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +53,30 @@ def is_html(data: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html"))
 
 
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """What a shared file adds to its message: a line or block of text, and maybe an image."""
+
+    text: str
+    image: Image | None = None
+
+
+def read_file(name: str, data: bytes, max_tokens: int, *, file_id: str = "") -> FileRead:
+    """``file_block``, and for an image the image itself, ready to send."""
+    if image_kind(data) is None:
+        return FileRead(file_block(name, data, max_tokens))
+    image = prepared_image(name, data, file_id=file_id)
+    if image is None:
+        return FileRead(attachment_line(name, "an image that could not be read"))
+    return FileRead(f"[image: {file_title(name)}]", image)
+
+
 def file_block(name: str, data: bytes, max_tokens: int) -> str:
     """What the model reads for the file ``name`` with content ``data``: a labelled text
     block cut to ``max_tokens``, or one ``[attachment: …]`` line saying why it has none."""
     kind = image_kind(data)
     if kind is not None:
-        return attachment_line(name, f"{kind} image; images are not read yet")
+        return f"[image: {file_title(name)}]"
     if is_pdf(data):
         text = pdf_text(data)
         if text is None:

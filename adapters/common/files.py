@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from adapters.common.extract import file_block, is_html
+from adapters.common.extract import FileRead, is_html, read_file
 from adapters.common.text import attachment_line
 from bot.config import FileSettings
 
@@ -33,6 +33,7 @@ class SharedFile:
     url: str = ""  # "" when the platform gave no address: the file is only named
     size: int = 0  # the declared size in bytes; 0 when unknown
     html: bool = False  # the file itself is an HTML page (not a sign-in page served instead)
+    file_id: str = ""  # the platform's id (what an image is stored by, with its hash)
 
 
 class _Refused(Exception):
@@ -51,15 +52,22 @@ class FileReader:
         self.hosts = frozenset(hosts)
         self.seconds = settings.file_seconds if seconds is None else min(seconds, settings.file_seconds)
 
-    async def blocks(self, files: Sequence[SharedFile]) -> list[str]:
-        """What the model reads of each file, in order (see ``extract.file_block``)."""
+    async def read(self, files: Sequence[SharedFile]) -> list[FileRead]:
+        """What the model reads of each file, in order (see ``extract.read_file``)."""
         if not any(f.url for f in files):
-            return [attachment_line(f.name) for f in files]
+            return [FileRead(attachment_line(f.name)) for f in files]
         timeout = aiohttp.ClientTimeout(total=self.seconds)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            return list(await asyncio.gather(*(self._block(session, f) for f in files)))
+            return list(await asyncio.gather(*(self._read(session, f) for f in files)))
 
-    async def _block(self, session: aiohttp.ClientSession, shared: SharedFile) -> str:
+    async def _read(self, session: aiohttp.ClientSession, shared: SharedFile) -> FileRead:
+        text = await self._fetch(session, shared)
+        if isinstance(text, bytes):
+            return read_file(shared.name, text, self.settings.file_tokens, file_id=shared.file_id)
+        return FileRead(text)
+
+    async def _fetch(self, session: aiohttp.ClientSession, shared: SharedFile) -> bytes | str:
+        """The file's bytes, or the ``[attachment: …]`` line saying why there are none."""
         if not shared.url:
             return attachment_line(shared.name)
         cap = self.settings.file_bytes
@@ -78,7 +86,7 @@ class FileReader:
         if is_html(data) and not shared.html:
             # Slack answers a request it does not accept with its sign-in page, status 200
             return attachment_line(shared.name, "the bot was not allowed to download it")
-        return file_block(shared.name, data, self.settings.file_tokens)
+        return data
 
     async def _download(self, session: aiohttp.ClientSession, url: str, cap: int) -> bytes:
         """The body, read no further than ``cap`` bytes (a declared size can lie)."""

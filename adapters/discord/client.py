@@ -129,7 +129,7 @@ class ThreadbotClient(discord.Client):
         if key is None:
             return
         if msg.files and not refused:  # read before it is stored: the text the model reads
-            msg = ev.with_files_read(msg, await self.files.blocks(msg.files))
+            msg = ev.with_files_read(msg, await self.files.read(msg.files))
         turn = ev.to_turn(msg, key)
         # Stored before anything else that can be cut (creating the thread, the reply): a
         # crash afterwards finds it waiting and the next process answers it.

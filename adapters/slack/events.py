@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.common.commands import Invocation, invocation
+from adapters.common.extract import FileRead
 from adapters.common.files import SharedFile
 from adapters.common.routing import Action
 from adapters.common.text import sanitized, with_attachments, with_blocks, without_mention
@@ -83,19 +84,20 @@ class Incoming:
         return ThreadKey(self.key.platform, self.key.scope, self.key.channel, "")
 
     def turn(self, author_name: str, text: str, *, addressed: bool,
-             blocks: Sequence[str] | None = None) -> Turn:
+             files: Sequence[FileRead] | None = None) -> Turn:
         """The Turn for this message; ``text`` is its readable form, followed by what was
-        read of its files (``blocks``), or their names when they were not downloaded."""
+        read of its ``files``, or their names when they were not downloaded."""
         return Turn(
             key=self.key,
             message_id=self.ts,
             author_id=self.author_id,
             author_name=sanitized(author_name),
-            text=with_attachments(text, self.attachments) if blocks is None
-            else with_blocks(text, blocks),
+            text=with_attachments(text, self.attachments) if files is None
+            else with_blocks(text, [f.text for f in files]),
             addressed=addressed,
             at=self.at,
             origin=Origin(direct=self.direct),
+            images=tuple(f.image for f in files or () if f.image is not None),
         )
 
 
@@ -200,7 +202,8 @@ def shared_files(message: Mapping[str, Any]) -> tuple[SharedFile, ...]:
     live = [f for f in files if isinstance(f, Mapping) and f.get("mode") != "tombstone"]
     return tuple(
         SharedFile(name, url=_text(f.get("url_private")), size=_size(f.get("size")),
-                   html=f.get("filetype") == "html" or f.get("mimetype") == "text/html")
+                   html=f.get("filetype") == "html" or f.get("mimetype") == "text/html",
+                   file_id=_text(f.get("id")))
         for name, f in zip(file_names(message), live, strict=True)
     )
 

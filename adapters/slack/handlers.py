@@ -136,7 +136,7 @@ class SlackHandlers:
             names.get(incoming.author_id, incoming.author_id),
             readable(incoming.text, names),
             addressed=addressed,
-            blocks=await self.files.blocks(incoming.files) if incoming.files else None,
+            files=await self.files.read(incoming.files) if incoming.files else None,
         )
 
     async def _refuse(self, incoming: Incoming, text: str) -> None:

@@ -12,6 +12,7 @@ from functools import lru_cache
 from bot.config import Settings
 from bot.errors import ErrorKind, ProviderError
 from bot.history.window import Window
+from bot.images import sees_images, with_images
 from bot.ports import Store
 from bot.tokens import TokenCounter, is_openai_model
 from bot.types import ChatMessage, Completion, ContextMessage, Request, Role, ThreadState
@@ -44,6 +45,8 @@ class ReplayHistory:
             exact=is_openai_model(self.model) and not counter.estimated,
         )
         self._prefix_tokens = lru_cache(maxsize=4096)(lambda name: counter.count(f"{name}: "))
+        self._image_turns = settings.image_turns
+        self._sees_images = sees_images(self.model, settings.vision_models)
 
     @property
     def budget(self) -> int:
@@ -127,7 +130,7 @@ class ReplayHistory:
         return Request(
             model=self.model,
             system=self._system,
-            messages=messages,
+            messages=with_images(messages, self._image_turns, sees=self._sees_images),
             max_output_tokens=self.window.max_output,
             previous_response_id=previous_response_id,
             store=store,
@@ -176,10 +179,11 @@ def normalise(messages: Sequence[ContextMessage], *, attribute: bool) -> tuple[C
             continue
         if attribute and role == "user" and m.author_name:
             text = f"{m.author_name}: {text}"
+        images = m.images if role == "user" else ()
         if out and out[-1].role == role:
-            out[-1] = ChatMessage(role, f"{out[-1].content}\n\n{text}")
+            out[-1] = ChatMessage(role, f"{out[-1].content}\n\n{text}", out[-1].images + images)
         elif out or role == "user":
-            out.append(ChatMessage(role, text))
+            out.append(ChatMessage(role, text, images))
     return tuple(out)
 
 

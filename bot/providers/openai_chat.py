@@ -7,7 +7,7 @@ same SDK, so one table decides what every OpenAI failure means to the user.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Literal
+from typing import Any, Literal
 
 import httpx2
 import openai
@@ -16,6 +16,7 @@ from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionMessageParam
 
 from bot.errors import ErrorKind, ProviderError
+from bot.images import data_url
 from bot.providers.errors import cannot_chain, overflow_window, short
 from bot.types import ChatMessage, Completion, Request, Usage
 
@@ -143,6 +144,10 @@ class OpenAIChatProvider:
 
 
 def _message(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message.role == "user" and message.images:
+        parts: list[Any] = [{"type": "image_url", "image_url": {"url": data_url(im)}}
+                            for im in message.images]
+        return {"role": "user", "content": [*parts, {"type": "text", "text": message.content}]}
     if message.role == "user":
         return {"role": "user", "content": message.content}
     return {"role": "assistant", "content": message.content}

@@ -304,6 +304,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     # which places have a given setting (Store.places_with, read every few seconds)
     ("004_place_settings_by_name",
      "CREATE INDEX place_settings_by_name ON place_settings (name, place);"),
+    # images shared with a message, by reference (bot/images.py): JSON, NULL for none
+    ("007_attachments", "ALTER TABLE messages ADD COLUMN images text;"),
 ]
 
 

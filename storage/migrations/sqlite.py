@@ -157,6 +157,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX place_settings_by_name ON place_settings (name, place);
         """,
     ),
+    (
+        "009_attachments",
+        """
+        -- images shared with a message, by reference: JSON [{name, media_type, sha256,
+        -- file_id}] (bot/images.py); NULL for none. Their text is in content.
+        ALTER TABLE messages ADD COLUMN images TEXT;
+        """,
+    ),
 ]
 
 

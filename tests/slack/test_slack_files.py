@@ -10,15 +10,16 @@ from typing import Any
 import pytest
 
 from bot.config import FileSettings, Settings
+from bot.images import b64
 from bot.types import ThreadKey
 from tests.fakes.slack_server import TEAM_ID, FakeSlack
-from tests.sample_files import CODE, PNG_1x1, text_pdf
+from tests.sample_files import CODE, PNG_SMALL, text_pdf
 from tests.slack.conftest import Served, serve
 from tests.slack.test_slack_conversations import replies, said
 from tests.slack.test_slack_inbound import stored
 
 
-def last_user(fake_openai: Any) -> str:
+def last_user(fake_openai: Any) -> Any:
     return [content for role, content in said(fake_openai) if role == "user"][-1]
 
 
@@ -55,14 +56,17 @@ async def test_a_code_file_is_sent_to_the_model_as_a_labelled_block_and_stored(
 async def test_a_pdf_is_read_by_its_text_and_a_misnamed_image_by_its_bytes(
     bot: Served, slack: FakeSlack, fake_openai: Any
 ) -> None:
+    # (the default test model, gpt-4o-mini, sees images: the image itself is sent too,
+    # tests/slack/test_slack_images.py)
     pdf = slack.add_file("q3.pdf", text_pdf("Revenue rose 12%"), mimetype="application/pdf")
-    image = slack.add_file("notes.txt", PNG_1x1)
+    image = slack.add_file("notes.txt", PNG_SMALL)
     await bot.mention("Summarise", files=[pdf, image])
 
-    assert last_user(fake_openai) == (
-        "Summarise\n[file: q3.pdf]\nRevenue rose 12%\n[end of file: q3.pdf]\n"
-        "[attachment: notes.txt — PNG image; images are not read yet]"
-    )
+    assert last_user(fake_openai) == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(PNG_SMALL)}},
+        {"type": "text", "text": "Summarise\n[file: q3.pdf]\nRevenue rose 12%\n"
+                                 "[end of file: q3.pdf]\n[image: notes.txt]"},
+    ]
 
 
 async def test_the_token_goes_only_to_slack_and_a_sign_in_page_is_not_taken_for_the_file(
