@@ -226,6 +226,17 @@ class Engine:
         """Whether the bot has a conversation in this thread (survives restarts)."""
         return await self._store.get_thread(key) is not None
 
+    async def cannot_see(self, turn: Turn) -> str:
+        """What to tell the author of ``turn`` when it carries images the model here cannot
+        see: once per conversation and model (its answer only knows the images' names);
+        "" otherwise. Adapters show it before the answer."""
+        model = self._profile_now(turn).histories.default
+        if not turn.images or model.sees_images:
+            return ""
+        if not await self.once(turn.key, f"no-images:{model.model}", "notice"):
+            return ""
+        return f"I can't see images with the model {model.model}: I only know their names."
+
     async def once(self, key: ThreadKey, event_id: str, kind: str) -> bool:
         """True the first time platform event ``event_id`` (a command, a hint) is handled
         in ``key``, False for a redelivery, also after a restart; True without an id."""

@@ -181,10 +181,14 @@ class ThreadbotClient(discord.Client):
     async def _refuse(self, message: discord.Message, text: str) -> None:
         """Tell the author, once per conversation (``text`` "" after that), why the bot does
         not answer them: a reply to their message, where they wrote it."""
-        if not text:
-            return
-        reply_to = message if message.guild is not None else None
-        sink = DiscordSink(message.channel, reply_to=reply_to, interval=self.edit_interval)
+        if text:
+            await self._tell(message.channel, message if message.guild is not None else None,
+                             text)
+
+    async def _tell(self, target: discord.abc.Messageable,
+                    reply_to: discord.Message | discord.PartialMessage | None, text: str) -> None:
+        """One short message of the bot's own (not a model's answer)."""
+        sink = DiscordSink(target, reply_to=reply_to, interval=self.edit_interval)
         try:
             await sink.finish(text)
         finally:
@@ -227,6 +231,8 @@ class ThreadbotClient(discord.Client):
         """Answer what waits in ``turn``'s conversation (``thread`` None: a hint)."""
         if turn.key.thread:  # a reply chain: remember which chain each message belongs to
             self.chains.put(int(turn.message_id), int(turn.key.thread))
+        if thread is not None and (notice := await self.engine.cannot_see(turn)):
+            await self._tell(target, reply_to, notice)
         sink = self.reply_sink(turn.key, target, reply_to)
         self._running[turn.key] += 1
         try:

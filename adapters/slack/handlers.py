@@ -140,13 +140,16 @@ class SlackHandlers:
         )
 
     async def _refuse(self, incoming: Incoming, text: str) -> None:
-        """Tell the author why the bot does not answer them, where its answer would be."""
+        """Tell the author why the bot does not answer them (or a notice before its answer),
+        where its answer would be."""
         await SlackEditingSink(self.client, self.caps, incoming.channel,
                                incoming.reply_thread_ts).finish(text)
 
     async def _answer(
         self, incoming: Incoming, turn: Turn, thread: ThreadState, sink: ReplySink, *, new: bool
     ) -> None:
+        if notice := await self.engine.cannot_see(turn):
+            await self._refuse(incoming, notice)  # where the answer goes, before it
         # A thread in the app's DM is an AI-app thread even when another replica got its
         # assistant_thread_started: the cache only spares a failing call elsewhere.
         ai_thread = incoming.direct and incoming.in_thread

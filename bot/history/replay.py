@@ -46,7 +46,7 @@ class ReplayHistory:
         )
         self._prefix_tokens = lru_cache(maxsize=4096)(lambda name: counter.count(f"{name}: "))
         self._image_turns = settings.image_turns
-        self._sees_images = sees_images(self.model, settings.vision_models)
+        self.sees_images = sees_images(self.model, settings.vision_models)
 
     @property
     def budget(self) -> int:
@@ -130,7 +130,7 @@ class ReplayHistory:
         return Request(
             model=self.model,
             system=self._system,
-            messages=with_images(messages, self._image_turns, sees=self._sees_images),
+            messages=with_images(messages, self._image_turns, sees=self.sees_images),
             max_output_tokens=self.window.max_output,
             previous_response_id=previous_response_id,
             store=store,

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.images import b64
 from tests.discord.conftest import Bot
 from tests.discord.test_discord_conversations import prompts, texts
 from tests.fakes.discord_server import FakeDiscord
-from tests.sample_files import CODE, text_pdf
+from tests.sample_files import CODE, PNG_SMALL, text_pdf
 
 
 async def test_attached_code_and_pdf_are_sent_to_the_model_as_labelled_blocks(
@@ -59,3 +60,18 @@ async def test_an_expired_attachment_url_is_a_note_and_the_question_is_answered(
 
     assert prompts(fake_openai) == ["what's in it?\n[attachment: notes.md — it is no longer there]"]
     assert texts(fake_discord, msg["id"])
+
+
+async def test_an_attached_image_is_sent_to_the_model_as_an_image(
+    bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    shot = fake_discord.attachment("screen.png", PNG_SMALL, content_type="image/png")
+    await fake_discord.say(alice, "what's wrong here?", mention_bot=True, attachments=[shot])
+    await bot.settle()
+
+    [*_, last] = fake_openai.requests[-1].json["messages"]
+    assert last["content"] == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(PNG_SMALL)}},
+        {"type": "text", "text": "what's wrong here?\n[image: screen.png]"},
+    ]

@@ -96,11 +96,16 @@ async def test_images_are_re_sent_only_with_the_newest_three_turns_that_have_any
             if part["type"] == "image_url"] == [URL + b64(png(color=c)) for c in colours[1:]]
 
 
-async def test_a_model_that_cannot_see_images_gets_only_their_names(
+async def test_a_model_that_cannot_see_images_gets_their_names_and_the_user_is_told_once(
     tmp_path: Path, slack: FakeSlack, fake_openai: Any
 ) -> None:
     settings: Settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url,
                                        model="llama3.1")
     async for bot in serve(settings, slack):
-        await bot.mention("What is this?", files=[slack.add_file("chart.png", PNG_SMALL)])
-    assert user_contents(fake_openai) == ["What is this?\n[image: chart.png]"]
+        root = await bot.mention("What is this?", files=[slack.add_file("chart.png", PNG_SMALL)])
+        await bot.say("And this?", thread_ts=root, files=[slack.add_file("b.png", png(9, 9))])
+
+    assert user_contents(fake_openai, 0) == ["What is this?\n[image: chart.png]"]
+    assert user_contents(fake_openai)[-1] == "And this?\n[image: b.png]"
+    notices = [p.text for p in slack.visible(thread_ts=root) if "can't see images" in p.text]
+    assert notices == ["I can't see images with the model llama3.1: I only know their names."]
