@@ -128,15 +128,20 @@ class SlackHandlers:
         return partial(self._answer, incoming, turn, thread, sink, new=not follows)
 
     async def _turn(self, incoming: Incoming, *, addressed: bool) -> Turn:
-        """The message as the model reads it: people's names instead of their ids."""
+        """The message as the model reads it: people's names instead of their ids, what was
+        read of its files. Both looked up side by side: each is time-boxed, and Slack's ack
+        waits for the slower."""
         if incoming.author_name:
             self.names.put(incoming.author_id, incoming.author_name)
-        names = await self.lookup_names([incoming.author_id, *mentioned_users(incoming.text)])
+        names, files = await asyncio.gather(
+            self.lookup_names([incoming.author_id, *mentioned_users(incoming.text)]),
+            self.files.read(incoming.files),
+        )
         return incoming.turn(
             names.get(incoming.author_id, incoming.author_id),
             readable(incoming.text, names),
             addressed=addressed,
-            files=await self.files.read(incoming.files) if incoming.files else None,
+            files=files if incoming.files else None,
         )
 
     async def _refuse(self, incoming: Incoming, text: str) -> None:
