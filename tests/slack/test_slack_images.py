@@ -109,3 +109,20 @@ async def test_a_model_that_cannot_see_images_gets_their_names_and_the_user_is_t
     assert user_contents(fake_openai)[-1] == "And this?\n[image: b.png]"
     notices = [p.text for p in slack.visible(thread_ts=root) if "can't see images" in p.text]
     assert notices == ["I can't see images with the model llama3.1: I only know their names."]
+
+
+async def test_in_chain_mode_a_new_image_goes_with_the_new_input_only(
+    tmp_path: Path, slack: FakeSlack, fake_openai: Any
+) -> None:
+    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url,
+                             provider="openai-responses", history="chain")
+    async for bot in serve(settings, slack):
+        root = await bot.mention("Here is the bug", files=[slack.add_file("a.png", PNG_SMALL)])
+        await bot.say("and the fix", thread_ts=root, files=[slack.add_file("b.png", png(9, 9))])
+
+    first, second = (r.json for r in fake_openai.requests)
+    assert "previous_response_id" not in first and second["previous_response_id"]
+    assert second["input"] == [{"type": "message", "role": "user", "content": [
+        {"type": "input_image", "image_url": URL + b64(png(9, 9)), "detail": "auto"},
+        {"type": "input_text", "text": "Alice: and the fix\n[image: b.png]"},
+    ]}]
