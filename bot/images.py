@@ -20,6 +20,9 @@ from fnmatch import fnmatchcase
 from bot.types import ChatMessage, Image
 
 CACHE_BYTES = 64 * 1024 * 1024
+# What one image sent costs in input tokens, at most, once within 1568 px (adapters/common/
+# images.py): Anthropic bills about 1,600 for its largest, OpenAI ~1,100 (high detail).
+IMAGE_TOKENS = 1_600
 
 
 class ImageBytes:

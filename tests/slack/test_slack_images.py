@@ -126,3 +126,22 @@ async def test_in_chain_mode_a_new_image_goes_with_the_new_input_only(
         {"type": "input_image", "image_url": URL + b64(png(9, 9)), "detail": "auto"},
         {"type": "input_text", "text": "Alice: and the fix\n[image: b.png]"},
     ]}]
+
+
+async def test_images_sent_take_their_tokens_from_the_budget_before_the_text(
+    tmp_path: Path, slack: FakeSlack, fake_openai: Any
+) -> None:
+    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url,
+                             context_tokens=3_000, max_output_tokens=200)
+    async for bot in serve(settings, slack):
+        root = await bot.mention("First: " + "word " * 300)
+        for i in range(3):
+            await bot.say(f"Part {i}: " + "word " * 300, thread_ts=root)
+        await bot.say("Now this", thread_ts=root, files=[slack.add_file("a.png", PNG_SMALL)])
+
+    def opening(content: Any) -> str:
+        return (content if isinstance(content, str) else content[-1]["text"])[:6]
+
+    without, with_image = ([opening(c) for c in user_contents(fake_openai, i)] for i in (-2, -1))
+    assert without == ["First:", "Part 0", "Part 1", "Part 2"]  # it all fits without an image
+    assert with_image == ["Part 0", "Part 1", "Part 2", "Now th"]  # with ~1,600 for the image
