@@ -62,8 +62,9 @@ class FileReader:
 
     async def _read(self, session: aiohttp.ClientSession, shared: SharedFile) -> FileRead:
         text = await self._fetch(session, shared)
-        if isinstance(text, bytes):
-            return read_file(shared.name, text, self.settings.file_tokens, file_id=shared.file_id)
+        if isinstance(text, bytes):  # decoding a PDF or an image: not on the event loop
+            return await asyncio.to_thread(read_file, shared.name, text,
+                                           self.settings.file_tokens, file_id=shared.file_id)
         return FileRead(text)
 
     async def _fetch(self, session: aiohttp.ClientSession, shared: SharedFile) -> bytes | str:
