@@ -91,6 +91,14 @@ class Settings(EnvSettings):
     lease_s: float = Field(30.0, gt=0, validation_alias=env("THREADBOT_LEASE_S"))
     # on SIGTERM, how long replies in flight may take to finish before they are interrupted
     shutdown_grace: float = Field(20.0, ge=0, validation_alias=env("THREADBOT_SHUTDOWN_GRACE"))
+    # shared images are re-sent with the newest this-many turns that have any (each re-send
+    # is billed); older turns keep only the image's name
+    image_turns: int = Field(3, ge=0, validation_alias=env("THREADBOT_IMAGE_TURNS"))
+    # models that take image input (comma-separated, * wildcards; bot/images.py)
+    vision_models: str = Field(
+        "gpt-4o*,gpt-4.1*,gpt-4.5*,gpt-5*,o1*,o3*,o4*,claude-*",
+        validation_alias=env("THREADBOT_VISION_MODELS"),
+    )
 
     @field_validator("db", mode="before")
     @classmethod
@@ -136,3 +144,17 @@ def load_settings(**overrides: Any) -> Settings:
 def secret(value: SecretStr | None) -> str:
     """A secret's text, "" when unset (tokens are SecretStr so they never print)."""
     return value.get_secret_value() if value is not None else ""
+
+
+class FileSettings(EnvSettings):
+    """Files shared with a message (``adapters/common/files.py``). Their own class because
+    the platform adapters read them, not the engine: a file becomes text in the message
+    before the message is stored."""
+
+    # each file's text is cut to this many tokens; it counts in THREADBOT_CONTEXT_TOKENS
+    file_tokens: int = Field(4_000, gt=0, validation_alias=env("THREADBOT_FILE_TOKENS"))
+    # a larger file is not downloaded (declared size first, then as it streams in)
+    file_bytes: int = Field(10_000_000, gt=0, validation_alias=env("THREADBOT_FILE_BYTES"))
+    # how long one message's downloads may take together (Slack: at most 1.5 s, see
+    # adapters/slack/handlers.py — the message must be stored before Slack's 3 s ack)
+    file_seconds: float = Field(10.0, gt=0, validation_alias=env("THREADBOT_FILE_SECONDS"))

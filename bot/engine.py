@@ -27,12 +27,13 @@ import os
 import secrets
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from bot.admin import chat
 from bot.admin.gate import Asker, Gate
 from bot.admin.profiles import Profile, Profiles
+from bot.images import RECENT
 from bot.ports import ReplySink, Resumer, Store
 from bot.replying import Round
 from bot.summaries import Summaries
@@ -225,6 +226,17 @@ class Engine:
         """Whether the bot has a conversation in this thread (survives restarts)."""
         return await self._store.get_thread(key) is not None
 
+    async def cannot_see(self, turn: Turn) -> str:
+        """What to tell the author of ``turn`` when it carries images the model here cannot
+        see: once per conversation and model (its answer only knows the images' names);
+        "" otherwise. Adapters show it before the answer."""
+        model = self._profile_now(turn).histories.default
+        if not turn.images or model.sees_images:
+            return ""
+        if not await self.once(turn.key, f"no-images:{model.model}", "notice"):
+            return ""
+        return f"I can't see images with the model {model.model}: I only know their names."
+
     async def once(self, key: ThreadKey, event_id: str, kind: str) -> bool:
         """True the first time platform event ``event_id`` (a command, a hint) is handled
         in ``key``, False for a redelivery, also after a restart; True without an id."""
@@ -347,6 +359,7 @@ class Engine:
         self, turn: Turn, profile: Profile, *, role: Literal["user", "assistant"] = "user",
         awaits_answer: bool = False,
     ) -> NewMessage:
+        RECENT.keep(turn.images)  # the bytes, for the requests that may re-send them
         return NewMessage(
             role=role,
             content=turn.text,
@@ -359,4 +372,5 @@ class Engine:
             # replies, not ones a dead process was writing
             ending=Ending.ANSWERED if role == "assistant" else None,
             at=turn.at,
+            images=tuple(replace(image, data=b"") for image in turn.images),
         )

@@ -57,6 +57,19 @@ class Origin:
     direct: bool = False  # a direct message with the bot
 
 
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image shared with a message. Stored by reference — the platform's file id and the
+    hash of the bytes sent — never as bytes in the database; the bytes are kept in memory
+    only while the image may still be re-sent (``bot/images.py``)."""
+
+    name: str
+    media_type: str  # image/png | image/jpeg | image/gif | image/webp
+    sha256: str
+    file_id: str = ""
+    data: bytes = field(default=b"", repr=False, compare=False)  # b"" once only a reference
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Turn:
     """One incoming platform message, already translated by an adapter."""
@@ -69,6 +82,7 @@ class Turn:
     addressed: bool = True  # mentioned, a DM, or a thread the bot follows
     at: datetime = field(default_factory=utcnow)
     origin: Origin = Origin()
+    images: tuple[Image, ...] = ()  # images shared with it (the text names them too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +123,7 @@ class ChatMessage(NamedTuple):
 
     role: Role
     content: str
+    images: tuple[Image, ...] = ()  # with their bytes: sent before the text (user turns)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +172,7 @@ class ContextMessage(NamedTuple):
     author_name: str
     content: str
     tokens: int
+    images: tuple[Image, ...] = ()  # references only (no bytes)
 
 
 class Ending(StrEnum):
@@ -186,6 +202,7 @@ class NewMessage:
     ending: Ending | None = None  # replies: how it ended
     awaits_answer: bool = False  # user messages the bot was asked to answer (pending until it does)
     at: datetime | None = None
+    images: tuple[Image, ...] = ()  # stored by reference (no bytes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

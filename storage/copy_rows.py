@@ -34,6 +34,7 @@ class MessageCopy:
     refs: tuple[str, ...]
     created_at: datetime
     reasoning_tokens: int | None = None
+    images: str | None = None  # shared images by reference, as stored (JSON)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

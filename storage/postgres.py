@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.images import from_json, to_json
 from bot.types import (
     ContextMessage,
     NewMessage,
@@ -37,7 +38,7 @@ def _args(count: int) -> str:
     return ", ".join(f"${i}" for i in range(1, count + 1))
 
 
-_CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
+_CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens, images"
 # The overloads with the reasoning tokens as their last argument (005_reasoning_tokens).
 _ADD = f"SELECT threadbot_add_message({_args(17)})"
 _ADD_TO = f"SELECT * FROM threadbot_add_to({_args(20)})"
@@ -119,7 +120,15 @@ class PostgresStore(PostgresSpending, PostgresLeases):
         """Store one message in the thread's current epoch; its row id, or None if its
         platform id was already stored (a redelivery, possibly to another replica)."""
         row_id: int | None = await self._pool.fetchval(_ADD, *_params(thread, message))
+        await self._add_images(row_id, message)
         return row_id
+
+    async def _add_images(self, row_id: int | None, message: NewMessage) -> None:
+        """A message's images, by reference, in a second write (only when it has some: the
+        stored functions that add a message stay as they are)."""
+        if row_id is not None and message.images:
+            await self._pool.execute("UPDATE messages SET images = $1 WHERE id = $2",
+                                     to_json(message.images), row_id)
 
     async def add_to(
         self, key: ThreadKey, strategy: str, message: NewMessage
@@ -129,6 +138,7 @@ class PostgresStore(PostgresSpending, PostgresLeases):
         row = await self._pool.fetchrow(_ADD_TO, *key_args(key), strategy, *_message_args(message))
         assert row is not None  # the function always returns its one row
         values = tuple(row)
+        await self._add_images(values[5], message)
         return _thread(key, values[:5]), values[5]
 
     async def add_many(self, thread: ThreadState, messages: Sequence[NewMessage]) -> None:
@@ -137,6 +147,12 @@ class PostgresStore(PostgresSpending, PostgresLeases):
         thread wait for all of them."""
         if messages:
             await self._pool.executemany(_ADD, [_params(thread, m) for m in messages])
+        pictured = [m for m in messages if m.images and m.platform_message_id]
+        if pictured:
+            await self._pool.executemany(
+                "UPDATE messages SET images = $1 WHERE thread_id = $2 AND platform_msg_id = $3",
+                [(to_json(m.images), thread.id, m.platform_message_id) for m in pictured],
+            )
 
     async def begin_reply(self, thread: ThreadState) -> int:
         """Reserve the reply's row before its context is read, so messages that arrive while
@@ -210,7 +226,7 @@ class PostgresStore(PostgresSpending, PostgresLeases):
         # The oldest row is the one whose end fits the budget; keep it only if all of it fits.
         if len(rows) > 1 and top_total - (rows[0][5] - rows[0][4]) > budget:
             rows = rows[1:]
-        return [ContextMessage(*row[:5]) for row in rows]
+        return [_context_message(row) for row in rows]
 
     async def since_response(
         self, thread: ThreadState, response_id: str, *, before: int | None = None
@@ -228,7 +244,7 @@ class PostgresStore(PostgresSpending, PostgresLeases):
                 ORDER BY running_tokens, id""",
             thread.id, thread.epoch, response_id, before or _NO_LIMIT,
         )
-        return [ContextMessage(*row[:5]) for row in rows]
+        return [_context_message(row) for row in rows]
 
     async def reply_usage(self, thread: ThreadState, response_id: str) -> Usage | None:
         row = await self._pool.fetchrow(
@@ -294,3 +310,8 @@ def _usage_args(usage: Usage | None) -> tuple[int | None, int | None, int | None
 def _reasoning(usage: Usage | None) -> int | None:
     """The reasoning tokens, the writing functions' last argument."""
     return usage.reasoning_tokens if usage is not None else None
+
+
+def _context_message(row: Any) -> ContextMessage:
+    """A ``_CONTEXT_COLUMNS`` row (the running total is only for fitting the budget)."""
+    return ContextMessage(row[0], row[1], row[2], row[3], row[4], from_json(row[6]))

@@ -21,7 +21,7 @@ from storage.postgres_reads import KEY_WHERE, key_args
 _MESSAGE_COLUMNS = (
     "epoch, role, author_id, author_name, content, tokens, running_tokens, platform_msg_id, "
     "response_id, model, input_tokens, output_tokens, cached_input_tokens, ending, awaits_answer, "
-    "refs, created_at, reasoning_tokens"
+    "refs, created_at, reasoning_tokens, images"
 )
 _CHARGE_COLUMNS = (
     "at, platform, scope, channel, user_id, model, input_tokens, cached_input_tokens, "
@@ -78,7 +78,7 @@ class PostgresCopier:
                 return False
             await db.executemany(
                 f"""INSERT INTO messages (thread_id, {_MESSAGE_COLUMNS})
-                    VALUES ({', '.join(f'${i}' for i in range(1, 20))})""",
+                    VALUES ({', '.join(f'${i}' for i in range(1, 21))})""",
                 [_message_row(thread_id, m) for m in thread.messages],
             )
         return True
@@ -181,7 +181,7 @@ def _message(row: Any) -> MessageCopy:
         tokens=row[5], running_tokens=row[6], platform_msg_id=row[7], response_id=row[8],
         model=row[9], input_tokens=row[10], output_tokens=row[11],
         cached_input_tokens=row[12], ending=row[13], awaits_answer=row[14],
-        refs=tuple(row[15]), created_at=row[16], reasoning_tokens=row[17],
+        refs=tuple(row[15]), created_at=row[16], reasoning_tokens=row[17], images=row[18],
     )
 
 
@@ -191,6 +191,7 @@ def _message_row(thread_id: int, m: MessageCopy) -> tuple[Any, ...]:
         m.running_tokens, m.platform_msg_id, m.response_id, m.model, m.input_tokens,
         m.output_tokens, m.cached_input_tokens, m.ending, m.awaits_answer, list(m.refs), m.created_at,
         m.reasoning_tokens,
+        m.images,
     )
 
 

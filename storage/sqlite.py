@@ -18,6 +18,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.images import from_json, to_json
 from bot.types import (
     ContextMessage,
     Ending,
@@ -33,7 +34,7 @@ from storage.sqlite_file import prepare, unusable
 from storage.sqlite_leases import Holders, SqliteLeases
 from storage.sqlite_spending import SqliteSpending
 
-_CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
+_CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens, images"
 
 # Running total of the thread's context messages, computed inside the INSERT so it costs no
 # extra round trip; summaries add nothing (they never enter the context).
@@ -142,7 +143,11 @@ class SqliteStore(SqliteSpending, SqliteLeases):
         """Store one message in the thread's current epoch; its row id, or None if its
         platform id was already stored (a redelivery)."""
         rows = await self._run(_INSERT_MESSAGE_RETURNING_ID, _params(thread, message))
-        return rows[0][0] if rows else None
+        row_id: int | None = rows[0][0] if rows else None
+        if row_id is not None and message.images:
+            await self._run("UPDATE messages SET images = :images WHERE id = :id",
+                            {"images": to_json(message.images), "id": row_id})
+        return row_id
 
     async def add_to(
         self, key: ThreadKey, strategy: str, message: NewMessage
@@ -159,6 +164,12 @@ class SqliteStore(SqliteSpending, SqliteLeases):
         """
         await self._no_transaction()
         await self._db.executemany(_INSERT_MESSAGE, [_params(thread, m) for m in messages])
+        pictured = [m for m in messages if m.images and m.platform_message_id]
+        if pictured:
+            await self._db.executemany(
+                "UPDATE messages SET images = ? WHERE thread_id = ? AND platform_msg_id = ?",
+                [(to_json(m.images), thread.id, m.platform_message_id) for m in pictured],
+            )
 
     async def begin_reply(self, thread: ThreadState) -> int:
         """Reserve the reply's row before its context is read, so messages that arrive while
@@ -247,7 +258,7 @@ class SqliteStore(SqliteSpending, SqliteLeases):
         # The oldest row is the one whose end fits the budget; keep it only if all of it fits.
         if len(rows) > 1 and top_total - (rows[0][5] - rows[0][4]) > budget:
             rows = rows[1:]
-        return [ContextMessage._make(row[:5]) for row in rows]
+        return [_context_message(row) for row in rows]
 
     async def since_response(
         self, thread: ThreadState, response_id: str, *, before: int | None = None
@@ -266,7 +277,7 @@ class SqliteStore(SqliteSpending, SqliteLeases):
                 ORDER BY running_tokens, id""",
             {"t": thread.id, "e": thread.epoch, "r": response_id, "before": before or _NO_LIMIT},
         )
-        return [ContextMessage._make(row[:5]) for row in rows]
+        return [_context_message(row) for row in rows]
 
     async def reply_usage(self, thread: ThreadState, response_id: str) -> Usage | None:
         rows = await self._run(
@@ -326,3 +337,8 @@ def _params(thread: ThreadState, m: NewMessage) -> dict[str, Any]:
         "awaits_answer": int(m.awaits_answer),
         "created_at": (m.at or utcnow()).isoformat(),
     }
+
+
+def _context_message(row: Any) -> ContextMessage:
+    """A ``_CONTEXT_COLUMNS`` row (the running total is only for fitting the budget)."""
+    return ContextMessage(row[0], row[1], row[2], row[3], row[4], from_json(row[6]))

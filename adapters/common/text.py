@@ -64,13 +64,29 @@ def _past_line_break(text: str, at: int) -> int:
     return at + 1 if text.startswith("\n", at) else at
 
 
+def file_title(name: str) -> str:
+    """A shared file's name on one line, storable (names come from users)."""
+    return _LINE_BREAK.sub(" ", sanitized(name)).strip() or "unnamed file"
+
+
+def attachment_line(name: str, note: str = "") -> str:
+    """``[attachment: name]``, or ``[attachment: name — note]`` saying why it is not read."""
+    return f"[attachment: {file_title(name)}{f' — {note}' if note else ''}]"
+
+
 def with_attachments(text: str, names: Iterable[str]) -> str:
     """``text`` followed by one ``[attachment: name]`` line per shared file.
 
     The model cannot see the files, but it should know they were shared (a message with
     only a file would otherwise be empty). Names are one line each.
     """
-    lines = [f"[attachment: {_LINE_BREAK.sub(' ', sanitized(name)).strip()}]" for name in names]
+    return with_blocks(text, [attachment_line(name) for name in names])
+
+
+def with_blocks(text: str, blocks: Iterable[str]) -> str:
+    """``text`` followed by what the model reads of each shared file (``extract.py``): a
+    labelled block of its text, or its ``[attachment: …]`` line."""
+    lines = list(blocks)
     if not lines:
         return text
     return "\n".join([text, *lines]) if text.strip() else "\n".join(lines)

@@ -28,6 +28,7 @@ from typing import Any
 import discord
 
 from adapters.common.caches import BoundedCache
+from adapters.common.files import FileReader
 from adapters.common.routing import Action
 from adapters.common.tasks import Tracker
 from adapters.discord import events as ev
@@ -37,6 +38,7 @@ from adapters.discord.settings import DiscordSettings
 from adapters.discord.setup import intents
 from adapters.discord.sharding import Sharding
 from adapters.discord.sink import DiscordSink
+from bot.config import FileSettings
 from bot.engine import Engine
 from bot.types import Refusal, ThreadKey, ThreadState, Turn
 
@@ -72,11 +74,13 @@ class ThreadbotClient(discord.Client):
 
     def __init__(self, settings: DiscordSettings, engine: Engine, *, edit_interval: float = 1.0,
                  guild_ready_timeout: float = 2.0, command_deadline: float = 2.0,
-                 **options: Any) -> None:
+                 files: FileSettings | None = None, **options: Any) -> None:
         super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none(),
                          guild_ready_timeout=guild_ready_timeout, **options)
         self.settings = settings
         self.engine = engine
+        # attachment URLs are signed: fetched without the bot token
+        self.files = FileReader(files or FileSettings.load())
         self.edit_interval = edit_interval  # per message; Discord rate-limits edits
         self.command_deadline = command_deadline  # defer a command not answered by then
         self.chains: BoundedCache[int, int] = BoundedCache(CHAIN_MEMORY)  # message → chain root
@@ -124,6 +128,8 @@ class ThreadbotClient(discord.Client):
         key = await self._conversation(message, decision, refused=refused)
         if key is None:
             return
+        if msg.files and not refused:  # read before it is stored: the text the model reads
+            msg = ev.with_files_read(msg, await self.files.read(msg.files))
         turn = ev.to_turn(msg, key)
         # Stored before anything else that can be cut (creating the thread, the reply): a
         # crash afterwards finds it waiting and the next process answers it.
@@ -175,10 +181,14 @@ class ThreadbotClient(discord.Client):
     async def _refuse(self, message: discord.Message, text: str) -> None:
         """Tell the author, once per conversation (``text`` "" after that), why the bot does
         not answer them: a reply to their message, where they wrote it."""
-        if not text:
-            return
-        reply_to = message if message.guild is not None else None
-        sink = DiscordSink(message.channel, reply_to=reply_to, interval=self.edit_interval)
+        if text:
+            await self._tell(message.channel, message if message.guild is not None else None,
+                             text)
+
+    async def _tell(self, target: discord.abc.Messageable,
+                    reply_to: discord.Message | discord.PartialMessage | None, text: str) -> None:
+        """One short message of the bot's own (not a model's answer)."""
+        sink = DiscordSink(target, reply_to=reply_to, interval=self.edit_interval)
         try:
             await sink.finish(text)
         finally:
@@ -221,6 +231,8 @@ class ThreadbotClient(discord.Client):
         """Answer what waits in ``turn``'s conversation (``thread`` None: a hint)."""
         if turn.key.thread:  # a reply chain: remember which chain each message belongs to
             self.chains.put(int(turn.message_id), int(turn.key.thread))
+        if thread is not None and (notice := await self.engine.cannot_see(turn)):
+            await self._tell(target, reply_to, notice)
         sink = self.reply_sink(turn.key, target, reply_to)
         self._running[turn.key] += 1
         try:

@@ -18,17 +18,19 @@ remembers which root each message of a chain belongs to.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 import discord
 
+from adapters.common.extract import FileRead
+from adapters.common.files import SharedFile
 from adapters.common.routing import Action
-from adapters.common.text import sanitized, with_attachments, without_mention
+from adapters.common.text import sanitized, with_attachments, with_blocks, without_mention
 from adapters.common.titles import title_from
-from bot.types import Origin, ThreadKey, Turn
+from bot.types import Image, Origin, ThreadKey, Turn
 
 PLATFORM = "discord"
 Place = Literal["dm", "thread", "channel"]
@@ -65,6 +67,8 @@ class Incoming:
     at: datetime | None = None
     parent_id: int | None = None  # a thread's text channel
     standing: Standing = Standing()
+    files: tuple[SharedFile, ...] = ()  # the attachments, where to download them
+    images: tuple[Image, ...] = ()  # the images among them, once downloaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +130,16 @@ def to_turn(msg: Incoming, key: ThreadKey, *, addressed: bool = True) -> Turn:
                 author_name=sanitized(msg.author_name),
                 text=sanitized(with_attachments(msg.text, msg.attachments)),
                 addressed=addressed,
-                origin=origin(msg.place, msg.parent_id or msg.channel_id, key, msg.standing))
+                origin=origin(msg.place, msg.parent_id or msg.channel_id, key, msg.standing),
+                images=msg.images)
     return turn if msg.at is None else replace(turn, at=msg.at)
+
+
+def with_files_read(msg: Incoming, files: Sequence[FileRead]) -> Incoming:
+    """``msg`` as the model reads it once its files are downloaded: what was read of each
+    follows its text, in place of the files' names; its images go with it."""
+    return replace(msg, text=with_blocks(msg.text, [f.text for f in files]), attachments=(),
+                   files=(), images=tuple(f.image for f in files if f.image is not None))
 
 
 def origin(place: Place, listed: int, key: ThreadKey, standing: Standing) -> Origin:
@@ -215,6 +227,10 @@ def incoming(message: discord.Message, bot_id: int, *, channel: object | None = 
         reply_to=ref.message_id if ref is not None else None,
         reply_to_bot=isinstance(resolved, discord.Message) and resolved.author.id == bot_id,
         attachments=tuple(a.filename for a in message.attachments),
+        files=tuple(SharedFile(a.filename, url=a.url, size=a.size,
+                               html=(a.content_type or "").startswith("text/html"),
+                               file_id=str(a.id))
+                    for a in message.attachments),
         at=message.created_at,
         parent_id=channel.parent_id if isinstance(channel, discord.Thread) else None,
         standing=standing_of(message.author),

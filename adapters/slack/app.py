@@ -37,7 +37,7 @@ from adapters.slack.settings import SlackSettings
 from adapters.slack.shape import problem
 from adapters.slack.sink import SlackCaps
 from adapters.slack.startup import check_bot_token, require_transport, socket_url
-from bot.config import secret
+from bot.config import FileSettings, secret
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.types import CommandName
@@ -76,7 +76,8 @@ def make_client(token: str, api_url: str | None) -> AsyncWebClient:
 class SlackBot:
     """The bolt app plus our handlers; one per process (or per test)."""
 
-    def __init__(self, settings: SlackSettings, engine: Engine, *, caps: SlackCaps | None = None):
+    def __init__(self, settings: SlackSettings, engine: Engine, *, caps: SlackCaps | None = None,
+                 files: FileSettings | None = None):
         token = secret(settings.bot_token)
         if not token:
             raise ConfigError("Slack needs SLACK_BOT_TOKEN (the xoxb- token from OAuth & Permissions).")
@@ -95,7 +96,8 @@ class SlackBot:
             process_before_response=True,
         )
         self.app.error(_on_error)
-        self.handlers = SlackHandlers(settings, engine, self.client, self.caps)
+        self.handlers = SlackHandlers(settings, engine, self.client, self.caps,
+                                      files or FileSettings.load())
         self.commands = self.handlers.commands
         self.tasks = Tracker("Slack")
         self._register()

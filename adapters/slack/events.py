@@ -10,14 +10,16 @@ engine's duplicate check catches retries and ``app_mention`` + ``message`` doubl
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from adapters.common.commands import Invocation, invocation
+from adapters.common.extract import FileRead
+from adapters.common.files import SharedFile
 from adapters.common.routing import Action
-from adapters.common.text import sanitized, with_attachments, without_mention
+from adapters.common.text import sanitized, with_attachments, with_blocks, without_mention
 from adapters.slack.shape import TS, id_field, is_id, nested_id, object_field, text_field
 from bot.types import Origin, ThreadKey, Turn
 
@@ -67,6 +69,7 @@ class Incoming:
     at: datetime
     author_name: str = ""  # from the event's user_profile when present
     attachments: tuple[str, ...] = ()  # names of the files shared with the message
+    files: tuple[SharedFile, ...] = ()  # the same files, where to download them
 
     @property
     def target(self) -> Target:
@@ -80,17 +83,21 @@ class Incoming:
         the bot will not answer is told so, once, however many threads they start there."""
         return ThreadKey(self.key.platform, self.key.scope, self.key.channel, "")
 
-    def turn(self, author_name: str, text: str, *, addressed: bool) -> Turn:
-        """The Turn for this message; ``text`` is its readable form, the files are named."""
+    def turn(self, author_name: str, text: str, *, addressed: bool,
+             files: Sequence[FileRead] | None = None) -> Turn:
+        """The Turn for this message; ``text`` is its readable form, followed by what was
+        read of its ``files``, or their names when they were not downloaded."""
         return Turn(
             key=self.key,
             message_id=self.ts,
             author_id=self.author_id,
             author_name=sanitized(author_name),
-            text=with_attachments(text, self.attachments),
+            text=with_attachments(text, self.attachments) if files is None
+            else with_blocks(text, [f.text for f in files]),
             addressed=addressed,
             at=self.at,
             origin=Origin(direct=self.direct),
+            images=tuple(f.image for f in files or () if f.image is not None),
         )
 
 
@@ -142,6 +149,7 @@ def parse_message(
         at=ts_time(ts),
         author_name=display_name(profile) if profile else sanitized(fields["username"]),
         attachments=file_names(event),
+        files=shared_files(event),
     )
 
 
@@ -183,6 +191,29 @@ def file_names(message: Mapping[str, Any]) -> tuple[str, ...]:
                     "unnamed file")
         names.append(name)
     return tuple(names)
+
+
+def shared_files(message: Mapping[str, Any]) -> tuple[SharedFile, ...]:
+    """The files shared with a message, as ``file_names`` names them, with their
+    ``url_private`` (downloaded with the bot token: scope ``files:read``)."""
+    files = message.get("files")
+    if not isinstance(files, list):
+        return ()
+    live = [f for f in files if isinstance(f, Mapping) and f.get("mode") != "tombstone"]
+    return tuple(
+        SharedFile(name, url=_text(f.get("url_private")), size=_size(f.get("size")),
+                   html=f.get("filetype") == "html" or f.get("mimetype") == "text/html",
+                   file_id=_text(f.get("id")))
+        for name, f in zip(file_names(message), live, strict=True)
+    )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _size(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def decide(incoming: Incoming, *, follows: bool, follow_threads: bool = True) -> Action:

@@ -15,8 +15,10 @@ from functools import partial
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
+from yarl import URL
 
 from adapters.common.caches import BoundedSet
+from adapters.common.files import FileReader
 from adapters.common.routing import Action
 from adapters.common.titles import title_from
 from adapters.slack.commands import SlackCommands
@@ -43,6 +45,7 @@ from adapters.slack.sink import (
 )
 from adapters.slack.stream import SlackStreamSink
 from adapters.slack.users import NameCache
+from bot.config import FileSettings, secret
 from bot.engine import Engine
 from bot.ports import ReplySink
 from bot.types import Refusal, ThreadKey, ThreadState, Turn
@@ -54,14 +57,19 @@ TITLE_LIMIT = 60  # an AI-app thread's title in Slack's history list
 # messages may take before the message is stored without them.
 LOOKUP_SECONDS = 1.0
 JOIN_SECONDS = 1.5
+FILE_SECONDS = 1.5  # downloading a message's files (THREADBOT_FILE_SECONDS if shorter)
 Later = Callable[[], Coroutine[Any, Any, None]]  # what is left to do after the ack
 
 
 class SlackHandlers:
     def __init__(
-        self, settings: SlackSettings, engine: Engine, client: AsyncWebClient, caps: SlackCaps
+        self, settings: SlackSettings, engine: Engine, client: AsyncWebClient, caps: SlackCaps,
+        files: FileSettings,
     ) -> None:
         self.settings = settings
+        # url_private needs the bot token; the reader keeps it to Slack's file addresses
+        self.files = FileReader(files, headers={"Authorization": f"Bearer {secret(settings.bot_token)}"},
+                                hosts=file_hosts(settings), seconds=FILE_SECONDS)
         self.engine = engine
         self.client = client
         self.caps = caps
@@ -120,24 +128,33 @@ class SlackHandlers:
         return partial(self._answer, incoming, turn, thread, sink, new=not follows)
 
     async def _turn(self, incoming: Incoming, *, addressed: bool) -> Turn:
-        """The message as the model reads it: people's names instead of their ids."""
+        """The message as the model reads it: people's names instead of their ids, what was
+        read of its files. Both looked up side by side: each is time-boxed, and Slack's ack
+        waits for the slower."""
         if incoming.author_name:
             self.names.put(incoming.author_id, incoming.author_name)
-        names = await self.lookup_names([incoming.author_id, *mentioned_users(incoming.text)])
+        names, files = await asyncio.gather(
+            self.lookup_names([incoming.author_id, *mentioned_users(incoming.text)]),
+            self.files.read(incoming.files),
+        )
         return incoming.turn(
             names.get(incoming.author_id, incoming.author_id),
             readable(incoming.text, names),
             addressed=addressed,
+            files=files if incoming.files else None,
         )
 
     async def _refuse(self, incoming: Incoming, text: str) -> None:
-        """Tell the author why the bot does not answer them, where its answer would be."""
+        """Tell the author why the bot does not answer them (or a notice before its answer),
+        where its answer would be."""
         await SlackEditingSink(self.client, self.caps, incoming.channel,
                                incoming.reply_thread_ts).finish(text)
 
     async def _answer(
         self, incoming: Incoming, turn: Turn, thread: ThreadState, sink: ReplySink, *, new: bool
     ) -> None:
+        if notice := await self.engine.cannot_see(turn):
+            await self._refuse(incoming, notice)  # where the answer goes, before it
         # A thread in the app's DM is an AI-app thread even when another replica got its
         # assistant_thread_started: the cache only spares a failing call elsewhere.
         ai_thread = incoming.direct and incoming.in_thread
@@ -240,6 +257,15 @@ class SlackHandlers:
             await call
         except SLACK_ERRORS as exc:
             log.info("Slack call failed: %s", error_code(exc))
+
+
+def file_hosts(settings: SlackSettings) -> set[str]:
+    """Where Slack serves ``url_private``: files.slack.com, and the host of a
+    ``SLACK_API_URL`` (a proxy or a test server serves both)."""
+    hosts = {"files.slack.com"}
+    if settings.api_url:
+        hosts.add(URL(settings.api_url).host or "files.slack.com")
+    return hosts
 
 
 def _draft(incoming: Incoming) -> Turn:

@@ -19,6 +19,7 @@ from bot.types import Completion, Request, ThreadState
 class HistoryStrategy(Protocol):
     name: str  # stored with each thread it starts, so a thread keeps its strategy
     model: str
+    sees_images: bool  # the model takes image input (THREADBOT_VISION_MODELS)
 
     def count(self, text: str) -> int:
         """Tokens a message costs in the context (what the store records at insert)."""

@@ -12,6 +12,7 @@ from functools import lru_cache
 from bot.config import Settings
 from bot.errors import ErrorKind, ProviderError
 from bot.history.window import Window
+from bot.images import IMAGE_TOKENS, sees_images, with_images
 from bot.ports import Store
 from bot.tokens import TokenCounter, is_openai_model
 from bot.types import ChatMessage, Completion, ContextMessage, Request, Role, ThreadState
@@ -44,6 +45,8 @@ class ReplayHistory:
             exact=is_openai_model(self.model) and not counter.estimated,
         )
         self._prefix_tokens = lru_cache(maxsize=4096)(lambda name: counter.count(f"{name}: "))
+        self._image_turns = settings.image_turns
+        self.sees_images = sees_images(self.model, settings.vision_models)
 
     @property
     def budget(self) -> int:
@@ -88,8 +91,22 @@ class ReplayHistory:
         window = await self._store.context(thread, budget, before=before)
         authors = {m.author_id for m in window if m.role == "user"}
         attribute = self.always_attribute or len(authors) > 1
-        fitted = self._fit(window, attribute=attribute, budget=budget)
-        return self._request(normalise(fitted, attribute=attribute), store=store, budget=budget)
+        return self._request(self._fitted(window, attribute, budget), store=store, budget=budget)
+
+    def _fitted(self, window: list[ContextMessage], attribute: bool, budget: int
+                ) -> tuple[ChatMessage, ...]:
+        """The newest messages within ``budget``, images included: when the request will
+        carry images, their tokens (``IMAGE_TOKENS`` each) are taken from the budget first
+        and the text is fitted to the rest."""
+        messages = normalise(self._fit(window, attribute=attribute, budget=budget),
+                             attribute=attribute)
+        reserve = IMAGE_TOKENS * sum(
+            len(m.images) for m in with_images(messages, self._image_turns, sees=self.sees_images))
+        if not reserve:
+            return messages
+        text_budget = max(1, budget - reserve)
+        return normalise(self._fit(window, attribute=attribute, budget=text_budget),
+                         attribute=attribute)
 
     async def summary_request(self, thread: ThreadState) -> Request | None:
         window = await self._store.context(thread, self.budget)
@@ -127,7 +144,7 @@ class ReplayHistory:
         return Request(
             model=self.model,
             system=self._system,
-            messages=messages,
+            messages=with_images(messages, self._image_turns, sees=self.sees_images),
             max_output_tokens=self.window.max_output,
             previous_response_id=previous_response_id,
             store=store,
@@ -176,10 +193,11 @@ def normalise(messages: Sequence[ContextMessage], *, attribute: bool) -> tuple[C
             continue
         if attribute and role == "user" and m.author_name:
             text = f"{m.author_name}: {text}"
+        images = m.images if role == "user" else ()
         if out and out[-1].role == role:
-            out[-1] = ChatMessage(role, f"{out[-1].content}\n\n{text}")
+            out[-1] = ChatMessage(role, f"{out[-1].content}\n\n{text}", out[-1].images + images)
         elif out or role == "user":
-            out.append(ChatMessage(role, text))
+            out.append(ChatMessage(role, text, images))
     return tuple(out)
 
 

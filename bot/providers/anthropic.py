@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import anthropic
 import httpx2
@@ -16,6 +17,7 @@ from anthropic import AsyncAnthropic, omit
 from anthropic.types import Message, MessageParam, ThinkingConfigEnabledParam
 
 from bot.errors import ErrorKind, ProviderError
+from bot.images import b64
 from bot.providers.errors import overflow_window, short
 from bot.providers.reasoning import Reasoning
 from bot.types import THINKING, ChatMessage, Completion, Request, Thinking, Usage
@@ -131,6 +133,14 @@ class AnthropicProvider:
 
 
 def _message(message: ChatMessage) -> MessageParam:
+    if message.role == "user" and message.images:
+        # images first, then the text that refers to them (Anthropic's advice)
+        blocks: list[Any] = [
+            {"type": "image", "source": {"type": "base64", "media_type": im.media_type,
+                                         "data": b64(im.data)}}
+            for im in message.images
+        ]
+        return {"role": "user", "content": [*blocks, {"type": "text", "text": message.content}]}
     if message.role == "user":
         return {"role": "user", "content": message.content}
     return {"role": "assistant", "content": message.content}

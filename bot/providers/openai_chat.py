@@ -16,6 +16,7 @@ from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from bot.errors import ErrorKind, ProviderError
+from bot.images import data_url
 from bot.providers.errors import cannot_chain, overflow_window, short
 from bot.providers.reasoning import Effort, Reasoning, openai_reasoning_model
 from bot.providers.thinking import Relay
@@ -173,6 +174,10 @@ class OpenAIChatProvider:
 
 
 def _message(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message.role == "user" and message.images:
+        parts: list[Any] = [{"type": "image_url", "image_url": {"url": data_url(im)}}
+                            for im in message.images]
+        return {"role": "user", "content": [*parts, {"type": "text", "text": message.content}]}
     if message.role == "user":
         return {"role": "user", "content": message.content}
     return {"role": "assistant", "content": message.content}

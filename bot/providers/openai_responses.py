@@ -21,6 +21,7 @@ from openai.types.responses import (
 )
 
 from bot.errors import ErrorKind, ProviderError
+from bot.images import data_url
 from bot.providers.openai_chat import code_kind, kept_cause, map_openai_error
 from bot.providers.reasoning import Effort, Reasoning
 from bot.providers.thinking import Relay
@@ -105,8 +106,10 @@ def input_items(messages: Sequence[ChatMessage]) -> ResponseInputParam:
     items: list[dict[str, Any]] = []
     for m in messages:
         part = "input_text" if m.role == "user" else "output_text"
+        images = [{"type": "input_image", "image_url": data_url(im), "detail": "auto"}
+                  for im in (m.images if m.role == "user" else ())]
         items.append({"type": "message", "role": m.role,
-                      "content": [{"type": part, "text": m.content}]})
+                      "content": [*images, {"type": part, "text": m.content}]})
     return cast("ResponseInputParam", items)
 
 

@@ -306,6 +306,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("004_place_settings_by_name",
      "CREATE INDEX place_settings_by_name ON place_settings (name, place);"),
     ("005_reasoning_tokens", REASONING_TOKENS),
+    # images shared with a message, by reference (bot/images.py): JSON, NULL for none
+    ("007_attachments", "ALTER TABLE messages ADD COLUMN images text;"),
 ]
 
 

@@ -165,6 +165,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE messages ADD COLUMN reasoning_tokens INTEGER;
         """,
     ),
+    (
+        "009_attachments",
+        """
+        -- images shared with a message, by reference: JSON [{name, media_type, sha256,
+        -- file_id}] (bot/images.py); NULL for none. Their text is in content.
+        ALTER TABLE messages ADD COLUMN images TEXT;
+        """,
+    ),
 ]
 
 

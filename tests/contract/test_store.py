@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.ports import Store
-from bot.types import NewMessage, ThreadKey
+from bot.types import Image, NewMessage, ThreadKey
 from tests.contract.conftest import Backend
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
@@ -177,3 +177,19 @@ async def test_add_to_finds_or_creates_the_thread_and_stores_once(store: Store) 
     _, second = await store.add_to(KEY, "replay", user("again", 5, "m2"))
     assert second is not None and second > row
     assert [m.content for m in await store.context(thread, 100)] == ["hello", "again"]
+
+
+async def test_images_are_stored_by_reference_and_come_back_with_the_context(store: Store) -> None:
+    chart = Image("chart.png", "image/png", "ab" * 32, "F1", data=b"\x89PNG...")
+    photo = Image("photo.jpg", "image/jpeg", "cd" * 32, "F2")
+    thread = await store.ensure_thread(KEY, "replay")
+    await store.add(thread, NewMessage(role="user", content="see [image: chart.png]", tokens=5,
+                                       platform_message_id="p1", images=(chart,)))
+    await store.add_many(thread, [user("no image", 3, "p2"),
+                                  NewMessage(role="user", content="[image: photo.jpg]", tokens=4,
+                                             platform_message_id="p3", images=(photo,))])
+
+    context = await store.context(thread, 100)
+    assert [m.images for m in context] == [(chart,), (), (photo,)]
+    assert [im.file_id for m in context for im in m.images] == ["F1", "F2"]
+    assert all(im.data == b"" for m in context for im in m.images)  # references only

@@ -24,6 +24,7 @@ from tests.fakes.brain import (
     RecordedRequest,
     StreamFail,
     count_words,
+    image_problem,
     new_id,
     text_of,
 )
@@ -74,6 +75,8 @@ class FakeAnthropic(FakeLLMServer):
                 return self._error(Fail(400, None, f"{required}: Field required", None))
         if (refusal := anthropic_refusal(body, self.rejects_reasoning)) is not None:
             return self._error(Fail(400, None, refusal, None))
+        if (problem := image_problem(body["messages"])) is not None:
+            return self._error(Fail(400, None, problem, None))
         system = text_of(body.get("system") or "")
         messages = [{"role": "system", "content": system}] if system else []
         messages += [

@@ -13,6 +13,7 @@ Every fake sees the conversation as ``[{"role", "content"}]`` with the system pr
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import re
@@ -60,6 +61,45 @@ def text_of(content: object) -> str:
     if isinstance(content, list):
         return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return ""
+
+
+_MAGIC = {"image/png": b"\x89PNG", "image/jpeg": b"\xff\xd8\xff", "image/gif": b"GIF8",
+          "image/webp": b"RIFF"}
+
+
+def image_problem(messages: object) -> str | None:
+    """What the real APIs answer 400 for in an image part, in any of the three formats
+    (Chat ``image_url``, Responses ``input_image``, Anthropic ``image``): a type they do
+    not take, base64 that does not decode, bytes that are not the declared type."""
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            declared = _declared_image(part) if isinstance(part, dict) else None
+            if declared is None:
+                continue
+            media, data = declared
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except ValueError:
+                return "Invalid base64 data in image."
+            if media not in _MAGIC or not raw.startswith(_MAGIC[media]):
+                return f"Image does not match the provided media type {media}."
+    return None
+
+
+def _declared_image(part: dict[str, Any]) -> tuple[str, str] | None:
+    """(media type, base64) of an image part, None for any other part."""
+    kind = part.get("type")
+    if kind == "image":
+        source = part.get("source") or {}
+        return str(source.get("media_type")), str(source.get("data"))
+    url = part.get("image_url")
+    if kind == "image_url" and isinstance(url, dict):
+        url = url.get("url")
+    if kind not in ("image_url", "input_image") or not isinstance(url, str):
+        return None
+    head, _, data = url.partition(";base64,")
+    return head.removeprefix("data:"), data
 
 
 @dataclass(frozen=True, slots=True)

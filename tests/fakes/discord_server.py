@@ -19,6 +19,8 @@ exactly (more in discord_payloads.py).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import re
 import time
 from dataclasses import dataclass, field
@@ -69,6 +71,8 @@ class FakeDiscord(FakeInteractions):
         self.guild_id = self.add_guild("Test Server")
         self.channel_id = self.add_channel("general")
         self._failures: list[_Failure] = []
+        self.cdn: dict[str, bytes] = {}  # attachment id → content
+        self.cdn_gets: list[dict[str, str]] = []  # each CDN request's headers
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -78,6 +82,7 @@ class FakeDiscord(FakeInteractions):
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        app.router.add_get("/attachments/{channel}/{id}/{filename}", self._cdn)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -166,9 +171,28 @@ class FakeDiscord(FakeInteractions):
         return msg
 
     # --- acting as people ---
+    def attachment(self, filename: str, data: bytes, *, content_type: str | None = None,
+                   channel: int | None = None) -> dict[str, Any]:
+        """An attachment object served by the fake CDN at a signed URL (``ex``/``is``/``hm``,
+        as Discord's are: without a valid signature the CDN answers 404)."""
+        att_id = str(p.snowflake())
+        self.cdn[att_id] = data
+        path = f"/attachments/{channel or self.channel_id}/{att_id}/{filename}"
+        url = f"http://127.0.0.1:{self.port}{path}?{_signed(path)}"
+        att = {"id": att_id, "filename": filename, "size": len(data), "url": url,
+               "proxy_url": url.replace("127.0.0.1", "localhost")}
+        return att | ({"content_type": content_type} if content_type else {})
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        self.cdn_gets.append(dict(request.headers))
+        data = self.cdn.get(request.match_info["id"])
+        if data is None or request.query_string != _signed(request.path):
+            return web.Response(status=404, text="This content is no longer available.")
+        return web.Response(body=data, content_type="application/octet-stream")
+
     async def say(self, author: dict[str, Any], content: str, *, channel: int | None = None,
                   mention_bot: bool = False, reply_to: int | None = None, ping: bool = True,
-                  type: int = 0) -> dict[str, Any]:
+                  type: int = 0, attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """A person posts ``content``; with ``mention_bot`` it starts with the bot's mention.
         A reply pings (lists in ``mentions``) the replied-to author unless ``ping=False``,
         like Discord's client does by default."""
@@ -180,6 +204,7 @@ class FakeDiscord(FakeInteractions):
             mentions += [replied] if replied not in mentions else []
         msg = self._message(channel or self.channel_id, author, content, type=type,
                             mentions=mentions, reply_to=reply_to)
+        msg["attachments"] = attachments or []
         await self.dispatch("MESSAGE_CREATE", msg)
         return msg
 
@@ -343,6 +368,13 @@ class FakeDiscord(FakeInteractions):
         gateway frame from the bot."""
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(predicate)
+
+
+def _signed(path: str) -> str:
+    """The query that signs a CDN path: expiry, issue time, and an HMAC of both with it."""
+    ex, issued = "7fffffff", "65000000"
+    mac = hmac.new(b"fake-cdn-key", f"{path}{ex}{issued}".encode(), hashlib.sha256).hexdigest()
+    return f"ex={ex}&is={issued}&hm={mac}"
 
 
 def _not_found() -> web.Response:  # noqa: N802 - reads like the constant it stands for

@@ -30,6 +30,7 @@ from tests.fakes.brain import (
     RecordedRequest,
     StreamFail,
     count_words,
+    image_problem,
     new_id,
     text_of,
 )
@@ -90,6 +91,8 @@ class FakeOpenAI(FakeLLMServer):
             return early
         if not body.get("model") or not isinstance(body.get("messages"), list):
             return self._error(Fail(400, None, "'model' and 'messages' are required.", None))
+        if (problem := image_problem(body["messages"])) is not None:
+            return self._error(Fail(400, "invalid_image_format", problem, None))
         messages = [
             {
                 "role": "system" if m.get("role") == "developer" else str(m.get("role")),
@@ -156,6 +159,8 @@ class FakeOpenAI(FakeLLMServer):
             return early
         if not body.get("model"):
             return self._error(Fail(400, None, "'model' is required.", None))
+        if (problem := image_problem(body.get("input"))) is not None:
+            return self._error(Fail(400, "invalid_image_format", problem, None))
         if (refused := self._refused_like_llama_cpp(body)) is not None:
             return refused
         previous = body.get("previous_response_id")

@@ -57,8 +57,9 @@ __all__ = [
 ]
 SCOPES = (
     "app_mentions:read,assistant:write,channels:history,groups:history,im:history,"
-    "mpim:history,chat:write,commands,users:read"
+    "mpim:history,chat:write,commands,users:read,files:read"
 )
+SIGN_IN_PAGE = "<!DOCTYPE html><html><head><title>Sign in | Slack</title></head><body></body></html>"
 
 
 @dataclass
@@ -105,6 +106,9 @@ class FakeSlack:
     limits: dict[str, list[int]] = field(default_factory=dict)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
     delays: dict[str, float] = field(default_factory=dict)  # method → seconds before answering
+    files: dict[str, bytes] = field(default_factory=dict)  # file id → content (url_private)
+    downloads: list[tuple[str, str]] = field(default_factory=list)  # (file id, token) per GET
+    file_delay: float = 0.0  # seconds before a file download answers
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -122,6 +126,8 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/hooks/{name}", self._hook)
+        app.router.add_get("/files-pri/{team_file}/{name}", self._file)
+        app.router.add_get("/signin", self._sign_in)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -157,6 +163,18 @@ class FakeSlack:
             "real_name": real_name or display_name,
             "profile": {"display_name": display_name, "real_name": real_name or display_name},
         }
+
+    def add_file(self, name: str, data: bytes, *, mimetype: str = "text/plain",
+                 filetype: str = "text") -> dict[str, Any]:
+        """A file the fake serves at its ``url_private``: the file object an event carries."""
+        file_id = f"F{len(self.files) + 1:08d}"
+        self.files[file_id] = data
+        url = f"http://127.0.0.1:{self._port}/files-pri/{self.team_id}-{file_id}/{name}"
+        return {"id": file_id, "created": self._epoch, "timestamp": self._epoch, "name": name,
+                "title": name, "mimetype": mimetype, "filetype": filetype, "user": "U0ALICE",
+                "mode": "hosted", "is_external": False, "size": len(data),
+                "url_private": url,
+                "permalink": f"https://test.slack.com/files/U0ALICE/{file_id}/{name}"}
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
         self.errors.setdefault(method, []).extend([error] * times)
@@ -223,6 +241,23 @@ class FakeSlack:
         body = handler(args) if handler else {}
         headers = {"x-oauth-scopes": SCOPES} if method == "auth.test" else None
         return web.json_response({"ok": "error" not in body, **body}, headers=headers)
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """``url_private``: the bytes for the bot token in ``Authorization: Bearer``; without
+        it, like Slack, a redirect to the sign-in page (an HTML page with status 200)."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        file_id = request.match_info["team_file"].rsplit("-", 1)[-1]
+        self.downloads.append((file_id, token))
+        if self.file_delay:
+            await asyncio.sleep(self.file_delay)
+        if token != self.bot_token:
+            raise web.HTTPFound("/signin")
+        if file_id not in self.files:
+            return web.Response(status=404, text="file_not_found")
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
+    async def _sign_in(self, request: web.Request) -> web.Response:
+        return web.Response(text=SIGN_IN_PAGE, content_type="text/html")
 
     async def _hook(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())

@@ -21,7 +21,7 @@ from adapters.slack.app import SlackBot
 from adapters.slack.settings import SlackSettings
 from adapters.slack.sink import SlackCaps
 from bot.app import open_engine
-from bot.config import Settings
+from bot.config import FileSettings, Settings
 from tests.fakes.slack_server import (
     FakeSlack,
     event_callback,
@@ -104,10 +104,12 @@ class Served:
         return result
 
 
-async def serve(settings: Settings, slack: FakeSlack, **overrides: Any) -> AsyncGenerator[Served]:
+async def serve(settings: Settings, slack: FakeSlack, *, files: FileSettings | None = None,
+                **overrides: Any) -> AsyncGenerator[Served]:
     """The adapter in HTTP mode on the core ``settings``, Slack settings ``overrides``."""
     async with open_engine(settings) as engine:
-        bot = SlackBot(slack_settings(slack, **overrides), engine, caps=SlackCaps(interval=INTERVAL))
+        bot = SlackBot(slack_settings(slack, **overrides), engine, caps=SlackCaps(interval=INTERVAL),
+                       files=files or FileSettings(_env_file=None))  # type: ignore[call-arg]
         runner = web.AppRunner(bot.web_app(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()

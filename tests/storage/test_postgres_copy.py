@@ -11,6 +11,7 @@ import fcntl
 import os
 import struct
 import termios
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from bot.admin.ledger import (
     Verdict,
 )
 from bot.ports import Store
-from bot.types import Ending, NewMessage, ThreadKey, Usage
+from bot.types import Ending, Image, NewMessage, ThreadKey, Usage
 from storage import open_store
 from storage.copy import open_copier
 from storage.copy_rows import ChargeCopy, ThreadCopy
@@ -66,7 +67,8 @@ async def a_lived_in_sqlite_store(url: str) -> None:
         await store.set_anchor(chain, "resp_1", "gpt-x")
         await store.reset(chain.id)
         chain = await store.ensure_thread(CHAIN, "chain")
-        await store.add(chain, said("Tell me a story", "m2", "U2", waits=True))
+        await store.add(chain, replace(said("Tell me a story", "m2", "U2", waits=True),
+                                       images=(Image("a.png", "image/png", "ab" * 32, "F1"),)))
         row = await store.begin_reply(chain)
         await store.finish_reply(chain, row, reply("Once upon", Ending.STOPPED, "resp_2"))
         await store.set_anchor(chain, "resp_2", "gpt-x")
@@ -150,6 +152,7 @@ async def test_sqlite_to_postgresql_and_back_keeps_every_conversation(
     await migrate(postgres_url, last, tmp_path)
 
     original = await everything(first)
+    assert sum(m.images is not None for t in original[0] for m in t.messages) == 1
     charges = original[2]
     assert [c.thread for c in charges] == [CHAIN, None, REPLAY, REPLAY, None]  # by key, not id
     assert [(c.open, c.estimated) for c in charges] == [

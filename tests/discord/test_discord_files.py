@@ -1,0 +1,77 @@
+"""Files attached on Discord reach the model as text: downloaded from their signed CDN URLs
+(never with the bot token), read by content, labelled, stored with the message; an
+attachment that cannot be fetched is a short note and the user is still answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.images import b64
+from tests.discord.conftest import Bot
+from tests.discord.test_discord_conversations import prompts, texts
+from tests.fakes.discord_server import FakeDiscord
+from tests.sample_files import CODE, PNG_SMALL, text_pdf
+
+
+async def test_attached_code_and_pdf_are_sent_to_the_model_as_labelled_blocks(
+    bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    code = fake_discord.attachment("greet.py", CODE.encode(), content_type="text/x-python")
+    pdf = fake_discord.attachment("spec.pdf", text_pdf("Ship on Friday"))
+    msg = await fake_discord.say(alice, "review these", mention_bot=True, attachments=[code, pdf])
+    await bot.settle()
+
+    assert prompts(fake_openai) == [
+        "review these\n"
+        "[file: greet.py]\n"
+        'def greet(name: str) -> str:\n    return f"Hello, {name}!"\n'
+        "[end of file: greet.py]\n"
+        "[file: spec.pdf]\nShip on Friday\n[end of file: spec.pdf]"
+    ]
+    assert len(fake_discord.cdn_gets) == 2
+    assert not any("Authorization" in headers for headers in fake_discord.cdn_gets)
+    assert texts(fake_discord, msg["id"])  # answered in the thread it opened
+
+
+async def test_a_file_alone_in_the_bots_thread_is_answered(
+    bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    msg = await fake_discord.say(alice, "I'll send the log", mention_bot=True)
+    await bot.settle()
+    thread = int(msg["id"])
+    log = fake_discord.attachment("app.log", b"ERROR disk full\n", channel=thread)
+    await fake_discord.say(alice, "", channel=thread, attachments=[log])
+    await bot.settle()
+
+    assert prompts(fake_openai)[-1] == "[file: app.log]\nERROR disk full\n[end of file: app.log]"
+    assert len(texts(fake_discord, thread)) == 2
+
+
+async def test_an_expired_attachment_url_is_a_note_and_the_question_is_answered(
+    bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    att = fake_discord.attachment("notes.md", b"# Plan")
+    expired = att | {"url": att["url"].replace("ex=7fffffff", "ex=00000001")}
+    msg = await fake_discord.say(alice, "what's in it?", mention_bot=True, attachments=[expired])
+    await bot.settle()
+
+    assert prompts(fake_openai) == ["what's in it?\n[attachment: notes.md — it is no longer there]"]
+    assert texts(fake_discord, msg["id"])
+
+
+async def test_an_attached_image_is_sent_to_the_model_as_an_image(
+    bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    shot = fake_discord.attachment("screen.png", PNG_SMALL, content_type="image/png")
+    await fake_discord.say(alice, "what's wrong here?", mention_bot=True, attachments=[shot])
+    await bot.settle()
+
+    [*_, last] = fake_openai.requests[-1].json["messages"]
+    assert last["content"] == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(PNG_SMALL)}},
+        {"type": "text", "text": "what's wrong here?\n[image: screen.png]"},
+    ]
