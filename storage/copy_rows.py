@@ -33,6 +33,8 @@ class MessageCopy:
     awaits_answer: int
     refs: tuple[str, ...]
     created_at: datetime
+    covers_tokens: int | None = None  # a rolling summary: what it covers
+    covers_messages: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,7 +24,7 @@ from storage.sqlite_spending import stamp
 _MESSAGE_COLUMNS = (
     "epoch, role, author_id, author_name, content, tokens, running_tokens, platform_msg_id, "
     "response_id, model, input_tokens, output_tokens, cached_input_tokens, ending, awaits_answer, "
-    "refs, created_at"
+    "refs, created_at, covers_tokens, covers_messages"
 )
 _KEY = "platform = ? AND scope = ? AND channel = ? AND thread = ?"
 _CHARGE_COLUMNS = (
@@ -76,7 +76,7 @@ class SqliteCopier:
             if rows:
                 await self._db.executemany(
                     f"""INSERT INTO messages (thread_id, stopped, {_MESSAGE_COLUMNS})
-                        VALUES ({', '.join('?' * 19)})""",
+                        VALUES ({', '.join('?' * 21)})""",
                     [_message_row(rows[0][0], m) for m in thread.messages],
                 )
             await self._db.execute("COMMIT")
@@ -164,6 +164,7 @@ def _message(row: Sequence[Any]) -> MessageCopy:
         model=row[9], input_tokens=row[10], output_tokens=row[11],
         cached_input_tokens=row[12], ending=row[13], awaits_answer=row[14],
         refs=tuple(json.loads(row[15])), created_at=_time(row[16]),
+        covers_tokens=row[17], covers_messages=row[18],
     )
 
 
@@ -172,7 +173,7 @@ def _message_row(thread_id: int, m: MessageCopy) -> tuple[Any, ...]:
         thread_id, int(m.ending == "stopped"), m.epoch, m.role, m.author_id, m.author_name,
         m.content, m.tokens, m.running_tokens, m.platform_msg_id, m.response_id, m.model,
         m.input_tokens, m.output_tokens, m.cached_input_tokens, m.ending, m.awaits_answer,
-        json.dumps(list(m.refs)), m.created_at.isoformat(),
+        json.dumps(list(m.refs)), m.created_at.isoformat(), m.covers_tokens, m.covers_messages,
     )
 
 

@@ -7,12 +7,12 @@ connection dropped mid-stream escapes as the raw ``httpx2`` transport error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 
 import anthropic
 import httpx2
 from anthropic import AsyncAnthropic, omit
-from anthropic.types import Message, MessageParam
+from anthropic.types import CacheControlEphemeralParam, Message, MessageParam, TextBlockParam
 
 from bot.errors import ErrorKind, ProviderError
 from bot.providers.errors import overflow_window, short
@@ -68,12 +68,12 @@ class AnthropicProvider:
 
     async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
         parts: list[str] = []
-        messages = [_message(m) for m in request.messages]
+        messages = _messages(request.messages)
         try:
             async with self._client.messages.stream(
                 model=request.model,
                 max_tokens=request.max_output_tokens,
-                system=request.system or omit,
+                system=_system(request) or omit,
                 messages=messages,
             ) as stream:
                 async for text in stream.text_stream:
@@ -90,10 +90,37 @@ class AnthropicProvider:
         await self._client.close()
 
 
-def _message(message: ChatMessage) -> MessageParam:
+# Anthropic caches a prompt's prefix up to a ``cache_control`` breakpoint (at most 4 per
+# request). Ours: the system prompt, the rolling summary, the previous turn's last user
+# message (where the last request's cache was written: it hits however many blocks were
+# added since) and the newest message (written for the next turn).
+_BREAKPOINT: CacheControlEphemeralParam = {"type": "ephemeral"}
+
+
+def _system(request: Request) -> list[TextBlockParam]:
+    """The system prompt and the rolling summary as blocks, each ending at a breakpoint: a
+    new summary then leaves the system prompt's cache intact."""
+    prompt = request.system
+    if request.summary and prompt.endswith(request.summary):
+        prompt = prompt[: len(prompt) - len(request.summary)].rstrip("\n")
+    parts = [prompt, request.summary] if request.summary else [prompt]
+    return [{"type": "text", "text": part, "cache_control": _BREAKPOINT} for part in parts if part]
+
+
+def _messages(messages: Sequence[ChatMessage]) -> list[MessageParam]:
+    """Plain messages, with a breakpoint on the newest and on the previous turn's question."""
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    marked = {len(messages) - 1, *users[-2:-1]}
+    return [_message(m, cache=i in marked) for i, m in enumerate(messages)]
+
+
+def _message(message: ChatMessage, *, cache: bool) -> MessageParam:
+    content: str | list[TextBlockParam] = message.content
+    if cache:
+        content = [{"type": "text", "text": message.content, "cache_control": _BREAKPOINT}]
     if message.role == "user":
-        return {"role": "user", "content": message.content}
-    return {"role": "assistant", "content": message.content}
+        return {"role": "user", "content": content}
+    return {"role": "assistant", "content": content}
 
 
 def _usage(message: Message) -> Usage:

@@ -101,9 +101,15 @@ class OpenAIChatProvider:
     name = "openai"
     supports_chain = False
 
-    def __init__(self, client: AsyncOpenAI, *, token_param: TokenParam = "max_tokens") -> None:
+    def __init__(
+        self, client: AsyncOpenAI, *, token_param: TokenParam = "max_tokens",
+        cache_keys: bool = False,
+    ) -> None:
         self._client = client
         self._token_param = token_param
+        # prompt_cache_key only where the server takes it (OpenAI): local servers may
+        # reject a field they do not know
+        self._cache_keys = cache_keys
 
     async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
         messages: list[ChatCompletionMessageParam] = []
@@ -123,6 +129,7 @@ class OpenAIChatProvider:
                 stream_options={"include_usage": True},
                 max_tokens=limit if self._token_param == "max_tokens" else omit,
                 max_completion_tokens=limit if self._token_param != "max_tokens" else omit,
+                prompt_cache_key=request.cache_key if self._cache_keys and request.cache_key else omit,
             )
             async with chunks:
                 async for chunk in chunks:

@@ -30,8 +30,9 @@ class OpenAIResponsesProvider:
     name = "openai-responses"
     supports_chain = True
 
-    def __init__(self, client: AsyncOpenAI) -> None:
+    def __init__(self, client: AsyncOpenAI, *, cache_keys: bool = False) -> None:
         self._client = client
+        self._cache_keys = cache_keys  # prompt_cache_key: only where the server takes it
 
     async def stream(self, request: Request) -> AsyncGenerator[str | Completion, None]:
         chained = request.previous_response_id is not None
@@ -45,6 +46,7 @@ class OpenAIResponsesProvider:
                 previous_response_id=request.previous_response_id or omit,
                 store=request.store,
                 max_output_tokens=request.max_output_tokens,
+                prompt_cache_key=request.cache_key if self._cache_keys and request.cache_key else omit,
                 stream=True,
             )
             async with events:

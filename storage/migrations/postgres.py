@@ -304,6 +304,14 @@ MIGRATIONS: list[tuple[str, str]] = [
     # which places have a given setting (Store.places_with, read every few seconds)
     ("004_place_settings_by_name",
      "CREATE INDEX place_settings_by_name ON place_settings (name, place);"),
+    # a rolling summary (role 'summary'): the epoch's running token total through the last
+    # message it covers, and how many messages that is (NULL: not a rolling summary)
+    ("006_compaction", """
+        ALTER TABLE messages ADD COLUMN covers_tokens bigint;
+        ALTER TABLE messages ADD COLUMN covers_messages integer;
+        CREATE INDEX messages_rolling_summary ON messages (thread_id, epoch, id)
+            WHERE covers_tokens IS NOT NULL;
+    """),
 ]
 
 

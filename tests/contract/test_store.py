@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.ports import Store
-from bot.types import NewMessage, ThreadKey
+from bot.types import Coverage, NewMessage, RollingSummary, ThreadKey
 from tests.contract.conftest import Backend
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
@@ -177,3 +177,27 @@ async def test_add_to_finds_or_creates_the_thread_and_stores_once(store: Store) 
     _, second = await store.add_to(KEY, "replay", user("again", 5, "m2"))
     assert second is not None and second > row
     assert [m.content for m in await store.context(thread, 100)] == ["hello", "again"]
+
+
+async def test_a_rolling_summary_stands_for_the_oldest_messages(store: Store) -> None:
+    """The compaction's reads: the next block to summarise, the context after a summary,
+    and the summary itself, in the current epoch only (and shown by export)."""
+    thread = await store.ensure_thread(KEY, "replay")
+    for i in range(6):
+        await store.add(thread, user(f"m{i}", 10, f"p{i}"))
+    assert await store.running_total(thread) == 60
+    assert await store.rolling_summary(thread) is None
+    block = await store.oldest(thread, 25, after=0)  # until at least 25 tokens are covered
+    assert [m.content for m in block] == ["m0", "m1", "m2"]
+    summary = RollingSummary(content="m0 to m2", tokens=4, covers=Coverage(30, 3), model="s-1")
+    await store.add_rolling_summary(thread, summary)
+    assert await store.rolling_summary(thread) == summary
+    assert [m.content for m in await store.context(thread, 1000, after=30)] == ["m3", "m4", "m5"]
+    assert [m.content for m in await store.context(thread, 15, after=30)] == ["m5"]
+    assert [m.content for m in await store.oldest(thread, 5, after=30)] == ["m3"]
+    assert await store.running_total(thread) == 60  # a summary is not context
+    rows = [m for _, m in await store.history(KEY) if m.role == "summary"]
+    assert [(m.content, m.covers, m.model) for m in rows] == [("m0 to m2", Coverage(30, 3), "s-1")]
+    await store.reset(thread.id)
+    fresh = await store.ensure_thread(KEY, "replay")
+    assert await store.rolling_summary(fresh) is None and await store.running_total(fresh) == 0

@@ -62,6 +62,34 @@ def text_of(content: object) -> str:
     return ""
 
 
+class PrefixCache:
+    """OpenAI's automatic prompt cache, emulated: a prompt's longest prefix (in the fakes'
+    word "tokens") shared with an earlier prompt of the same ``prompt_cache_key`` is served
+    from the cache — from 1,024 tokens on, in steps of 128, as api.openai.com reports it."""
+
+    MINIMUM, STEP = 1024, 128
+
+    def __init__(self) -> None:
+        self._seen: dict[str, list[list[str]]] = {}
+
+    def cached(self, key: str, messages: list[Message]) -> int:
+        words = [w for m in messages for w in (f"<{m.get('role')}>", *m.get("content", "").split())]
+        earlier = self._seen.setdefault(key, [])
+        shared = max((_common(words, e) for e in earlier), default=0)
+        earlier.append(words)
+        del earlier[:-8]  # a cache keeps recent prefixes
+        return 0 if shared < self.MINIMUM else shared - shared % self.STEP
+
+
+def _common(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     path: str
@@ -131,6 +159,7 @@ class FakeLLMServer:
         # fields (capped at the prompt's size); None: the usage carries no cache details, as
         # from servers in front of local models.
         self.cached_tokens: int | None = None
+        self.prefix_cache: PrefixCache | None = None  # emulate a prefix cache (OpenAI Chat)
         self.base_url = ""
         self._replier: Replier = default_reply
         self._faults: deque[Fault] = deque()
