@@ -188,7 +188,7 @@ def _markdown(key: ThreadKey, rows: list[tuple[int, StoredMessage]]) -> str:
             current = epoch
         who = {"assistant": "Assistant", "summary": "Summary"}.get(m.role, m.author_name or "User")
         if m.covers is not None:
-            who = f"Rolling summary of the first {m.covers.messages} messages"
+            who = f"Rolling summary ({m.covers.messages} messages summarised)"
         mark = " _(stopped)_" if m.stopped else ""
         # One line whatever the name holds: a newline in it could start a heading.
         parts.append(f"**{' '.join(who.split())}** ({m.created_at:%Y-%m-%d %H:%M}){mark}:\n")

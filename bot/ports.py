@@ -159,10 +159,11 @@ class Store(Protocol):
 
     async def oldest(
         self, thread: ThreadState, tokens: int, *, after: int, before: int | None = None
-    ) -> list[ContextMessage]:
+    ) -> tuple[list[ContextMessage], int]:
         """The oldest context messages past the running total ``after`` (before row
         ``before``) until at least ``tokens`` are covered, oldest first: the next block to
-        summarise. Their tokens add up to the running total of the last one."""
+        summarise; and the running total through the last of them (``after`` if none).
+        Bounded by ``tokens``, not by the thread's length."""
         ...
 
     async def since_response(

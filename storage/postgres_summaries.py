@@ -13,6 +13,8 @@ import asyncpg
 from bot.types import ContextMessage, Coverage, RollingSummary, ThreadState, utcnow
 
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
+_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
+_CONTEXT = "thread_id = $1 AND epoch = $2 AND role <> 'summary' AND content <> '' AND id < $5"
 
 
 class PostgresSummaries:
@@ -51,12 +53,18 @@ class PostgresSummaries:
 
     async def oldest(
         self, thread: ThreadState, tokens: int, *, after: int, before: int | None = None
-    ) -> list[ContextMessage]:
+    ) -> tuple[list[ContextMessage], int]:
+        """Two bounded index ranges: the rows ending within the block, and the one row that
+        straddles its end (never a scan to the end of a long thread)."""
         rows = await self._pool.fetch(
-            """SELECT role, author_id, author_name, content, tokens FROM messages
-               WHERE thread_id = $1 AND epoch = $2 AND role <> 'summary' AND content <> ''
-                 AND running_tokens > $3 AND running_tokens - tokens < $3 + $4 AND id < $5
-               ORDER BY running_tokens, id""",
+            f"""SELECT {_COLUMNS} FROM messages WHERE {_CONTEXT}
+                  AND running_tokens > $3 AND running_tokens <= $3 + $4
+                UNION ALL
+                SELECT * FROM (SELECT {_COLUMNS} FROM messages WHERE {_CONTEXT}
+                                 AND running_tokens > $3 + $4
+                               ORDER BY running_tokens, id LIMIT 1) AS straddling
+                WHERE running_tokens - tokens < $3 + $4
+                ORDER BY 6""",
             thread.id, thread.epoch, after, tokens, before or _NO_LIMIT,
         )
-        return [ContextMessage(*row) for row in rows]
+        return [ContextMessage(*row[:5]) for row in rows], rows[-1][5] if rows else after

@@ -12,6 +12,9 @@ from bot.types import ContextMessage, Coverage, RollingSummary, ThreadState, utc
 from storage.sqlite_reads import SqliteReads
 
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
+_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
+_CONTEXT = ("thread_id = :t AND epoch = :e AND role != 'summary' AND content != '' "
+            "AND id < :before")
 
 
 class SqliteSummaries(SqliteReads):
@@ -49,14 +52,19 @@ class SqliteSummaries(SqliteReads):
 
     async def oldest(
         self, thread: ThreadState, tokens: int, *, after: int, before: int | None = None
-    ) -> list[ContextMessage]:
+    ) -> tuple[list[ContextMessage], int]:
+        """Two bounded index ranges: the rows ending within the block, and the one row that
+        straddles its end (never a scan to the end of a long thread)."""
         rows = await self._run(
-            """SELECT role, author_id, author_name, content, tokens FROM messages
-               WHERE thread_id = :t AND epoch = :e AND role != 'summary' AND content != ''
-                 AND running_tokens > :after AND running_tokens - tokens < :after + :tokens
-                 AND id < :before
-               ORDER BY running_tokens, id""",
+            f"""SELECT {_COLUMNS} FROM messages WHERE {_CONTEXT}
+                  AND running_tokens > :after AND running_tokens <= :after + :tokens
+                UNION ALL
+                SELECT * FROM (SELECT {_COLUMNS} FROM messages WHERE {_CONTEXT}
+                                 AND running_tokens > :after + :tokens
+                               ORDER BY running_tokens, id LIMIT 1)
+                WHERE running_tokens - tokens < :after + :tokens
+                ORDER BY 6""",
             {"t": thread.id, "e": thread.epoch, "after": after, "tokens": tokens,
              "before": before or _NO_LIMIT},
         )
-        return [ContextMessage._make(row) for row in rows]
+        return [ContextMessage._make(row[:5]) for row in rows], rows[-1][5] if rows else after

@@ -174,3 +174,33 @@ async def test_one_thread_is_never_compacted_twice_at_once(
         await provider.aclose()
         await store.close()
     assert len(fake_openai.requests) == 1 and len(summaries) == 1
+
+
+async def test_a_long_backlog_is_summarised_from_its_newest_block_in_one_call(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    """A thread older than compaction (or stored with it off): one model call catches up,
+    not one per block of its history."""
+    fake_openai.reply_with(summariser)
+    settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url,
+                             context_tokens=CONTEXT, max_output_tokens=OUTPUT)
+    store = await open_store(settings.db)
+    provider = make_provider(settings)
+    try:
+        history = make_histories(settings, store, provider).default
+        thread = await store.ensure_thread(KEY, history.name)
+        texts = [f"message {i} about the weather and the lunch menu" for i in range(3000)]
+        await store.add_many(thread, [NewMessage(role="user", content=t, tokens=history.count(t),
+                                                 author_name="Ada", platform_message_id=str(i))
+                                      for i, t in enumerate(texts)])
+        await history.compact(thread)
+        await history.compact(thread)  # caught up: nothing more to do
+        summary = await store.rolling_summary(thread)
+        total = await store.running_total(thread)
+    finally:
+        await provider.aclose()
+        await store.close()
+    assert len(fake_openai.requests) == 1 and summary is not None
+    sent = fake_openai.requests[0].json["messages"][-1]["content"]
+    assert "message 2950 " in sent and "message 100 " not in sent  # the newest block only
+    assert summary.covers.tokens < total  # the newest messages stay as they are

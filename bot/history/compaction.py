@@ -96,15 +96,15 @@ class Compactor:
         pending = total - after
         if pending <= room * HIGH_WATER:
             return
-        need = min(pending - int(room * LOW_WATER), self._block_cap)
-        block = await self._store.oldest(thread, need, after=after)
+        cut = total - int(room * LOW_WATER)  # what stays unsummarised: the newest part
+        # A backlog bigger than one block (a thread older than compaction) is summarised
+        # from its newest block only: one model call, not one per block of history.
+        start = max(after, cut - self._block_cap)
+        block, through = await self._store.oldest(thread, cut - start, after=start)
         if not block:
             return
         text = await self._summarise(summary, block)
-        covers = Coverage(
-            after + sum(m.tokens for m in block),
-            (summary.covers.messages if summary else 0) + len(block),
-        )
+        covers = Coverage(through, (summary.covers.messages if summary else 0) + len(block))
         content = self._counter.truncate(text, self.summary_cap)
         await self._store.add_rolling_summary(thread, RollingSummary(
             content=content, tokens=self._counter.count(content), covers=covers, model=self.model,
