@@ -187,6 +187,8 @@ def _markdown(key: ThreadKey, rows: list[tuple[int, StoredMessage]]) -> str:
             parts.append(f"## Conversation {epoch + 1}\n")
             current = epoch
         who = {"assistant": "Assistant", "summary": "Summary"}.get(m.role, m.author_name or "User")
+        if m.covers is not None:
+            who = f"Rolling summary ({m.covers.messages} messages summarised)"
         mark = " _(stopped)_" if m.stopped else ""
         # One line whatever the name holds: a newline in it could start a heading.
         parts.append(f"**{' '.join(who.split())}** ({m.created_at:%Y-%m-%d %H:%M}){mark}:\n")
@@ -199,6 +201,8 @@ def _markdown(key: ThreadKey, rows: list[tuple[int, StoredMessage]]) -> str:
 def _usage_fields(m: StoredMessage) -> dict[str, Any]:
     """A reply's model and token counts for the JSON export, where the store knows them."""
     fields: dict[str, Any] = {"model": m.model} if m.model else {}
+    if m.covers is not None:  # a rolling summary: what it stands for in the context
+        fields |= {"covers_messages": m.covers.messages, "covers_tokens": m.covers.tokens}
     if m.usage:
         fields |= {"input_tokens": m.usage.input_tokens,
                    "cached_input_tokens": m.usage.cached_input_tokens,

@@ -75,6 +75,11 @@ class Settings(EnvSettings):
     reasoning: Literal["off", "low", "medium", "high"] = Field(
         "off", validation_alias=env("THREADBOT_REASONING")
     )
+    # on: the oldest part of a long thread is summarised (bot/history/compaction.py) instead
+    # of dropped; off: the oldest messages simply leave the context
+    compaction: bool = Field(True, validation_alias=env("THREADBOT_COMPACTION"))
+    # the model that writes the rolling summaries ("": the thread's model)
+    compaction_model: str = Field("", validation_alias=env("THREADBOT_COMPACTION_MODEL"))
     # the deadline for a reply's first text (retries included), and the longest silence
     # between two streamed chunks after that
     provider_timeout: float = Field(60.0, gt=0, validation_alias=env("THREADBOT_PROVIDER_TIMEOUT"))

@@ -32,6 +32,7 @@ from bot.types import (
     NewMessage,
     PlatformStats,
     Request,
+    RollingSummary,
     StoredMessage,
     Thinking,
     ThreadKey,
@@ -136,11 +137,34 @@ class Store(Protocol):
         ...
 
     async def context(
-        self, thread: ThreadState, budget: int, *, before: int | None = None
+        self, thread: ThreadState, budget: int, *, before: int | None = None, after: int = 0
     ) -> list[ContextMessage]:
         """The newest user/assistant messages of the current epoch within ``budget`` tokens
-        (stored before row ``before`` when given), oldest first; the newest always, even
-        when it alone is over budget. Summaries and empty reply rows are never part of it."""
+        (stored before row ``before`` when given, past the running total ``after``), oldest
+        first; the newest always, even when it alone is over budget. Summaries and empty
+        reply rows are never part of it."""
+        ...
+
+    # --- rolling summaries (bot/history/compaction.py) ---
+    async def rolling_summary(self, thread: ThreadState) -> RollingSummary | None:
+        """The newest rolling summary of the thread's current epoch, if any."""
+        ...
+
+    async def add_rolling_summary(self, thread: ThreadState, summary: RollingSummary) -> None:
+        """Store a rolling summary in the current epoch (a 'summary' row: never context)."""
+        ...
+
+    async def running_total(self, thread: ThreadState) -> int:
+        """Context tokens stored in the current epoch so far (the newest running total)."""
+        ...
+
+    async def oldest(
+        self, thread: ThreadState, tokens: int, *, after: int, before: int | None = None
+    ) -> tuple[list[ContextMessage], int]:
+        """The oldest context messages past the running total ``after`` (before row
+        ``before``) until at least ``tokens`` are covered, oldest first: the next block to
+        summarise; and the running total through the last of them (``after`` if none).
+        Bounded by ``tokens``, not by the thread's length."""
         ...
 
     async def since_response(

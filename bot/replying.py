@@ -139,6 +139,8 @@ class Replier:
         footer = await meter.spent(round_.request or request, completion, completion.text)
         await _settled(started)
         await self._shown(row, round_, sink.finish(completion.text + footer))
+        # Shown first: a compaction's model call never delays the answer on screen.
+        await history.compact(thread)
         return Ending.ANSWERED
 
     async def _start(self, sink: ReplySink, row: int, round_: Round) -> None:

@@ -137,6 +137,12 @@ class Request:
     previous_response_id: str | None = None  # chain: the provider holds the earlier context
     store: bool = False  # Responses API: keep the response so a later call can chain on it
     budget: int = 0  # the history budget it was built within (a retry may try a smaller one)
+    # The thread's rolling summary (bot/history/compaction.py), already the tail of ``system``:
+    # Anthropic puts a prompt-cache breakpoint before it, so the prompt's own cache survives
+    # a new summary.
+    summary: str = ""
+    # Groups a thread's requests for OpenAI's prompt cache (``prompt_cache_key``); "" for none.
+    cache_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +167,25 @@ class Completion:
     model: str
     response_id: str | None = None
     usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What a rolling summary stands for: the oldest messages of its epoch, up to the running
+    token total ``tokens`` (copy-stable, unlike row ids) — ``messages`` of them."""
+
+    tokens: int
+    messages: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollingSummary:
+    """The newest rolling summary of a thread's epoch: sent in place of what it covers."""
+
+    content: str
+    tokens: int
+    covers: Coverage
+    model: str
 
 
 class ContextMessage(NamedTuple):
@@ -203,6 +228,7 @@ class NewMessage:
     awaits_answer: bool = False  # user messages the bot was asked to answer (pending until it does)
     at: datetime | None = None
     images: tuple[Image, ...] = ()  # stored by reference (no bytes)
+    covers: Coverage | None = None  # a rolling summary: what it replaces in the context
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,6 +247,7 @@ class StoredMessage:
     ending: Ending | None = None
     model: str | None = None  # replies: the model that wrote it
     usage: Usage | None = None  # replies: what the provider reported, when it did
+    covers: Coverage | None = None  # a rolling summary: the messages it stands for
 
     @property
     def stopped(self) -> bool:

@@ -35,6 +35,8 @@ class MessageCopy:
     created_at: datetime
     reasoning_tokens: int | None = None
     images: str | None = None  # shared images by reference, as stored (JSON)
+    covers_tokens: int | None = None  # a rolling summary: what it covers
+    covers_messages: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

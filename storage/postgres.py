@@ -31,6 +31,7 @@ from storage.postgres_connect import open_pool
 from storage.postgres_leases import PostgresLeases
 from storage.postgres_reads import KEY_WHERE, key_args
 from storage.postgres_spending import PostgresSpending
+from storage.postgres_summaries import PostgresSummaries
 
 
 def _args(count: int) -> str:
@@ -47,7 +48,7 @@ _THREAD = "SELECT id, strategy, epoch, last_response_id, model FROM threads"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
-class PostgresStore(PostgresSpending, PostgresLeases):
+class PostgresStore(PostgresSpending, PostgresLeases, PostgresSummaries):
     def __init__(self, pool: asyncpg.Pool, upkeep: asyncpg.Pool) -> None:
         self._pool = pool
         self._upkeep = upkeep
@@ -200,12 +201,13 @@ class PostgresStore(PostgresSpending, PostgresLeases):
         return Unfinished(thread.key, row[0], row[1] or "", ()) if row else None
 
     async def context(
-        self, thread: ThreadState, budget: int, *, before: int | None = None
+        self, thread: ThreadState, budget: int, *, before: int | None = None, after: int = 0
     ) -> list[ContextMessage]:
         """The newest user/assistant messages of the current epoch that fit ``budget`` tokens,
         oldest first (only those before the reserved row ``before``): an index range on the
         running total, so its cost does not grow with the thread. The newest message always
-        comes back, even when it alone exceeds the budget."""
+        comes back, even when it alone exceeds the budget. ``after``: only messages past that
+        running total (what a rolling summary does not cover)."""
         top = (
             "(SELECT running_tokens FROM messages WHERE id = $4)"
             if before is not None
@@ -216,9 +218,9 @@ class PostgresStore(PostgresSpending, PostgresLeases):
             f"""SELECT {_CONTEXT_COLUMNS} FROM messages
                 WHERE thread_id = $1 AND epoch = $2 AND role <> 'summary' AND content <> ''
                   AND running_tokens > {top} - $3 AND running_tokens <= {top}
-                  AND id < $4
+                  AND running_tokens > $5 AND id < $4
                 ORDER BY running_tokens, id""",
-            thread.id, thread.epoch, budget, before or _NO_LIMIT,
+            thread.id, thread.epoch, budget, before or _NO_LIMIT, after,
         )
         if not rows:
             return []

@@ -21,7 +21,7 @@ from storage.postgres_reads import KEY_WHERE, key_args
 _MESSAGE_COLUMNS = (
     "epoch, role, author_id, author_name, content, tokens, running_tokens, platform_msg_id, "
     "response_id, model, input_tokens, output_tokens, cached_input_tokens, ending, awaits_answer, "
-    "refs, created_at, reasoning_tokens, images"
+    "refs, created_at, reasoning_tokens, images, covers_tokens, covers_messages"
 )
 _CHARGE_COLUMNS = (
     "at, platform, scope, channel, user_id, model, input_tokens, cached_input_tokens, "
@@ -78,7 +78,7 @@ class PostgresCopier:
                 return False
             await db.executemany(
                 f"""INSERT INTO messages (thread_id, {_MESSAGE_COLUMNS})
-                    VALUES ({', '.join(f'${i}' for i in range(1, 21))})""",
+                    VALUES ({', '.join(f'${i}' for i in range(1, 23))})""",
                 [_message_row(thread_id, m) for m in thread.messages],
             )
         return True
@@ -182,6 +182,8 @@ def _message(row: Any) -> MessageCopy:
         model=row[9], input_tokens=row[10], output_tokens=row[11],
         cached_input_tokens=row[12], ending=row[13], awaits_answer=row[14],
         refs=tuple(row[15]), created_at=row[16], reasoning_tokens=row[17], images=row[18],
+        covers_tokens=row[19],
+        covers_messages=row[20],
     )
 
 
@@ -192,6 +194,7 @@ def _message_row(thread_id: int, m: MessageCopy) -> tuple[Any, ...]:
         m.output_tokens, m.cached_input_tokens, m.ending, m.awaits_answer, list(m.refs), m.created_at,
         m.reasoning_tokens,
         m.images,
+        m.covers_tokens, m.covers_messages,
     )
 
 

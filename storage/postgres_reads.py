@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.types import Ending, PlatformStats, StoredMessage, ThreadKey, ThreadListing
+from bot.types import Coverage, Ending, PlatformStats, StoredMessage, ThreadKey, ThreadListing
 from storage import stored_usage
 
 
@@ -25,7 +25,8 @@ class PostgresReads:
             """SELECT m.epoch, m.id, m.role, m.author_id, m.author_name, m.content, m.tokens,
                       m.platform_msg_id, m.response_id, m.created_at, m.ending, m.model,
                       m.input_tokens, m.output_tokens, m.cached_input_tokens,
-                      m.reasoning_tokens
+                      m.reasoning_tokens,
+                      m.covers_tokens, m.covers_messages
                FROM messages m JOIN threads t ON t.id = m.thread_id
                WHERE t.platform = $1 AND t.scope = $2 AND t.channel = $3 AND t.thread = $4
                  AND m.content <> ''
@@ -68,4 +69,5 @@ def _message(row: Any) -> StoredMessage:
         tokens=row[6], platform_message_id=row[7], response_id=row[8], created_at=row[9],
         ending=Ending(row[10]) if row[10] else None, model=row[11],
         usage=stored_usage(tuple(row)[12:16]),
+        covers=Coverage(row[16], row[17]) if row[16] is not None else None,
     )

@@ -33,6 +33,7 @@ from storage.migrations.sqlite import migrate
 from storage.sqlite_file import prepare, unusable
 from storage.sqlite_leases import Holders, SqliteLeases
 from storage.sqlite_spending import SqliteSpending
+from storage.sqlite_summaries import SqliteSummaries
 
 _CONTEXT_COLUMNS = "role, author_id, author_name, content, tokens, running_tokens, images"
 
@@ -57,7 +58,7 @@ _INSERT_MESSAGE_RETURNING_ID = _INSERT_MESSAGE + "RETURNING id"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
-class SqliteStore(SqliteSpending, SqliteLeases):
+class SqliteStore(SqliteSpending, SqliteLeases, SqliteSummaries):
     """Every method is one ``execute_fetchall``: a single hop to aiosqlite's thread (an
     ``async with execute() … fetchone()`` costs three)."""
 
@@ -231,13 +232,14 @@ class SqliteStore(SqliteSpending, SqliteLeases):
         )
 
     async def context(
-        self, thread: ThreadState, budget: int, *, before: int | None = None
+        self, thread: ThreadState, budget: int, *, before: int | None = None, after: int = 0
     ) -> list[ContextMessage]:
         """The newest user/assistant messages of the current epoch that fit ``budget`` tokens,
         oldest first; with ``before`` (a reserved reply row) only those stored before it.
         Reads only those rows (index range on the running total), so its cost does not grow
         with the thread. The newest message is always included, even when it alone exceeds
-        the budget: the caller truncates it rather than sending nothing."""
+        the budget: the caller truncates it rather than sending nothing. ``after``: only
+        messages past that running total (what a rolling summary does not cover)."""
         top = (
             "(SELECT running_tokens FROM messages WHERE id = :before)"
             if before is not None
@@ -248,9 +250,10 @@ class SqliteStore(SqliteSpending, SqliteLeases):
             f"""SELECT {_CONTEXT_COLUMNS} FROM messages
                 WHERE thread_id = :t AND epoch = :e AND role != 'summary' AND content != ''
                   AND running_tokens > {top} - :budget AND running_tokens <= {top}
-                  AND id < :before
+                  AND running_tokens > :after AND id < :before
                 ORDER BY running_tokens, id""",
-            {"t": thread.id, "e": thread.epoch, "budget": budget, "before": before or _NO_LIMIT},
+            {"t": thread.id, "e": thread.epoch, "budget": budget, "before": before or _NO_LIMIT,
+             "after": after},
         )
         if not rows:
             return []

@@ -24,7 +24,7 @@ from storage.sqlite_spending import stamp
 _MESSAGE_COLUMNS = (
     "epoch, role, author_id, author_name, content, tokens, running_tokens, platform_msg_id, "
     "response_id, model, input_tokens, output_tokens, cached_input_tokens, ending, awaits_answer, "
-    "refs, created_at, reasoning_tokens, images"
+    "refs, created_at, reasoning_tokens, images, covers_tokens, covers_messages"
 )
 _KEY = "platform = ? AND scope = ? AND channel = ? AND thread = ?"
 _CHARGE_COLUMNS = (
@@ -76,7 +76,7 @@ class SqliteCopier:
             if rows:
                 await self._db.executemany(
                     f"""INSERT INTO messages (thread_id, stopped, {_MESSAGE_COLUMNS})
-                        VALUES ({', '.join('?' * 21)})""",
+                        VALUES ({', '.join('?' * 23)})""",
                     [_message_row(rows[0][0], m) for m in thread.messages],
                 )
             await self._db.execute("COMMIT")
@@ -164,7 +164,8 @@ def _message(row: Sequence[Any]) -> MessageCopy:
         model=row[9], input_tokens=row[10], output_tokens=row[11],
         cached_input_tokens=row[12], ending=row[13], awaits_answer=row[14],
         refs=tuple(json.loads(row[15])), created_at=_time(row[16]), reasoning_tokens=row[17],
-        images=row[18],
+        images=row[18], covers_tokens=row[19],
+        covers_messages=row[20],
     )
 
 
@@ -174,6 +175,7 @@ def _message_row(thread_id: int, m: MessageCopy) -> tuple[Any, ...]:
         m.content, m.tokens, m.running_tokens, m.platform_msg_id, m.response_id, m.model,
         m.input_tokens, m.output_tokens, m.cached_input_tokens, m.ending, m.awaits_answer,
         json.dumps(list(m.refs)), m.created_at.isoformat(), m.reasoning_tokens, m.images,
+        m.covers_tokens, m.covers_messages,
     )
 
 

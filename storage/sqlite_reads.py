@@ -13,13 +13,13 @@ from typing import Any
 
 import aiosqlite
 
-from bot.types import Ending, PlatformStats, StoredMessage, ThreadKey, ThreadListing
+from bot.types import Coverage, Ending, PlatformStats, StoredMessage, ThreadKey, ThreadListing
 from storage import stored_usage
 
 MESSAGE_COLUMNS = (
     "id, role, author_id, author_name, content, tokens, platform_msg_id, response_id, "
     "created_at, ending, model, input_tokens, output_tokens, cached_input_tokens, "
-    "reasoning_tokens"
+    "reasoning_tokens, covers_tokens, covers_messages"
 )
 
 
@@ -77,4 +77,5 @@ def _message(row: Sequence[Any]) -> StoredMessage:
         tokens=row[5], platform_message_id=row[6], response_id=row[7],
         created_at=datetime.fromisoformat(row[8]), ending=Ending(row[9]) if row[9] else None,
         model=row[10], usage=stored_usage(row[11:15]),
+        covers=Coverage(row[15], row[16]) if row[15] is not None else None,
     )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
+from bot.history.compaction import COMPACTION_SYSTEM
 from bot.types import Ending
 
 
@@ -38,3 +41,9 @@ class RecordingSink:
     @property
     def used(self) -> bool:
         return self.started or bool(self.deltas) or self.done.is_set()
+
+
+def answering(fake: Any) -> list[Any]:
+    """The requests a fake LLM recorded for replies, without the ones that wrote a rolling
+    summary (bot/history/compaction.py)."""
+    return [r for r in fake.requests if COMPACTION_SYSTEM not in json.dumps(r.json)]

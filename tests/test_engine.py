@@ -20,7 +20,7 @@ from bot.errors import USER_MESSAGES, ErrorKind
 from bot.types import Command, CommandName, Ending, ThreadKey, Turn
 from storage import open_store
 from tests.conftest import make_settings
-from tests.helpers import RecordingSink
+from tests.helpers import RecordingSink, answering
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
 
@@ -115,7 +115,7 @@ async def test_small_budget_keeps_system_prompt_newest_messages_and_alternation(
 ) -> None:
     settings = make_settings(
         tmp_path, db=database, openai_base_url=fake_openai.base_url, context_tokens=120,
-        system_prompt="SYSTEM PROMPT",
+        system_prompt="SYSTEM PROMPT", compaction=False,  # trimming as such
     )
     async with open_engine(settings) as engine:
         for i in range(12):
@@ -139,7 +139,7 @@ async def test_a_huge_message_is_truncated_with_a_note_not_refused(
     async with open_engine(settings) as engine:
         sink = await ask(engine, "lorem ipsum " * 5000)
     assert sink.final and sink.error is None
-    sent = fake_openai.requests[-1].json["messages"][-1]["content"]
+    sent = answering(fake_openai)[-1].json["messages"][-1]["content"]
     assert "message truncated" in sent and len(sent) < 2000
 
 

@@ -16,7 +16,7 @@ from bot.providers.errors import overflow_window
 from bot.providers.factory import make_provider
 from bot.types import ChatMessage, Request, ThreadKey, Turn
 from tests.conftest import make_settings
-from tests.helpers import RecordingSink
+from tests.helpers import RecordingSink, answering
 
 KEY = ThreadKey("console", "", "", "local")
 _ids = iter(range(1, 1_000_000))
@@ -139,7 +139,7 @@ async def test_a_huge_paste_on_a_small_window_is_answered_and_the_thread_goes_on
         after = await ask(engine, "My name is Ada.")
         named = await ask(engine, "What is my name?")
     assert pasted.error is None and pasted.final
-    sent = fake_openai.requests[-3].json["messages"][-1]["content"]
+    sent = answering(fake_openai)[-3].json["messages"][-1]["content"]
     assert "message truncated" in sent
     assert after.error is None and named.final == "Your name is Ada."
 

@@ -40,11 +40,11 @@ def make_histories(settings: Settings, store: Store, provider: Provider) -> Hist
         log.warning("THREADBOT_CONTEXT_TOKENS (%d) leaves no room for history beside "
                     "THREADBOT_MAX_OUTPUT_TOKENS (%d): set it to the model's context window",
                     settings.context_tokens, settings.max_output_tokens)
-    replay = ReplayHistory(store, counter, settings)
+    replay = ReplayHistory(store, counter, settings, provider)
     chain: HistoryStrategy = replay
     problem = _why_not_chain(settings, provider)
     if problem is None:
-        chain = ChainHistory(store, counter, settings)
+        chain = ChainHistory(store, counter, settings, provider)
     elif settings.history == ChainHistory.name:
         log.warning("THREADBOT_HISTORY=chain %s; using replay", problem)
     by_name = {ReplayHistory.name: replay, ChainHistory.name: chain}

@@ -47,6 +47,11 @@ class HistoryStrategy(Protocol):
         """The reply was stopped or failed: the provider's view of the thread is uncertain."""
         ...
 
+    async def compact(self, thread: ThreadState) -> None:
+        """The reply was shown and the thread's lease is still held: time for upkeep that
+        keeps later requests small (a rolling summary); never raises."""
+        ...
+
     async def summary_request(self, thread: ThreadState) -> Request | None:
         """A one-shot request summarising the thread's context; None if there is nothing."""
         ...

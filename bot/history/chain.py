@@ -39,10 +39,13 @@ class ChainHistory(ReplayHistory):
         if self.chaining and thread.last_response_id and thread.model == self.model:
             new = await self._store.since_response(thread, thread.last_response_id, before=before)
             if new:
+                # Instructions are not carried along a chain: the summary a replay sent
+                # (the newest one) goes with every chained call too.
+                summary, _ = await self._summary(thread, self.budget)
                 return self._request(
-                    normalise(self._fit(new, attribute=True), attribute=True),
+                    normalise(self._fit(new, attribute=True), attribute=True), thread=thread,
                     previous_response_id=thread.last_response_id,
-                    store=True,
+                    store=True, summary=summary,
                 )
         # No anchor yet, a changed model, an anchor from before a reset: rebuild.
         return await self.replay(thread, store=self.chaining, before=before)

@@ -5,15 +5,17 @@ which replays whenever its chain breaks, and of the one-shot summary requests.""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from functools import lru_cache
 
 from bot.config import Settings
 from bot.errors import ErrorKind, ProviderError
+from bot.history.compaction import SUMMARY_HEADER, Compactor, speaker
 from bot.history.window import Window
 from bot.images import IMAGE_TOKENS, sees_images, with_images
-from bot.ports import Store
+from bot.ports import Provider, Store
 from bot.tokens import TokenCounter, is_openai_model
 from bot.types import ChatMessage, Completion, ContextMessage, Request, Role, ThreadState
 
@@ -34,7 +36,10 @@ class ReplayHistory:
     # Name every user message (``Name: text``), not only when several people talk.
     always_attribute = False
 
-    def __init__(self, store: Store, counter: TokenCounter, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, counter: TokenCounter, settings: Settings,
+        provider: Provider | None = None,
+    ) -> None:
         self._store = store
         self._counter = counter
         self.model = settings.model_name
@@ -47,6 +52,12 @@ class ReplayHistory:
         self._prefix_tokens = lru_cache(maxsize=4096)(lambda name: counter.count(f"{name}: "))
         self._image_turns = settings.image_turns
         self.sees_images = sees_images(self.model, settings.vision_models)
+        # Rolling summaries need a model to write them (THREADBOT_COMPACTION)
+        self.compactor = (
+            Compactor(store, counter, provider, self.window,
+                      model=settings.compaction_model or self.model)
+            if settings.compaction and provider is not None else None
+        )
 
     @property
     def budget(self) -> int:
@@ -82,16 +93,25 @@ class ReplayHistory:
     async def after_unfinished(self, thread: ThreadState) -> None:
         return None
 
+    async def compact(self, thread: ThreadState) -> None:
+        """After a reply was shown: fold the oldest messages into the rolling summary when
+        the thread has outgrown its budget (``Compactor``)."""
+        if self.compactor is not None:
+            await self.compactor.compact(thread)
+
     async def replay(
         self, thread: ThreadState, *, store: bool, before: int | None = None,
         budget: int | None = None,
     ) -> Request:
         """Rebuild the context from the local store (up to the reply's row ``before``)."""
         budget = budget or self.budget
-        window = await self._store.context(thread, budget, before=before)
+        summary, after = await self._summary(thread, budget)
+        room = budget - (self.count(summary) if summary else 0)
+        window = await self._store.context(thread, room, before=before, after=after)
         authors = {m.author_id for m in window if m.role == "user"}
         attribute = self.always_attribute or len(authors) > 1
-        return self._request(self._fitted(window, attribute, budget), store=store, budget=budget)
+        return self._request(self._fitted(window, attribute, room), thread=thread, store=store,
+                             budget=budget, summary=summary)
 
     def _fitted(self, window: list[ContextMessage], attribute: bool, budget: int
                 ) -> tuple[ChatMessage, ...]:
@@ -108,18 +128,26 @@ class ReplayHistory:
         return normalise(self._fit(window, attribute=attribute, budget=text_budget),
                          attribute=attribute)
 
+    async def _summary(self, thread: ThreadState, budget: int) -> tuple[str, int]:
+        """The rolling summary as the request carries it, and the running total it covers
+        ("", 0: none, or one that would leave too little room beside it)."""
+        rolling = await self.compactor.summary(thread) if self.compactor else None
+        if rolling is None or self.count(rolling.content) * 2 >= budget:
+            return "", 0
+        return f"{SUMMARY_HEADER}\n{rolling.content}", rolling.covers.tokens
+
     async def summary_request(self, thread: ThreadState) -> Request | None:
         window = await self._store.context(thread, self.budget)
         if not window:
             return None
-        return self.transcript_request([(_speaker(m), m.content) for m in window])
+        return self.transcript_request([(speaker(m), m.content) for m in window])
 
     def transcript_request(self, lines: Sequence[tuple[str, str]]) -> Request:
         """The newest lines within budget, as one user message to summarise."""
         kept: list[str] = []
         used = 0
-        for speaker, text in reversed(lines):
-            line = f"{speaker}: {text}" if speaker else text
+        for who, text in reversed(lines):
+            line = f"{who}: {text}" if who else text
             used += self.count(line)
             if used > self.budget and kept:
                 break
@@ -137,18 +165,23 @@ class ReplayHistory:
         self,
         messages: tuple[ChatMessage, ...],
         *,
+        thread: ThreadState,
         store: bool,
         previous_response_id: str | None = None,
         budget: int | None = None,
+        summary: str = "",
     ) -> Request:
+        system = "\n\n".join(part for part in (self._system, summary) if part)
         return Request(
             model=self.model,
-            system=self._system,
+            system=system,
             messages=with_images(messages, self._image_turns, sees=self.sees_images),
             max_output_tokens=self.window.max_output,
             previous_response_id=previous_response_id,
             store=store,
             budget=budget or self.budget,
+            summary=summary,
+            cache_key=cache_key(thread),
         )
 
     def _fit(
@@ -201,5 +234,7 @@ def normalise(messages: Sequence[ContextMessage], *, attribute: bool) -> tuple[C
     return tuple(out)
 
 
-def _speaker(message: ContextMessage) -> str:
-    return "Assistant" if message.role == "assistant" else (message.author_name or "User")
+def cache_key(thread: ThreadState) -> str:
+    """One prompt-cache group per thread (OpenAI's ``prompt_cache_key``), without sending
+    the platform's ids: a hash of the thread's key."""
+    return "threadbot-" + hashlib.sha256(str(thread.key).encode()).hexdigest()[:24]

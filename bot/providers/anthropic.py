@@ -8,13 +8,19 @@ connection dropped mid-stream escapes as the raw ``httpx2`` transport error.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import anthropic
 import httpx2
 from anthropic import AsyncAnthropic, omit
-from anthropic.types import Message, MessageParam, ThinkingConfigEnabledParam
+from anthropic.types import (
+    CacheControlEphemeralParam,
+    Message,
+    MessageParam,
+    TextBlockParam,
+    ThinkingConfigEnabledParam,
+)
 
 from bot.errors import ErrorKind, ProviderError
 from bot.images import b64
@@ -113,8 +119,8 @@ class AnthropicProvider:
         async with self._client.messages.stream(
             model=request.model,
             max_tokens=request.max_output_tokens + budget,
-            system=request.system or omit,
-            messages=[_message(m) for m in request.messages],
+            system=_system(request) or omit,
+            messages=_messages(request.messages),
             thinking=thinking or omit,
         ) as stream:
             async for event in stream:
@@ -132,7 +138,34 @@ class AnthropicProvider:
         await self._client.close()
 
 
-def _message(message: ChatMessage) -> MessageParam:
+# Anthropic caches a prompt's prefix up to a ``cache_control`` breakpoint (at most 4 per
+# request). Ours: the system prompt, the rolling summary, the previous turn's last user
+# message (where the last request's cache was written: it hits however many blocks were
+# added since) and the newest message (written for the next turn).
+_BREAKPOINT: CacheControlEphemeralParam = {"type": "ephemeral"}
+
+
+def _system(request: Request) -> list[TextBlockParam]:
+    """The system prompt and the rolling summary as blocks, each ending at a breakpoint: a
+    new summary then leaves the system prompt's cache intact."""
+    prompt = request.system
+    if request.summary and prompt.endswith(request.summary):
+        prompt = prompt[: len(prompt) - len(request.summary)].rstrip("\n")
+    parts = [prompt, request.summary] if request.summary else [prompt]
+    return [{"type": "text", "text": part, "cache_control": _BREAKPOINT} for part in parts if part]
+
+
+def _messages(messages: Sequence[ChatMessage]) -> list[MessageParam]:
+    """Plain messages, with a breakpoint on the newest and on the previous turn's question."""
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    marked = {len(messages) - 1, *users[-2:-1]}
+    return [_message(m, cache=i in marked) for i, m in enumerate(messages)]
+
+
+def _message(message: ChatMessage, *, cache: bool) -> MessageParam:
+    content: str | list[Any] = message.content
+    if cache:
+        content = [{"type": "text", "text": message.content, "cache_control": _BREAKPOINT}]
     if message.role == "user" and message.images:
         # images first, then the text that refers to them (Anthropic's advice)
         blocks: list[Any] = [
@@ -140,10 +173,13 @@ def _message(message: ChatMessage) -> MessageParam:
                                          "data": b64(im.data)}}
             for im in message.images
         ]
-        return {"role": "user", "content": [*blocks, {"type": "text", "text": message.content}]}
+        text: dict[str, Any] = {"type": "text", "text": message.content}
+        if cache:
+            text["cache_control"] = _BREAKPOINT
+        content = [*blocks, text]
     if message.role == "user":
-        return {"role": "user", "content": message.content}
-    return {"role": "assistant", "content": message.content}
+        return {"role": "user", "content": content}
+    return {"role": "assistant", "content": content}
 
 
 def _usage(message: Message) -> Usage:

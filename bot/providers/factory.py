@@ -62,15 +62,20 @@ def make_provider(settings: Settings) -> Provider:
         timeout=settings.provider_timeout,
         max_retries=settings.provider_retries,
     )
+    cache_keys = is_openai(settings.openai_base_url)
     if settings.provider == "openai-responses":
-        return OpenAIResponsesProvider(client, reasoning=reasoning)
+        return OpenAIResponsesProvider(client, reasoning=reasoning, cache_keys=cache_keys)
     return OpenAIChatProvider(
-        client, token_param=token_param_for(settings.openai_base_url), reasoning=reasoning
+        client, token_param=token_param_for(settings.openai_base_url), reasoning=reasoning,
+        cache_keys=cache_keys,
     )
+
+
+def is_openai(base_url: str | None) -> bool:
+    """OpenAI itself (the default URL): the server for OpenAI-only fields."""
+    return base_url is None or urlparse(base_url).hostname == "api.openai.com"
 
 
 def token_param_for(base_url: str | None) -> TokenParam:
     """OpenAI itself wants ``max_completion_tokens``; compatible servers know ``max_tokens``."""
-    if base_url is None or urlparse(base_url).hostname == "api.openai.com":
-        return "max_completion_tokens"
-    return "max_tokens"
+    return "max_completion_tokens" if is_openai(base_url) else "max_tokens"

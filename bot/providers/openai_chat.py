@@ -107,11 +107,14 @@ class OpenAIChatProvider:
 
     def __init__(
         self, client: AsyncOpenAI, *, token_param: TokenParam = "max_tokens",
-        reasoning: Reasoning | None = None,
+        reasoning: Reasoning | None = None, cache_keys: bool = False,
     ) -> None:
         self._client = client
         self._token_param = token_param
         self._reasoning = reasoning or Reasoning()
+        # prompt_cache_key only where the server takes it (OpenAI): local servers may
+        # reject a field they do not know
+        self._cache_keys = cache_keys
 
     async def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
         messages: list[ChatCompletionMessageParam] = []
@@ -167,6 +170,7 @@ class OpenAIChatProvider:
             max_tokens=limit if name == "max_tokens" else omit,
             max_completion_tokens=limit if name != "max_tokens" else omit,
             reasoning_effort=effort or omit,
+            prompt_cache_key=request.cache_key if self._cache_keys and request.cache_key else omit,
         )
 
     async def aclose(self) -> None:

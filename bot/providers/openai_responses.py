@@ -34,9 +34,12 @@ class OpenAIResponsesProvider:
     name = "openai-responses"
     supports_chain = True
 
-    def __init__(self, client: AsyncOpenAI, *, reasoning: Reasoning | None = None) -> None:
+    def __init__(
+        self, client: AsyncOpenAI, *, reasoning: Reasoning | None = None, cache_keys: bool = False
+    ) -> None:
         self._client = client
         self._reasoning = reasoning or Reasoning()
+        self._cache_keys = cache_keys  # prompt_cache_key: only where the server takes it
 
     async def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
         chained = request.previous_response_id is not None
@@ -92,6 +95,7 @@ class OpenAIResponsesProvider:
             # thinking counts against the output cap: the answer keeps its own
             max_output_tokens=request.max_output_tokens + self._reasoning.budget(effort),
             reasoning={"effort": effort} if effort else omit,
+            prompt_cache_key=request.cache_key if self._cache_keys and request.cache_key else omit,
             stream=True,
         )
 

@@ -306,6 +306,14 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("004_place_settings_by_name",
      "CREATE INDEX place_settings_by_name ON place_settings (name, place);"),
     ("005_reasoning_tokens", REASONING_TOKENS),
+    # a rolling summary (role 'summary'): the epoch's running token total through the last
+    # message it covers, and how many messages that is (NULL: not a rolling summary)
+    ("006_compaction", """
+        ALTER TABLE messages ADD COLUMN covers_tokens bigint;
+        ALTER TABLE messages ADD COLUMN covers_messages integer;
+        CREATE INDEX messages_rolling_summary ON messages (thread_id, epoch, id)
+            WHERE covers_tokens IS NOT NULL;
+    """),
     # images shared with a message, by reference (bot/images.py): JSON, NULL for none
     ("007_attachments", "ALTER TABLE messages ADD COLUMN images text;"),
 ]

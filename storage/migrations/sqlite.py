@@ -166,6 +166,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "008_compaction",
+        """
+        -- a rolling summary (role 'summary'): the epoch's running token total through the
+        -- last message it covers, and how many messages that is (NULL: not a rolling summary)
+        ALTER TABLE messages ADD COLUMN covers_tokens INTEGER;
+        ALTER TABLE messages ADD COLUMN covers_messages INTEGER;
+        CREATE INDEX messages_rolling_summary ON messages (thread_id, epoch, id)
+            WHERE covers_tokens IS NOT NULL;
+        """,
+    ),
+    (
         "009_attachments",
         """
         -- images shared with a message, by reference: JSON [{name, media_type, sha256,

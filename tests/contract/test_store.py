@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.ports import Store
-from bot.types import Image, NewMessage, ThreadKey
+from bot.types import Coverage, Image, NewMessage, RollingSummary, ThreadKey
 from tests.contract.conftest import Backend
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000100")
@@ -193,3 +193,31 @@ async def test_images_are_stored_by_reference_and_come_back_with_the_context(sto
     assert [m.images for m in context] == [(chart,), (), (photo,)]
     assert [im.file_id for m in context for im in m.images] == ["F1", "F2"]
     assert all(im.data == b"" for m in context for im in m.images)  # references only
+
+
+async def test_a_rolling_summary_stands_for_the_oldest_messages(store: Store) -> None:
+    """The compaction's reads: the next block to summarise, the context after a summary,
+    and the summary itself, in the current epoch only (and shown by export)."""
+    thread = await store.ensure_thread(KEY, "replay")
+    for i in range(6):
+        await store.add(thread, user(f"m{i}", 10, f"p{i}"))
+    assert await store.running_total(thread) == 60
+    assert await store.rolling_summary(thread) is None
+    block, through = await store.oldest(thread, 25, after=0)  # until 25 tokens are covered
+    assert [m.content for m in block] == ["m0", "m1", "m2"] and through == 30
+    assert await store.oldest(thread, 20, after=0) == (block[:2], 20)
+    assert await store.oldest(thread, 15, after=35) == (block[:0] + [
+        m for m in await store.context(thread, 30) if m.content in ("m3", "m4")], 50)
+    assert await store.oldest(thread, 10, after=60) == ([], 60)
+    summary = RollingSummary(content="m0 to m2", tokens=4, covers=Coverage(30, 3), model="s-1")
+    await store.add_rolling_summary(thread, summary)
+    assert await store.rolling_summary(thread) == summary
+    assert [m.content for m in await store.context(thread, 1000, after=30)] == ["m3", "m4", "m5"]
+    assert [m.content for m in await store.context(thread, 15, after=30)] == ["m5"]
+    assert [m.content for m in (await store.oldest(thread, 5, after=30))[0]] == ["m3"]
+    assert await store.running_total(thread) == 60  # a summary is not context
+    rows = [m for _, m in await store.history(KEY) if m.role == "summary"]
+    assert [(m.content, m.covers, m.model) for m in rows] == [("m0 to m2", Coverage(30, 3), "s-1")]
+    await store.reset(thread.id)
+    fresh = await store.ensure_thread(KEY, "replay")
+    assert await store.rolling_summary(fresh) is None and await store.running_total(fresh) == 0

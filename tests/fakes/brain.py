@@ -102,6 +102,34 @@ def _declared_image(part: dict[str, Any]) -> tuple[str, str] | None:
     return head.removeprefix("data:"), data
 
 
+class PrefixCache:
+    """OpenAI's automatic prompt cache, emulated: a prompt's longest prefix (in the fakes'
+    word "tokens") shared with an earlier prompt of the same ``prompt_cache_key`` is served
+    from the cache — from 1,024 tokens on, in steps of 128, as api.openai.com reports it."""
+
+    MINIMUM, STEP = 1024, 128
+
+    def __init__(self) -> None:
+        self._seen: dict[str, list[list[str]]] = {}
+
+    def cached(self, key: str, messages: list[Message]) -> int:
+        words = [w for m in messages for w in (f"<{m.get('role')}>", *m.get("content", "").split())]
+        earlier = self._seen.setdefault(key, [])
+        shared = max((_common(words, e) for e in earlier), default=0)
+        earlier.append(words)
+        del earlier[:-8]  # a cache keeps recent prefixes
+        return 0 if shared < self.MINIMUM else shared - shared % self.STEP
+
+
+def _common(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     path: str
@@ -179,6 +207,7 @@ class FakeLLMServer:
         self.thinking: str | None = None
         self.thinking_as = "tags"
         self.rejects_reasoning = False
+        self.prefix_cache: PrefixCache | None = None  # emulate a prefix cache (OpenAI Chat)
         self.base_url = ""
         self._replier: Replier = default_reply
         self._faults: deque[Fault] = deque()

@@ -108,7 +108,10 @@ class FakeOpenAI(FakeLLMServer):
         usage: dict[str, Any] = dict(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
-        if self.cached_tokens is not None:  # as api.openai.com reports it
+        if self.prefix_cache is not None:
+            cached = self.prefix_cache.cached(str(body.get("prompt_cache_key", "")), messages)
+            usage["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
+        elif self.cached_tokens is not None:  # as api.openai.com reports it
             cached = min(self.cached_tokens, prompt)
             usage["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
         if self.reasoning_tokens is not None:

@@ -76,3 +76,19 @@ async def test_a_stream_without_usage_still_completes(chat: Backend) -> None:
     chat.fake._chat_frames = lambda head, text, usage, fault: original(head, text, None, fault)
     _, completion = await collect(chat.provider(), make_request("hi"))
     assert completion.text == "fine" and completion.usage is None
+
+
+async def test_openai_gets_the_threads_prompt_cache_key(chat: Backend) -> None:
+    client = AsyncOpenAI(api_key="k", base_url=chat.fake.base_url, max_retries=0)
+    provider = OpenAIChatProvider(client, token_param="max_completion_tokens", cache_keys=True)
+    try:
+        await collect(provider, make_request("hi", cache_key="threadbot-abc"))
+    finally:
+        await provider.aclose()
+    assert chat.fake.requests[0].json["prompt_cache_key"] == "threadbot-abc"
+
+
+async def test_a_local_server_gets_no_prompt_cache_key(chat: Backend) -> None:
+    """make_provider for a compatible server: a field it may not know is never sent."""
+    await collect(chat.provider(), make_request("hi", cache_key="threadbot-abc"))
+    assert "prompt_cache_key" not in chat.fake.requests[0].json

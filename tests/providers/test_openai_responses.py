@@ -4,8 +4,10 @@ failures that arrive as stream events."""
 from __future__ import annotations
 
 import pytest
+from openai import AsyncOpenAI
 
 from bot.errors import ErrorKind
+from bot.providers.openai_responses import OpenAIResponsesProvider
 from tests.providers.conftest import Backend, collect, failure, make_request
 
 
@@ -125,3 +127,18 @@ async def test_a_stream_that_ends_without_completed_is_unavailable(
     responses.fake._response_frames = without_completed
     _, error = await failure(responses.provider(), make_request("hi"))
     assert error.kind is ErrorKind.UNAVAILABLE
+
+
+async def test_openai_gets_the_threads_prompt_cache_key(responses: Backend) -> None:
+    client = AsyncOpenAI(api_key="k", base_url=responses.fake.base_url, max_retries=0)
+    provider = OpenAIResponsesProvider(client, cache_keys=True)
+    try:
+        await collect(provider, make_request("hi", cache_key="threadbot-abc"))
+    finally:
+        await provider.aclose()
+    assert responses.fake.requests[0].json["prompt_cache_key"] == "threadbot-abc"
+
+
+async def test_a_local_server_gets_no_prompt_cache_key(responses: Backend) -> None:
+    await collect(responses.provider(), make_request("hi", cache_key="threadbot-abc"))
+    assert "prompt_cache_key" not in responses.fake.requests[0].json

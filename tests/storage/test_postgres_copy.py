@@ -26,7 +26,7 @@ from bot.admin.ledger import (
     Verdict,
 )
 from bot.ports import Store
-from bot.types import Ending, Image, NewMessage, ThreadKey, Usage
+from bot.types import Coverage, Ending, Image, NewMessage, RollingSummary, ThreadKey, Usage
 from storage import open_store
 from storage.copy import open_copier
 from storage.copy_rows import ChargeCopy, ThreadCopy
@@ -73,6 +73,8 @@ async def a_lived_in_sqlite_store(url: str) -> None:
         await store.finish_reply(chain, row, reply("Once upon", Ending.STOPPED, "resp_2"))
         await store.set_anchor(chain, "resp_2", "gpt-x")
         await store.add(chain, NewMessage(role="summary", content="a story", tokens=2, at=EARLY))
+        await store.add_rolling_summary(chain, RollingSummary(
+            content="Alice asked for a story", tokens=5, covers=Coverage(7, 2), model="gpt-s"))
         await store.add(chain, said("And then?", "m3", "U2", waits=True))
         open_row = await store.begin_reply(chain)  # a process died writing this
         await store.set_refs(open_row, ["C1:1700000001.1", "C1:1700000001.2"])
@@ -136,7 +138,7 @@ async def test_sqlite_to_postgresql_and_back_keeps_every_conversation(
     await a_lived_in_sqlite_store(first)
 
     out = await migrate(first, postgres_url, tmp_path)
-    assert out.startswith("copied 2 thread(s) with 10 message(s); 0 already")
+    assert out.startswith("copied 2 thread(s) with 11 message(s); 0 already")
     assert "2 handled" in out and "4 charge(s) and 2 place setting(s) copied" in out
     again = await migrate(first, postgres_url, tmp_path)
     assert again.startswith("copied 0 thread(s) with 0 message(s); 2 already in the target")
