@@ -67,4 +67,4 @@ class SqliteSummaries(SqliteReads):
             {"t": thread.id, "e": thread.epoch, "after": after, "tokens": tokens,
              "before": before or _NO_LIMIT},
         )
-        return [ContextMessage._make(row[:5]) for row in rows], rows[-1][5] if rows else after
+        return [ContextMessage(*row[:5]) for row in rows], rows[-1][5] if rows else after

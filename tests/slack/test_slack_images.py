@@ -51,7 +51,9 @@ EXPECTED = {
                          {"type": "input_text", "text": "What is this?\n[image: chart.png]"}],
     "anthropic": [{"type": "image", "source": {"type": "base64", "media_type": "image/png",
                                                "data": b64(PNG_SMALL)}},
-                  {"type": "text", "text": "What is this?\n[image: chart.png]"}],
+                  # the newest message is a prompt-cache breakpoint (compaction and caching)
+                  {"type": "text", "text": "What is this?\n[image: chart.png]",
+                   "cache_control": {"type": "ephemeral"}}],
 }
 
 
