@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -65,12 +66,7 @@ def model(messages: list[dict[str, str]]) -> str:
 
 
 def shared_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+    return len(os.path.commonprefix([a, b]))  # works on any sequences, not only strings
 
 
 async def run(turns: int, *, compaction: bool) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import math
+import os
 import re
 import secrets
 from collections import deque
@@ -115,19 +116,10 @@ class PrefixCache:
     def cached(self, key: str, messages: list[Message]) -> int:
         words = [w for m in messages for w in (f"<{m.get('role')}>", *m.get("content", "").split())]
         earlier = self._seen.setdefault(key, [])
-        shared = max((_common(words, e) for e in earlier), default=0)
+        shared = max((len(os.path.commonprefix([words, e])) for e in earlier), default=0)
         earlier.append(words)
         del earlier[:-8]  # a cache keeps recent prefixes
         return 0 if shared < self.MINIMUM else shared - shared % self.STEP
-
-
-def _common(a: list[str], b: list[str]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 @dataclass(frozen=True, slots=True)
