@@ -33,7 +33,7 @@ from typing import Literal
 from bot.admin import chat
 from bot.admin.gate import Asker, Gate
 from bot.admin.profiles import Profile, Profiles
-from bot.images import RECENT
+from bot.images import Images
 from bot.ports import ReplySink, Resumer, Store
 from bot.replying import Round
 from bot.summaries import Summaries
@@ -84,6 +84,8 @@ class Engine:
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.lease_s = lease_s
         self._upkeep = Upkeep(self, store)
+        # the bytes of recent images, and where the adapters fetch older ones again
+        self.images = Images()
 
     # --- turns ---
     async def handle(self, turn: Turn, sink: ReplySink) -> None:
@@ -196,7 +198,8 @@ class Engine:
             asker = await self._asker(current, waiting)
             meter = self.gate.meter(place, current.id, asker, profile.histories.count)
             ending = await profile.replier.reply(
-                current, profile.histories.of(current), sink, active.round, meter
+                current, profile.histories.of(current), sink, active.round, meter,
+                images=self.images,
             )
             if ending is Ending.STOPPED:
                 await self._store.settle(current)  # stop means quiet: nothing waits now
@@ -359,7 +362,7 @@ class Engine:
         self, turn: Turn, profile: Profile, *, role: Literal["user", "assistant"] = "user",
         awaits_answer: bool = False,
     ) -> NewMessage:
-        RECENT.keep(turn.images)  # the bytes, for the requests that may re-send them
+        self.images.keep(turn.images)  # the bytes, for the requests that may re-send them
         return NewMessage(
             role=role,
             content=turn.text,

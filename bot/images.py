@@ -1,28 +1,42 @@
 """Images shared in a conversation: which models can see them, the bytes of recent ones, and
 which turns of a request carry theirs.
 
-The database keeps an image by reference only (platform file id + hash, ``bot.types.Image``):
-a screenshot is megabytes, a thread may hold hundreds, and only the newest
-``THREADBOT_IMAGE_TURNS`` turns re-send theirs (each re-send is billed as input). The bytes
-of recent images stay here, in memory, bounded; an image whose bytes are gone (a restart,
-or pushed out by newer ones) is no longer sent — its message still names it.
+The database keeps an image by reference only (platform file id + hash + where it was
+served, ``bot.types.Image``): a screenshot is megabytes, a thread may hold hundreds, and only
+the newest ``THREADBOT_IMAGE_TURNS`` turns re-send theirs (each re-send is billed as input).
+The bytes of recent images stay in memory, bounded, per engine (``Images``); an image whose
+bytes are gone — a restart, pushed out by newer ones, or shared through another replica — is
+fetched again from its platform (``bot.ports.ImageSource``) and sent only if its hash still
+matches. An image that cannot be fetched again is named with a short note instead: the turn
+is answered all the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from bot.types import ChatMessage, Image
+
+if TYPE_CHECKING:  # the providers and the stores import this module: no ports for them
+    from bot.ports import ImageSource
+
+log = logging.getLogger(__name__)
 
 CACHE_BYTES = 64 * 1024 * 1024
 # What one image sent costs in input tokens, at most, once within 1568 px (adapters/common/
 # images.py): Anthropic bills about 1,600 for its largest, OpenAI ~1,100 (high detail).
 IMAGE_TOKENS = 1_600
+NO_SOURCE = "it could not be fetched again"
+CHANGED = "it has changed since it was shared"
 
 
 class ImageBytes:
@@ -49,7 +63,65 @@ class ImageBytes:
         return data
 
 
-RECENT = ImageBytes()  # one per process: the engine keeps, the history strategies read
+class Images:
+    """One engine's images: the bytes of recent ones, and each platform's way to fetch one
+    again by its reference (registered by the adapter that serves the platform)."""
+
+    def __init__(self, limit: int = CACHE_BYTES) -> None:
+        self.recent = ImageBytes(limit)
+        self._sources: dict[str, ImageSource] = {}
+
+    def keep(self, images: Sequence[Image]) -> None:
+        self.recent.keep(images)
+
+    def fetch_from(self, platform: str, source: ImageSource) -> None:
+        """Images shared on ``platform`` are fetched again through ``source``."""
+        self._sources[platform] = source
+
+    async def filled(self, platform: str, messages: tuple[ChatMessage, ...]
+                     ) -> tuple[ChatMessage, ...]:
+        """``messages`` with the bytes of the images they refer to: kept ones, else fetched
+        again from ``platform``. One that cannot be (gone, changed, no source) leaves its
+        message, which says so in a short note."""
+        wanted = {im.sha256: im for m in messages for im in m.images
+                  if not im.data and self.recent.get(im.sha256) is None}
+        if wanted:
+            found = await asyncio.gather(*(self._fetch(platform, im) for im in wanted.values()))
+            missing = dict(zip(wanted, found, strict=True))
+        else:
+            missing = {}
+        return tuple(self._with_bytes(m, missing) if m.images else m for m in messages)
+
+    def _with_bytes(self, message: ChatMessage, missing: dict[str, str]) -> ChatMessage:
+        sent: list[Image] = []
+        notes: list[str] = []
+        for image in message.images:
+            data = image.data or self.recent.get(image.sha256)
+            if data:
+                sent.append(replace(image, data=data))
+            else:
+                notes.append(f"[image: {' '.join(image.name.split())} — not sent: "
+                             f"{missing.get(image.sha256, NO_SOURCE)}]")
+        content = "\n".join([message.content, *notes]) if notes else message.content
+        return message._replace(content=content, images=tuple(sent))
+
+    async def _fetch(self, platform: str, image: Image) -> str:
+        """Fetch ``image`` again into the recent bytes: "" when done, else why not."""
+        source = self._sources.get(platform)
+        if source is None:
+            return NO_SOURCE
+        try:
+            data = await source.fetch_image(image)
+        except Exception:  # a source never raises; if one does, the turn still goes on
+            log.exception("fetching a shared image again failed")
+            return NO_SOURCE
+        if isinstance(data, str):
+            return data
+        if hashlib.sha256(data).hexdigest() != image.sha256:
+            log.info("a shared image changed since it was shared; not sent")
+            return CHANGED
+        self.recent.keep([replace(image, data=data)])
+        return ""
 
 
 def sees_images(model: str, patterns: str) -> bool:
@@ -59,20 +131,18 @@ def sees_images(model: str, patterns: str) -> bool:
     return any(fnmatchcase(name, p.strip().lower()) for p in patterns.split(",") if p.strip())
 
 
-def with_images(messages: tuple[ChatMessage, ...], turns: int, *, sees: bool,
-                cache: ImageBytes = RECENT) -> tuple[ChatMessage, ...]:
-    """``messages`` with the bytes of the images of the newest ``turns`` user turns that
-    have any (those still in ``cache``); every other turn goes without (text only)."""
+def with_images(messages: tuple[ChatMessage, ...], turns: int, *, sees: bool
+                ) -> tuple[ChatMessage, ...]:
+    """``messages`` with the images (references) of the newest ``turns`` user turns that
+    have any; every other turn goes without (text only). ``Images.filled`` adds the bytes."""
     out = list(messages)
     left = turns if sees else 0
     for i in range(len(out) - 1, -1, -1):
         message = out[i]
         if not message.images:
             continue
-        found = tuple(replace(im, data=data) for im in message.images
-                      if left > 0 and (data := cache.get(im.sha256)) is not None)
+        out[i] = message._replace(images=message.images if left > 0 else ())
         left -= 1 if message.role == "user" else 0
-        out[i] = message._replace(images=found)
     return tuple(out)
 
 
@@ -90,11 +160,12 @@ def to_json(images: Sequence[Image]) -> str | None:
     if not images:
         return None
     return json.dumps([{"name": i.name, "media_type": i.media_type, "sha256": i.sha256,
-                        "file_id": i.file_id} for i in images])
+                        "file_id": i.file_id, **({"url": i.url} if i.url else {})}
+                       for i in images])
 
 
 def from_json(text: str | None) -> tuple[Image, ...]:
     if not text:
         return ()
-    return tuple(Image(d["name"], d["media_type"], d["sha256"], d.get("file_id", ""))
-                 for d in json.loads(text))
+    return tuple(Image(d["name"], d["media_type"], d["sha256"], d.get("file_id", ""),
+                       url=d.get("url", "")) for d in json.loads(text))

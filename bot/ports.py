@@ -29,6 +29,7 @@ from bot.types import (
     Completion,
     ContextMessage,
     Ending,
+    Image,
     NewMessage,
     PlatformStats,
     Request,
@@ -354,6 +355,18 @@ class Resumer(Protocol):
     def sink_for(self, work: Unfinished) -> ReplySink | None:
         """A sink that answers in ``work.key``'s conversation; None when this platform
         instance cannot answer there (the console shows only its own thread)."""
+        ...
+
+
+class ImageSource(Protocol):
+    """A platform's way to fetch a shared image again by its stored reference (``Image``:
+    file id, hash, where it was served), when its bytes are no longer in memory — after a
+    restart, or when another replica stored the message. The engine checks the hash."""
+
+    async def fetch_image(self, image: Image) -> bytes | str:
+        """The image's bytes as they were sent when shared (downscaled the same way), or
+        a short phrase for the model saying why not ("it is no longer there"). Time-boxed;
+        never raises."""
         ...
 
 

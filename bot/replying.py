@@ -14,11 +14,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
 from bot.history import HistoryStrategy
+from bot.images import Images
 from bot.ports import Provider, ReplySink, ShowsThinking, Store
 from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadState
 
@@ -82,10 +83,11 @@ class Replier:
 
     async def reply(
         self, thread: ThreadState, history: HistoryStrategy, sink: ReplySink, round_: Round,
-        meter: Meter,
+        meter: Meter, images: Images | None = None,
     ) -> Ending | None:
         """Answer what waits in ``thread``: how the reply ended, or None when there was
-        nothing new to answer (the sink is then left untouched)."""
+        nothing new to answer (the sink is then left untouched). ``images``: the engine's,
+        which gives the request the bytes of the images it refers to."""
         row = await self._store.begin_reply(thread)
         request = await history.request(thread, before=row)
         if not request.messages or request.messages[-1].role != "user":
@@ -105,7 +107,8 @@ class Replier:
         # calls in order: start, append…, then finish or fail.
         started = asyncio.ensure_future(self._start(sink, row, round_))
         round_.task = asyncio.create_task(
-            self._generate(thread, history, request, row, sink, round_, started)
+            self._generate(thread, history, request, row, sink, round_, started,
+                           images or Images())
         )
         try:
             completion = await round_.task
@@ -192,8 +195,11 @@ class Replier:
         sink: ReplySink,
         round_: Round,
         started: asyncio.Future[None],
+        images: Images,
     ) -> Completion:
         for _ in range(RETRIES):
+            # the images' bytes, fetched again if need be, while the platform shows "thinking"
+            request = await _with_image_bytes(images, thread, request)
             round_.request = request
             try:
                 return await self._stream(request, sink, round_, started, row=row)
@@ -202,8 +208,8 @@ class Replier:
                 if retry is None:
                     raise
                 request = retry
-        round_.request = request
-        return await self._stream(request, sink, round_, started, row=row)
+        round_.request = await _with_image_bytes(images, thread, request)
+        return await self._stream(round_.request, sink, round_, started, row=row)
 
     async def _stream(
         self,
@@ -277,6 +283,13 @@ class Replier:
         )
         await self._store.finish_reply(thread, row, reply)
         await history.after_unfinished(thread)
+
+
+async def _with_image_bytes(images: Images, thread: ThreadState, request: Request) -> Request:
+    if not any(m.images for m in request.messages):
+        return request
+    messages = await images.filled(thread.key.platform, request.messages)
+    return replace(request, messages=messages)
 
 
 def _failure(exc: Exception, where: object) -> str:

@@ -68,6 +68,8 @@ class Image:
     sha256: str
     file_id: str = ""
     data: bytes = field(default=b"", repr=False, compare=False)  # b"" once only a reference
+    # where the platform served it when shared: tried first when the bytes are fetched again
+    url: str = field(default="", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 from yarl import URL
 
 from adapters.common.extract import FileRead, is_html, read_file
+from adapters.common.images import prepared_image
 from adapters.common.text import attachment_line
 from bot.config import FileSettings
 
@@ -40,10 +41,18 @@ class _Refused(Exception):
     """A download that is not the file: the note says why."""
 
 
+REFUSED = "the bot was not allowed to download it"
+GONE = "it is no longer there"
+
+
 class FileReader:
     """Downloads with the caps from ``FileSettings``. ``headers`` (Slack: the bot token) go
     only to ``hosts``: a file address elsewhere is fetched without them, so a token never
-    leaves the platform it belongs to."""
+    leaves the platform it belongs to.
+
+    One aiohttp session per reader (per adapter), opened on first use and kept: downloads
+    reuse its keep-alive connections. It honours ``HTTP(S)_PROXY`` and ``NO_PROXY`` from the
+    environment (``trust_env``), as the platform SDKs' own clients honour the proxy."""
 
     def __init__(self, settings: FileSettings, *, headers: Mapping[str, str] | None = None,
                  hosts: Collection[str] = (), seconds: float | None = None) -> None:
@@ -51,51 +60,78 @@ class FileReader:
         self.headers = dict(headers or {})
         self.hosts = frozenset(hosts)
         self.seconds = settings.file_seconds if seconds is None else min(seconds, settings.file_seconds)
+        self._session: aiohttp.ClientSession | None = None
 
-    async def read(self, files: Sequence[SharedFile]) -> list[FileRead]:
-        """What the model reads of each file, in order (see ``extract.read_file``)."""
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(trust_env=True)
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def read(self, files: Sequence[SharedFile], *, seconds: float | None = None
+                   ) -> list[FileRead]:
+        """What the model reads of each file, in order (see ``extract.read_file``); each
+        download within ``seconds`` (the reader's own by default)."""
         if not any(f.url for f in files):
             return [FileRead(attachment_line(f.name)) for f in files]
-        timeout = aiohttp.ClientTimeout(total=self.seconds)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            return list(await asyncio.gather(*(self._read(session, f) for f in files)))
+        limit = self._limit(seconds)
+        return list(await asyncio.gather(*(self._read(f, limit) for f in files)))
 
-    async def _read(self, session: aiohttp.ClientSession, shared: SharedFile) -> FileRead:
-        text = await self._fetch(session, shared)
-        if isinstance(text, bytes):  # decoding a PDF or an image: not on the event loop
-            return await asyncio.to_thread(read_file, shared.name, text,
-                                           self.settings.file_tokens, file_id=shared.file_id)
-        return FileRead(text)
+    async def image(self, name: str, url: str, *, seconds: float | None = None) -> bytes | str:
+        """An image shared before, downloaded again and prepared as when it was shared (the
+        same bytes, so the same hash); else why not (``GONE``, ``REFUSED``, …)."""
+        data = await self._fetch(SharedFile(name, url=url), self._limit(seconds))
+        if isinstance(data, str):
+            return data
+        image = await asyncio.to_thread(prepared_image, name, data)
+        return "it is not an image any more" if image is None else image.data
 
-    async def _fetch(self, session: aiohttp.ClientSession, shared: SharedFile) -> bytes | str:
-        """The file's bytes, or the ``[attachment: …]`` line saying why there are none."""
+    def _limit(self, seconds: float | None) -> float:
+        return self.seconds if seconds is None else max(0.05, min(seconds, self.settings.file_seconds))
+
+    async def _read(self, shared: SharedFile, seconds: float) -> FileRead:
+        data = await self._fetch(shared, seconds)
+        if isinstance(data, str):
+            return FileRead(attachment_line(shared.name, data))
+        # decoding a PDF or an image: not on the event loop
+        read = await asyncio.to_thread(read_file, shared.name, data, self.settings.file_tokens,
+                                       file_id=shared.file_id)
+        if read.image is not None:  # where to fetch it again, once its bytes are gone
+            read = replace(read, image=replace(read.image, url=shared.url))
+        return read
+
+    async def _fetch(self, shared: SharedFile, seconds: float) -> bytes | str:
+        """The file's bytes, or a short phrase saying why there are none ("" when the
+        platform gave no address: the file is only named)."""
         if not shared.url:
-            return attachment_line(shared.name)
+            return ""
         cap = self.settings.file_bytes
         if shared.size > cap:
-            return attachment_line(shared.name, f"too large to read ({_mb(shared.size)}; "
-                                                f"the limit is {_mb(cap)})")
+            return f"too large to read ({_mb(shared.size)}; the limit is {_mb(cap)})"
         try:
-            data = await self._download(session, shared.url, cap)
+            data = await self._download(shared.url, cap, seconds)
         except TimeoutError:
-            return attachment_line(shared.name, "the download took too long")
+            return "the download took too long"
         except _Refused as exc:
-            return attachment_line(shared.name, str(exc))
+            return str(exc)
         except (aiohttp.ClientError, ValueError) as exc:
             log.info("could not download a shared file (%s)", type(exc).__name__)
-            return attachment_line(shared.name, "it could not be downloaded")
+            return "it could not be downloaded"
         if is_html(data) and not shared.html:
             # Slack answers a request it does not accept with its sign-in page, status 200
-            return attachment_line(shared.name, "the bot was not allowed to download it")
+            return REFUSED
         return data
 
-    async def _download(self, session: aiohttp.ClientSession, url: str, cap: int) -> bytes:
+    async def _download(self, url: str, cap: int, seconds: float) -> bytes:
         """The body, read no further than ``cap`` bytes (a declared size can lie)."""
         headers = self.headers if URL(url).host in self.hosts else None
-        async with session.get(url, headers=headers) as response:
+        timeout = aiohttp.ClientTimeout(total=seconds)
+        async with self.session().get(url, headers=headers, timeout=timeout) as response:
             if response.status in (401, 403, 404):
-                raise _Refused("the bot was not allowed to download it"
-                               if response.status != 404 else "it is no longer there")
+                raise _Refused(REFUSED if response.status != 404 else GONE)
             response.raise_for_status()
             data = bytearray()
             async for chunk in response.content.iter_chunked(_CHUNK):

@@ -33,6 +33,7 @@ from adapters.common.routing import Action
 from adapters.common.tasks import Tracker
 from adapters.discord import events as ev
 from adapters.discord.commands import build_tree, sync_commands
+from adapters.discord.files import DiscordImages
 from adapters.discord.recovery import DiscordResumer
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.setup import intents
@@ -81,6 +82,8 @@ class ThreadbotClient(discord.Client):
         self.engine = engine
         # attachment URLs are signed: fetched without the bot token
         self.files = FileReader(files or FileSettings.load())
+        # an image's bytes once they are gone from memory: fetched again from Discord
+        engine.images.fetch_from("discord", DiscordImages(self, self.files))
         self.edit_interval = edit_interval  # per message; Discord rate-limits edits
         self.command_deadline = command_deadline  # defer a command not answered by then
         self.chains: BoundedCache[int, int] = BoundedCache(CHAIN_MEMORY)  # message → chain root
@@ -107,6 +110,10 @@ class ThreadbotClient(discord.Client):
         # What a previous process left: tidied up and answered (again on a new session:
         # a conversation being answered right now is left to its reply).
         await self.engine.resume("discord", DiscordResumer(self))
+
+    async def close(self) -> None:
+        await super().close()
+        await self.files.aclose()
 
     def running_chains(self, channel_id: int) -> list[ThreadKey]:
         """Reply chains in this text channel with a reply being written."""

@@ -30,6 +30,7 @@ from adapters.common.files import SharedFile
 from adapters.common.routing import Action
 from adapters.common.text import sanitized, with_attachments, with_blocks, without_mention
 from adapters.common.titles import title_from
+from adapters.discord.files import attachment_ref
 from bot.types import Image, Origin, ThreadKey, Turn
 
 PLATFORM = "discord"
@@ -229,7 +230,7 @@ def incoming(message: discord.Message, bot_id: int, *, channel: object | None = 
         attachments=tuple(a.filename for a in message.attachments),
         files=tuple(SharedFile(a.filename, url=a.url, size=a.size,
                                html=(a.content_type or "").startswith("text/html"),
-                               file_id=str(a.id))
+                               file_id=attachment_ref(message.channel.id, message.id, a.id))
                     for a in message.attachments),
         at=message.created_at,
         parent_id=channel.parent_id if isinstance(channel, discord.Thread) else None,

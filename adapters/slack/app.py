@@ -31,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.common.commands import Invocation
 from adapters.common.tasks import Tracker
 from adapters.slack.events import Identity, shortcut_target, slash_target
+from adapters.slack.files import SlackImages
 from adapters.slack.handlers import SlackHandlers
 from adapters.slack.recovery import SlackResumer
 from adapters.slack.settings import SlackSettings
@@ -99,6 +100,9 @@ class SlackBot:
         self.handlers = SlackHandlers(settings, engine, self.client, self.caps,
                                       files or FileSettings.load())
         self.commands = self.handlers.commands
+        # an image's bytes once they are gone from memory: fetched again from Slack
+        engine.images.fetch_from("slack", SlackImages(self.client, self.handlers.files,
+                                                      self.handlers.files.settings))
         self.tasks = Tracker("Slack")
         self._register()
 
@@ -204,6 +208,7 @@ class SlackBot:
 
     async def aclose(self) -> None:
         await self.tasks.aclose()
+        await self.handlers.files.aclose()
 
     # --- transports ---
     def web_app(self) -> web.Application:

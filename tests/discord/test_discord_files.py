@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.app import open_engine
+from bot.config import Settings
 from bot.images import b64
-from tests.discord.conftest import Bot
+from tests.discord.conftest import Bot, StartBot
 from tests.discord.test_discord_conversations import prompts, texts
 from tests.fakes.discord_server import FakeDiscord
 from tests.sample_files import CODE, PNG_SMALL, text_pdf
@@ -75,3 +77,31 @@ async def test_an_attached_image_is_sent_to_the_model_as_an_image(
         {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(PNG_SMALL)}},
         {"type": "text", "text": "what's wrong here?\n[image: screen.png]"},
     ]
+
+
+async def test_after_a_restart_an_expired_image_link_is_renewed_from_the_message_and_sent(
+    start_bot: StartBot, fake_discord: FakeDiscord, fake_openai: Any, settings: Settings
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    shot = fake_discord.attachment("screen.png", PNG_SMALL, content_type="image/png")
+    first = await start_bot()
+    msg = await fake_discord.say(alice, "what's wrong here?", mention_bot=True, attachments=[shot])
+    await first.settle()
+    await first.client.close()
+    await first.task
+    fake_discord.expire_cdn_links()  # a day later: the stored link no longer works
+
+    async with open_engine(settings) as engine:  # a new process: no image bytes in memory
+        second = await start_bot(engine_=engine)
+        await fake_discord.say(alice, "and now?", channel=int(msg["id"]))
+        await second.settle()
+        await second.client.close()
+
+    asked, _, follow_up = fake_openai.requests[-1].json["messages"][-3:]
+    assert asked["content"] == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(PNG_SMALL)}},
+        {"type": "text", "text": "what's wrong here?\n[image: screen.png]"},
+    ]
+    assert follow_up["content"] == "and now?"
+    reread = f"/channels/{fake_discord.channel_id}/messages/{msg['id']}"
+    assert [c.method for c in fake_discord.calls if c.path == reread] == ["GET"]

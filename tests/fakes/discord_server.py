@@ -73,6 +73,7 @@ class FakeDiscord(FakeInteractions):
         self._failures: list[_Failure] = []
         self.cdn: dict[str, bytes] = {}  # attachment id → content
         self.cdn_gets: list[dict[str, str]] = []  # each CDN request's headers
+        self.cdn_epoch = 0  # bumped by expire_cdn_links: every URL signed before stops working
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -178,7 +179,7 @@ class FakeDiscord(FakeInteractions):
         att_id = str(p.snowflake())
         self.cdn[att_id] = data
         path = f"/attachments/{channel or self.channel_id}/{att_id}/{filename}"
-        url = f"http://127.0.0.1:{self.port}{path}?{_signed(path)}"
+        url = f"http://127.0.0.1:{self.port}{path}?{_signed(path, self.cdn_epoch)}"
         att = {"id": att_id, "filename": filename, "size": len(data), "url": url,
                "proxy_url": url.replace("127.0.0.1", "localhost")}
         return att | ({"content_type": content_type} if content_type else {})
@@ -186,9 +187,24 @@ class FakeDiscord(FakeInteractions):
     async def _cdn(self, request: web.Request) -> web.Response:
         self.cdn_gets.append(dict(request.headers))
         data = self.cdn.get(request.match_info["id"])
-        if data is None or request.query_string != _signed(request.path):
+        if data is None or request.query_string != _signed(request.path, self.cdn_epoch):
             return web.Response(status=404, text="This content is no longer available.")
         return web.Response(body=data, content_type="application/octet-stream")
+
+    def expire_cdn_links(self) -> None:
+        """A day later: the CDN refuses every attachment URL handed out so far (404), and
+        reading a message again gives its attachments freshly signed URLs, as Discord does."""
+        self.cdn_epoch += 1
+
+    def _resigned(self, message: dict[str, Any] | None) -> dict[str, Any] | None:
+        if message is None or not message.get("attachments"):
+            return message
+        fresh = []
+        for att in message["attachments"]:
+            path = att["url"].split("?", 1)[0].removeprefix(f"http://127.0.0.1:{self.port}")
+            url = f"http://127.0.0.1:{self.port}{path}?{_signed(path, self.cdn_epoch)}"
+            fresh.append(att | {"url": url, "proxy_url": url.replace("127.0.0.1", "localhost")})
+        return message | {"attachments": fresh}
 
     async def say(self, author: dict[str, Any], content: str, *, channel: int | None = None,
                   mention_bot: bool = False, reply_to: int | None = None, ping: bool = True,
@@ -293,9 +309,10 @@ class FakeDiscord(FakeInteractions):
                         if m["channel_id"] == cid and not m["flags"] & EPHEMERAL]
                 before = int(query.get("before", 0))
                 msgs = [m for m in msgs if not before or int(m["id"]) < before]
-                return _json(list(reversed(msgs))[: int(query.get("limit", 50))])
+                return _json([self._resigned(m) for m in reversed(msgs)][: int(query.get("limit", 50))])
             case "GET", ["channels", cid, "messages", mid]:
-                return self._found(self.messages.get(int(mid)), 10008, "Unknown Message")
+                found = self._resigned(self.messages.get(int(mid)))
+                return self._found(found, 10008, "Unknown Message")
             case "POST", ["channels", cid, "messages"]:
                 return await self._post_message(int(cid), body)
             case "PATCH", ["channels", cid, "messages", mid]:
@@ -370,9 +387,10 @@ class FakeDiscord(FakeInteractions):
             await self._changed.wait_for(predicate)
 
 
-def _signed(path: str) -> str:
-    """The query that signs a CDN path: expiry, issue time, and an HMAC of both with it."""
-    ex, issued = "7fffffff", "65000000"
+def _signed(path: str, epoch: int = 0) -> str:
+    """The query that signs a CDN path: expiry, issue time, and an HMAC of both with it
+    (``epoch``: links signed in an earlier one have expired)."""
+    ex, issued = "7fffffff", f"{0x65000000 + epoch * 86_400:x}"
     mac = hmac.new(b"fake-cdn-key", f"{path}{ex}{issued}".encode(), hashlib.sha256).hexdigest()
     return f"ex={ex}&is={issued}&hm={mac}"
 

@@ -147,3 +147,40 @@ async def test_images_sent_take_their_tokens_from_the_budget_before_the_text(
     without, with_image = ([opening(c) for c in user_contents(fake_openai, i)] for i in (-2, -1))
     assert without == ["First:", "Part 0", "Part 1", "Part 2"]  # it all fits without an image
     assert with_image == ["Part 0", "Part 1", "Part 2", "Now th"]  # with ~1,600 for the image
+
+
+async def test_after_a_restart_an_image_of_a_recent_turn_is_fetched_again_and_sent(
+    settings: Settings, slack: FakeSlack, fake_openai: Any
+) -> None:
+    async for bot in serve(settings, slack):
+        root = await bot.mention("What is this?", files=[slack.add_file("chart.png", PNG_SMALL)])
+    downloads = len(slack.downloads)
+    async for bot in serve(settings, slack):  # a new process: nothing of the image in memory
+        await bot.say("And what colour is it?", thread_ts=root)
+
+    first, follow_up = user_contents(fake_openai, -1)
+    assert first == [{"type": "image_url", "image_url": {"url": URL + b64(PNG_SMALL)}},
+                     {"type": "text", "text": "What is this?\n[image: chart.png]"}]
+    assert follow_up == "And what colour is it?"
+    assert slack.downloads[downloads:] == [("F00000001", slack.bot_token)]
+
+
+@pytest.mark.parametrize(("change", "note"), [
+    ("deleted", "it is no longer there"),
+    ("replaced", "it has changed since it was shared"),  # the hash no longer matches
+])
+async def test_an_image_that_cannot_be_fetched_again_is_a_note_and_the_turn_is_answered(
+    settings: Settings, slack: FakeSlack, fake_openai: Any, change: str, note: str
+) -> None:
+    async for bot in serve(settings, slack):
+        root = await bot.mention("What is this?", files=[slack.add_file("chart.png", PNG_SMALL)])
+    if change == "deleted":
+        del slack.files["F00000001"]
+    else:
+        slack.files["F00000001"] = png(9, 9)
+    async for bot in serve(settings, slack):
+        await bot.say("Still there?", thread_ts=root)
+
+    assert user_contents(fake_openai, -1)[0] == (
+        f"What is this?\n[image: chart.png]\n[image: chart.png — not sent: {note}]")
+    assert len(slack.visible(thread_ts=root)) == 2  # answered both times
