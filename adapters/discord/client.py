@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 CONTEXT_MESSAGES = 20  # earlier messages read when first mentioned in an existing thread
 CATCH_UP_SECONDS = 1.5  # reading them may delay storing the mention this long, no longer
+FILE_MARGIN = 0.3  # their files' downloads end this long before that
 CHAIN_HOPS = 25  # how far a reply chain is walked through the API after a restart
 CHAIN_MEMORY = 10_000  # messages whose reply chain is remembered (then walked again)
 
@@ -313,16 +314,24 @@ class ThreadbotClient(discord.Client):
         return current.id
 
     async def _catch_up(self, message: discord.Message, key: ThreadKey) -> None:
-        """First mention in a thread the bot wasn't in: store its recent messages as context."""
+        """First mention in a thread the bot wasn't in: store its recent messages as context,
+        their files read like a live message's (within the catch-up's time box)."""
         assert self.user is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CATCH_UP_SECONDS - FILE_MARGIN
         try:
             earlier = [m async for m in message.channel.history(limit=CONTEXT_MESSAGES,
                                                                  before=message)]
         except discord.HTTPException as exc:
             log.info("could not read earlier messages of thread %s: %s", key, exc)
             return
-        turns = [ev.to_turn(ev.incoming(m, self.user.id), key, addressed=False)
-                 for m in reversed(earlier) if m.type in ev.CHAT_TYPES]
+        msgs = [ev.incoming(m, self.user.id) for m in reversed(earlier) if m.type in ev.CHAT_TYPES]
+        seconds = max(0.05, deadline - loop.time())
+        reads = await asyncio.gather(*(self.files.read(m.files, seconds=seconds)
+                                       for m in msgs if m.files))
+        found = iter(reads)
+        msgs = [ev.with_files_read(m, next(found)) if m.files else m for m in msgs]
+        turns = [ev.to_turn(m, key, addressed=False) for m in msgs]
         await self.engine.remember(turns, bot_user_id=str(self.user.id))
 
 

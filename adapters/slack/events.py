@@ -284,16 +284,19 @@ def display_name(user_or_profile: Mapping[str, Any]) -> str:
 
 
 def history_turn(
-    message: Mapping[str, Any], key: ThreadKey, names: Mapping[str, str], ident: Identity
+    message: Mapping[str, Any], key: ThreadKey, names: Mapping[str, str], ident: Identity,
+    *, files: Sequence[FileRead] | None = None,
 ) -> Turn | None:
     """A message read with conversations.replies / .history → a context Turn (or None for
     joins, edits, empty and malformed messages). The bot's own messages keep its user id so
-    the engine stores them as assistant messages; shared files are named in the text."""
+    the engine stores them as assistant messages; shared files are named in the text, or
+    followed by what was read of them (``files``, as for a live message)."""
     fields = _fields(message)
     if fields is None or (fields["subtype"] not in _HUMAN_SUBTYPES and fields["subtype"] != "bot_message"):
         return None
     text = readable(_strip_mention(sanitized(fields["text"]), ident.user_id), names)
-    text = with_attachments(text, file_names(message))
+    text = (with_attachments(text, file_names(message)) if files is None
+            else with_blocks(text, [f.text for f in files]))
     ts, bot_id = fields["ts"], fields["bot_id"]
     if not ts or not text.strip():
         return None
@@ -310,6 +313,7 @@ def history_turn(
         text=text,
         addressed=False,
         at=ts_time(ts),
+        images=tuple(f.image for f in files or () if f.image is not None),
     )
 
 

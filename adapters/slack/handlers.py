@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from yarl import URL
 
 from adapters.common.caches import BoundedSet
+from adapters.common.extract import FileRead
 from adapters.common.files import FileReader
 from adapters.common.routing import Action
 from adapters.common.titles import title_from
@@ -32,6 +33,7 @@ from adapters.slack.events import (
     parse_message,
     prompts,
     readable,
+    shared_files,
 )
 from adapters.slack.replies import newest_replies
 from adapters.slack.settings import SlackSettings
@@ -58,6 +60,7 @@ TITLE_LIMIT = 60  # an AI-app thread's title in Slack's history list
 LOOKUP_SECONDS = 1.0
 JOIN_SECONDS = 1.5
 FILE_SECONDS = 1.5  # downloading a message's files (THREADBOT_FILE_SECONDS if shorter)
+FILE_MARGIN = 0.3  # joining: the files' downloads end this long before the join's time box
 Later = Callable[[], Coroutine[Any, Any, None]]  # what is left to do after the ack
 
 
@@ -187,7 +190,8 @@ class SlackHandlers:
                     return
                 try:
                     turns = await asyncio.wait_for(
-                        self.read_thread(incoming.key, before=incoming.ts, ident=ident),
+                        self.read_thread(incoming.key, before=incoming.ts, ident=ident,
+                                         files_within=JOIN_SECONDS - FILE_MARGIN),
                         JOIN_SECONDS,
                     )
                 except TimeoutError:
@@ -199,22 +203,38 @@ class SlackHandlers:
             if not lock.locked():
                 self._joining.pop(incoming.key, None)
 
-    async def read_thread(self, key: ThreadKey, *, before: str, ident: Identity) -> list[Turn]:
+    async def read_thread(self, key: ThreadKey, *, before: str, ident: Identity,
+                          files_within: float = 0.0) -> list[Turn]:
         """The newest ``context_messages`` of a thread older than ``before`` → context turns
-        (paged and bounded: see replies.py)."""
+        (paged and bounded: see replies.py). With ``files_within`` (seconds from now) their
+        files are read like a live message's; else they are only named."""
+        deadline = asyncio.get_running_loop().time() + files_within
         messages = await newest_replies(
             self.client, key.channel, key.thread, before=before, keep=self.read_limit
         )
-        return await self.turns(messages, key, ident)
+        left = deadline - asyncio.get_running_loop().time()
+        return await self.turns(messages, key, ident, files_within=left if files_within else 0.0)
 
-    async def turns(self, messages: list[dict[str, Any]], key: ThreadKey, ident: Identity) -> list[Turn]:
+    async def turns(self, messages: list[dict[str, Any]], key: ThreadKey, ident: Identity,
+                    *, files_within: float = 0.0) -> list[Turn]:
         ids = [m.get("user") for m in messages if not m.get("bot_id")]
         for m in messages:
             text = m.get("text")
             ids.extend(mentioned_users(text) if isinstance(text, str) else [])
-        names = await self.names.many(i for i in ids if is_id(i))
-        turns = (history_turn(m, key, names, ident) for m in messages)
+        names, reads = await asyncio.gather(
+            self.names.many(i for i in ids if is_id(i)),
+            self._read_files(messages, files_within),
+        )
+        turns = (history_turn(m, key, names, ident, files=r) for m, r in zip(messages, reads, strict=True))
         return [t for t in turns if t is not None]
+
+    async def _read_files(self, messages: list[dict[str, Any]], seconds: float
+                          ) -> list[list[FileRead] | None]:
+        """What was read of each message's files (None: they are only named)."""
+        shared = [shared_files(m) if seconds > 0 else () for m in messages]
+        reads = await asyncio.gather(*(self.files.read(f, seconds=seconds) for f in shared if f))
+        found = iter(reads)
+        return [next(found) if f else None for f in shared]
 
     # --- AI-app threads ---
     async def assistant_thread_started(self, event: Mapping[str, Any]) -> None:

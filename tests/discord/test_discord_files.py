@@ -105,3 +105,31 @@ async def test_after_a_restart_an_expired_image_link_is_renewed_from_the_message
     assert follow_up["content"] == "and now?"
     reread = f"/channels/{fake_discord.channel_id}/messages/{msg['id']}"
     assert [c.method for c in fake_discord.calls if c.path == reread] == ["GET"]
+
+
+async def test_files_in_a_thread_the_bot_joins_are_read_like_live_ones(
+    bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
+) -> None:
+    alice, bob = fake_discord.add_user("Alice"), fake_discord.add_user("Bob")
+    starter = await fake_discord.say(alice, "release prep")
+    thread = int((await fake_discord.start_thread(starter, alice, "release"))["id"])
+    code = fake_discord.attachment("greet.py", CODE.encode(), channel=thread)
+    shot = fake_discord.attachment("chart.png", PNG_SMALL, content_type="image/png", channel=thread)
+    await fake_discord.say(bob, "the code", channel=thread, attachments=[code])
+    await fake_discord.say(bob, "and the chart", channel=thread, attachments=[shot])
+    await bot.settle()
+    assert fake_openai.requests == []
+
+    await fake_discord.say(alice, "thoughts?", channel=thread, mention_bot=True)
+    await bot.settle()
+
+    [asked] = [m["content"] for m in fake_openai.requests[0].json["messages"]
+               if m["role"] == "user"]  # one user turn: the same role's messages merged
+    assert asked == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(PNG_SMALL)}},
+        {"type": "text", "text": "Bob: the code\n[file: greet.py]\n"
+                                 'def greet(name: str) -> str:\n    return f"Hello, {name}!"\n'
+                                 "[end of file: greet.py]\n\n"
+                                 "Bob: and the chart\n[image: chart.png]\n\n"
+                                 "Alice: thoughts?"},
+    ]

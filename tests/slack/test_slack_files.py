@@ -12,7 +12,7 @@ import pytest
 from bot.config import FileSettings, Settings
 from bot.images import b64
 from bot.types import ThreadKey
-from tests.fakes.slack_server import TEAM_ID, FakeSlack
+from tests.fakes.slack_server import TEAM_ID, FakeSlack, message_event
 from tests.sample_files import CODE, PNG_SMALL, text_pdf
 from tests.slack.conftest import Served, serve
 from tests.slack.test_slack_conversations import replies, said
@@ -107,3 +107,29 @@ async def test_a_slow_download_is_a_note_not_a_failed_turn(
 
     assert last_user(fake_openai) == "Read this\n[attachment: slow.md — the download took too long]"
     assert len(replies(slack)) == 1
+
+
+async def test_files_shared_before_the_bot_joined_a_thread_are_read_like_live_ones(
+    bot: Served, slack: FakeSlack, fake_openai: Any
+) -> None:
+    root = slack.next_ts()
+    code = slack.add_file("greet.py", CODE.encode(), mimetype="text/x-python", filetype="python")
+    shot = slack.add_file("chart.png", PNG_SMALL, mimetype="image/png", filetype="png")
+    slack.threads[("C0GENERAL", root)] = [
+        message_event("Here is the code", ts=root, user="U0ALICE", files=[code]),
+        message_event("and the chart", ts=slack.next_ts(), user="U0BOB", thread_ts=root,
+                      subtype="file_share", files=[shot]),
+    ]
+    await bot.mention("What do you make of these?", thread_ts=root, user="U0BOB")
+
+    [asked] = [m["content"] for m in fake_openai.requests[-1].json["messages"]
+               if m["role"] == "user"]  # one user turn: the same role's messages merged
+    assert asked == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(PNG_SMALL)}},
+        {"type": "text", "text": "Alice: Here is the code\n[file: greet.py]\n"
+                                 'def greet(name: str) -> str:\n    return f"Hello, {name}!"\n'
+                                 "[end of file: greet.py]\n\n"
+                                 "Bob: and the chart\n[image: chart.png]\n\n"
+                                 "Bob: What do you make of these?"},
+    ]
+    assert sorted(slack.downloads) == [(code["id"], slack.bot_token), (shot["id"], slack.bot_token)]
