@@ -232,9 +232,13 @@ class Engine:
     async def cannot_see(self, turn: Turn) -> str:
         """What to tell the author of ``turn`` when it carries images the model here cannot
         see: once per conversation and model (its answer only knows the images' names);
-        "" otherwise. Adapters show it before the answer."""
-        model = self._profile_now(turn).histories.default
-        if not turn.images or model.sees_images:
+        "" otherwise. Adapters show it before the answer. The model is the one the answer
+        goes to: the place's, with what was set from chat (a thread's ``model`` switch)."""
+        if not turn.images:
+            return ""
+        place = await self.gate.place(turn.key, turn.origin)
+        model = self._profiles.of(place).histories.default
+        if model.sees_images:
             return ""
         if not await self.once(turn.key, f"no-images:{model.model}", "notice"):
             return ""

@@ -110,6 +110,7 @@ async def test_a_model_that_cannot_see_images_gets_their_names_and_the_user_is_t
     assert user_contents(fake_openai, 0) == ["What is this?\n[image: chart.png]"]
     assert user_contents(fake_openai)[-1] == "And this?\n[image: b.png]"
     notices = [p.text for p in slack.visible(thread_ts=root) if "can't see images" in p.text]
+    print([p.text for p in slack.visible(thread_ts=root)], [r.json["model"] for r in fake_openai.requests])
     assert notices == ["I can't see images with the model llama3.1: I only know their names."]
 
 
@@ -184,3 +185,29 @@ async def test_an_image_that_cannot_be_fetched_again_is_a_note_and_the_turn_is_a
     assert user_contents(fake_openai, -1)[0] == (
         f"What is this?\n[image: chart.png]\n[image: chart.png — not sent: {note}]")
     assert len(slack.visible(thread_ts=root)) == 2  # answered both times
+
+
+async def test_the_image_notice_follows_the_model_the_thread_was_switched_to(
+    tmp_path: Path, slack: FakeSlack, fake_openai: Any
+) -> None:
+    settings: Settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url,
+                                       model="llama3.1", vision_models="gpt-4.1,gpt-4o*")
+    async for bot in serve(settings, slack):
+        root = await bot.mention("hello")
+        await bot.say("!model gpt-4.1", thread_ts=root)
+        await bot.say("What is this?", thread_ts=root, files=[slack.add_file("a.png", PNG_SMALL)])
+        await bot.say("!model gpt-4.1-nano", thread_ts=root)
+        await bot.say("And this?", thread_ts=root, files=[slack.add_file("b.png", png(9, 9))])
+
+    assert [r.json["model"] for r in fake_openai.requests] == ["llama3.1", "gpt-4.1", "gpt-4.1-nano"]
+    assert user_contents(fake_openai, 1)[-1][0] == {  # switched to a vision model: it is sent
+        "type": "image_url", "image_url": {"url": URL + b64(PNG_SMALL)}}
+    assert user_contents(fake_openai, 2)[-1] == "And this?\n[image: b.png]"
+    assert [p.text for p in slack.visible(thread_ts=root)] == [
+        "You said: hello",
+        "Switched this conversation to gpt-4.1.",
+        "You said: What is this?\n[image: a.png]",  # no notice: gpt-4.1 sees it
+        "Switched this conversation to gpt-4.1-nano.",
+        "I can't see images with the model gpt-4.1-nano: I only know their names.",
+        "You said: And this?\n[image: b.png]",
+    ]
