@@ -19,6 +19,7 @@ from tests.conftest import make_settings
 from tests.fakes.slack_server import FakeSlack
 from tests.sample_files import PNG_SMALL, png
 from tests.slack.conftest import Served, serve
+from tests.slack.test_slack_replicas import replicas
 
 URL = "data:image/png;base64,"
 
@@ -211,3 +212,14 @@ async def test_the_image_notice_follows_the_model_the_thread_was_switched_to(
         "I can't see images with the model gpt-4.1-nano: I only know their names.",
         "You said: And this?\n[image: b.png]",
     ]
+
+
+async def test_a_replica_answering_a_follow_up_sends_the_image_another_replica_stored(
+    settings: Settings, slack: FakeSlack, fake_openai: Any
+) -> None:
+    async with replicas(settings, slack) as (a, b):
+        root = await a.mention("What is this?", files=[slack.add_file("chart.png", PNG_SMALL)])
+        await b.say("Which colour?", thread_ts=root)  # the balancer chose b: no bytes there
+
+    assert len(fake_openai.requests) == 2
+    assert user_contents(fake_openai, -1)[0] == EXPECTED["openai"]
