@@ -85,28 +85,25 @@ class Images:
         message, which says so in a short note."""
         wanted = {im.sha256: im for m in messages for im in m.images
                   if not im.data and self.recent.get(im.sha256) is None}
-        if wanted:
-            found = await asyncio.gather(*(self._fetch(platform, im) for im in wanted.values()))
-            missing = dict(zip(wanted, found, strict=True))
-        else:
-            missing = {}
-        return tuple(self._with_bytes(m, missing) if m.images else m for m in messages)
+        found = await asyncio.gather(*(self._fetch(platform, im) for im in wanted.values()))
+        fetched = dict(zip(wanted, found, strict=True))
+        return tuple(self._with_bytes(m, fetched) if m.images else m for m in messages)
 
-    def _with_bytes(self, message: ChatMessage, missing: dict[str, str]) -> ChatMessage:
+    def _with_bytes(self, message: ChatMessage, fetched: dict[str, bytes | str]) -> ChatMessage:
         sent: list[Image] = []
         notes: list[str] = []
         for image in message.images:
-            data = image.data or self.recent.get(image.sha256)
-            if data:
+            data = image.data or fetched.get(image.sha256) or self.recent.get(image.sha256)
+            if isinstance(data, bytes) and data:
                 sent.append(replace(image, data=data))
             else:
                 notes.append(f"[image: {' '.join(image.name.split())} — not sent: "
-                             f"{missing.get(image.sha256, NO_SOURCE)}]")
+                             f"{data or NO_SOURCE}]")
         content = "\n".join([message.content, *notes]) if notes else message.content
         return message._replace(content=content, images=tuple(sent))
 
-    async def _fetch(self, platform: str, image: Image) -> str:
-        """Fetch ``image`` again into the recent bytes: "" when done, else why not."""
+    async def _fetch(self, platform: str, image: Image) -> bytes | str:
+        """``image``'s bytes fetched again (and kept), or why not."""
         source = self._sources.get(platform)
         if source is None:
             return NO_SOURCE
@@ -121,7 +118,7 @@ class Images:
             log.info("a shared image changed since it was shared; not sent")
             return CHANGED
         self.recent.keep([replace(image, data=data)])
-        return ""
+        return data
 
 
 def sees_images(model: str, patterns: str) -> bool:
