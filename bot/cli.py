@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from adapters.registry import PLATFORMS
-from bot import cli_admin
+from bot import cli_admin, cli_env
 from bot.errors import ConfigError
 from bot.platform import Platform, PlatformCommand
 from bot.types import StoredMessage, ThreadKey
@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     from bot.config import load_settings
 
     try:
-        settings = load_settings()
+        cli_env.use(args.env_file, args.db)
+        settings = load_settings(**({"db": args.db} if args.db else {}))
         _configure_logging(settings.log_level)
         return asyncio.run(_commands()[args.command](settings, args))
     except ConfigError as exc:
@@ -56,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="threadbot", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"threadbot {cli_env.version()}")
+    parser.add_argument("--env-file", metavar="PATH",
+                        help="read settings from this file only (default: ./.env, then the "
+                        ".env next to the database, which wins)")
+    parser.add_argument("--db", metavar="URL|PATH", help="the database (overrides THREADBOT_DB)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start every configured platform (the console if none)")
     console = sub.add_parser("console", help="chat in the terminal")
@@ -106,7 +112,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     configured = [(p, p.load_settings()) for p in PLATFORMS.values()]
     enabled = [(p, s) for p, s in configured if p.enabled(s)]
-    async with open_engine(settings) as engine:
+    async with open_engine(settings) as engine:  # a configuration mistake stays one line
+        log.info("%s", cli_env.startup_line(settings, [p.name for p, _ in enabled]))
         if not enabled:
             from adapters.console import run_console
 

@@ -1,0 +1,95 @@
+"""Which `.env` files the settings come from, and which database: the CLI's global options.
+
+``--env-file PATH`` names the one file to read. Without it two places are read: the working
+directory's `.env`, then the `.env` next to the database file. The database's wins where both
+set a variable: it sits with one bot's data (``/srv/teambot/threadbot.db`` beside
+``/srv/teambot/.env``), so ``threadbot --db /srv/teambot/threadbot.db stats`` run from any
+folder gets that bot's settings, while the working directory may be any project's, with
+a `.env` meant for something else. The environment itself wins over every file, as always.
+
+The database is ``--db``, else THREADBOT_DB from the environment or the working directory's
+`.env`, else the default ``threadbot.db``; a PostgreSQL URL has no folder, so only the working
+directory's `.env` is read then.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from bot import config
+from bot.errors import ConfigError
+from storage import sqlite_path
+
+DEFAULT_DB = "threadbot.db"
+
+
+def choose_env_files(env_file: str | None, db: str | None) -> tuple[Path, ...]:
+    """The `.env` files to read, lowest priority first (see the module docstring)."""
+    if env_file is not None:
+        path = Path(env_file).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--env-file {env_file}: no such file.")
+        return (path,)
+    here = Path(".env")
+    folder = _database_folder(db or _db_setting(here))
+    if folder is None or _same_file(folder / ".env", here):
+        return (here,)
+    return here, folder / ".env"
+
+
+def use(env_file: str | None, db: str | None) -> tuple[Path, ...]:
+    """Read settings from the files ``choose_env_files`` picks, from now on; the ones that
+    exist are returned (for the startup line)."""
+    config.ENV_FILES = choose_env_files(env_file, db)
+    return tuple(path for path in config.ENV_FILES if path.is_file())
+
+
+def _db_setting(here: Path) -> str:
+    if os.environ.get("THREADBOT_DB"):
+        return os.environ["THREADBOT_DB"]
+    from_file = dotenv_values(here).get("THREADBOT_DB") if here.is_file() else None
+    return from_file or DEFAULT_DB
+
+
+def _database_folder(db: str) -> Path | None:
+    text = db.strip()
+    if "://" in text and not text.startswith("sqlite://"):
+        return None  # PostgreSQL (or a scheme open_store refuses with its own message)
+    try:
+        path = sqlite_path(text)
+    except ConfigError:
+        return None  # open_store says what is wrong with it
+    return None if path == ":memory:" else Path(path).expanduser().parent
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def version() -> str:
+    """The installed distribution's version ("unknown" when run from a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("threadbot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def startup_line(settings: config.Settings, platforms: list[str]) -> str:
+    """What `threadbot run` is about to do, in one line for the log: no secret in it (the
+    database and base URL are shown redacted, keys not at all)."""
+    from storage import redacted
+
+    base_url = settings.anthropic_base_url if settings.provider == "anthropic" \
+        else settings.openai_base_url
+    where = f" at {redacted(base_url)}" if base_url else ""
+    files = ", ".join(str(p) for p in config.ENV_FILES if p.is_file()) or "none"
+    return (f"threadbot {version()}: provider {settings.provider}{where}, model "
+            f"{settings.model_name}, history {settings.history}, database "
+            f"{redacted(settings.db)}, platforms {', '.join(platforms) or 'none (console)'}, "
+            f".env files {files}")
