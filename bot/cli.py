@@ -1,7 +1,7 @@
 """threadbot: an LLM in your Slack and Discord threads.
 
-`threadbot run | console | export | stats | usage | config | reload | migrate-store`, plus what
-each platform adds (e.g. `discord-invite`). With ``bot/app.py`` (and ``bot/cli_admin.py``),
+`threadbot run | console | doctor | export | stats | usage | config | reload | migrate-store`,
+plus what each platform adds (e.g. `discord-invite`). With ``bot/app.py`` (and ``bot/cli_admin.py``),
 the composition root: the only core modules that name the adapters and the store.
 
 Configuration problems end in one line on stderr saying what to set (exit status 2), never a
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cli_env.use(args.env_file, args.db)
+        if args.command == "doctor":  # reports a bad setting as one of its lines
+            return _doctor(args)
         settings = load_settings(**({"db": args.db} if args.db else {}))
         _configure_logging(settings.log_level)
         return asyncio.run(_commands()[args.command](settings, args))
@@ -70,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--thread", required=True, help="thread key (see `stats`) or console name")
     export.add_argument("--format", choices=("json", "markdown"), default="markdown")
     sub.add_parser("stats", help="threads, messages and tokens per platform")
+    sub.add_parser("doctor", help="check the settings, database, provider and platforms "
+                   "(exit status 1 if anything is wrong)")
     migrate = sub.add_parser(
         "migrate-store", help="copy every conversation to another store (e.g. to PostgreSQL)",
         description="Copy every thread, message and handled command from one store to another "
@@ -105,6 +109,13 @@ def _platform_command(platform: Platform[Any], command: PlatformCommand[Any]) ->
         return 0
 
     return run
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import doctor
+
+    _configure_logging("WARNING")
+    return asyncio.run(doctor(args.db))
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
