@@ -123,9 +123,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     configured = [(p, p.load_settings()) for p in PLATFORMS.values()]
     enabled = [(p, s) for p, s in configured if p.enabled(s)]
+    line = cli_env.startup_line(settings, [p.name for p, _ in enabled])
     async with open_engine(settings) as engine:  # a configuration mistake stays one line
-        log.info("%s", cli_env.startup_line(settings, [p.name for p, _ in enabled]))
         if not enabled:
+            log.info("%s", line)
             from adapters.console import run_console
 
             ways = "; ".join(f"{p.name}: set {p.how_to_enable}" for p in PLATFORMS.values())
@@ -134,7 +135,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await run_console(engine, thread="default")
         from bot.serving import serve
 
-        await serve(engine, enabled, grace=settings.shutdown_grace)
+        with cli_env.logged_before_anything_else(line):
+            await serve(engine, enabled, grace=settings.shutdown_grace)
     return 0
 
 

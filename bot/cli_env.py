@@ -14,7 +14,10 @@ directory's `.env` is read then.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -93,3 +96,37 @@ def startup_line(settings: config.Settings, platforms: list[str]) -> str:
             f"{settings.model_name}, history {settings.history}, database "
             f"{redacted(settings.db)}, platforms {', '.join(platforms) or 'none (console)'}, "
             f".env files {files}")
+
+
+@contextmanager
+def logged_before_anything_else(line: str) -> Iterator[None]:
+    """Log ``line`` just before the first other record, or on the way out if there was none
+    — unless a ConfigError ends the block. Platforms log nothing before their credentials are
+    checked (their first line says they are connected), so a refused token stays the only
+    line on stderr, as every configuration mistake is."""
+    logger = logging.getLogger("threadbot")
+    pending = [logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None)]
+    if not logger.isEnabledFor(logging.INFO):
+        pending.clear()
+    handlers = list(logging.getLogger().handlers)
+
+    def first(record: logging.LogRecord) -> bool:
+        if pending and record is not pending[0]:
+            held = pending.pop()
+            for handler in handlers:
+                if held.levelno >= handler.level:
+                    handler.handle(held)
+        return True
+
+    for handler in handlers:
+        handler.addFilter(first)
+    try:
+        yield
+    except ConfigError:
+        pending.clear()
+        raise
+    finally:
+        for handler in handlers:
+            handler.removeFilter(first)
+        if pending:
+            logger.handle(pending.pop())

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
-from tests.process import llm_env, threadbot
+from tests.fakes.slack_server import FakeSlack
+from tests.process import DEADLINE, child_env, command, llm_env, threadbot
 
 UNREACHABLE = "http://127.0.0.1:9/v1"  # the discard port: nothing answers there
 
@@ -82,3 +84,30 @@ async def test_run_logs_one_startup_line_without_secrets(tmp_path: Path, fake_op
     assert f"database {tmp_path / 'bot.db'}" in line
     assert "platforms none (console)" in line
     assert "sk-very-secret" not in err
+
+
+async def test_run_logs_the_startup_line_once_the_platforms_passed_their_checks(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    """Before the platform's own first line (a refused token stays the only line: see
+    tests/slack/test_slack_startup.py)."""
+    async with FakeSlack() as slack:
+        env = {**llm_env(fake_openai, tmp_path), "SLACK_BOT_TOKEN": slack.bot_token,
+               "SLACK_APP_TOKEN": slack.app_token, "SLACK_API_URL": slack.base_url}
+        proc = await asyncio.create_subprocess_exec(
+            *command("run"), cwd=tmp_path, env=child_env(env), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        try:
+            seen: list[str] = []
+            async with asyncio.timeout(DEADLINE):
+                while not any("Slack: connected" in line for line in seen):
+                    seen.append((await proc.stderr.readline()).decode())
+                    assert seen[-1], seen
+        finally:
+            proc.terminate()
+            await proc.wait()
+    mine = [n for n, line in enumerate(seen) if "threadbot 0.1.0:" in line]
+    assert len(mine) == 1 and mine[0] < len(seen) - 1, seen
+    assert "platforms slack" in seen[mine[0]]
