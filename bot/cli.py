@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "doctor":  # reports a bad setting as one of its lines
             return _doctor(args)
         settings = load_settings(**({"db": args.db} if args.db else {}))
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_file)
         return asyncio.run(_commands()[args.command](settings, args))
     except ConfigError as exc:
         for line in str(exc).splitlines():  # a configuration file: one line per mistake
@@ -290,10 +290,15 @@ async def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(level: str, log_file: str = "") -> None:
+    try:
+        logging.basicConfig(
+            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            filename=log_file or None,
+        )
+    except OSError as exc:
+        raise ConfigError(f"THREADBOT_LOG_FILE={log_file}: cannot write it ({exc.strerror}).") \
+            from None
     # SDK request logs name URLs (and, at DEBUG, headers): keep them quiet unless asked.
     if level.upper() != "DEBUG":
         sdk_loggers = [name for p in PLATFORMS.values() for name in p.sdk_loggers]

@@ -112,6 +112,10 @@ class Settings(EnvSettings):
         validation_alias=env("THREADBOT_VISION_MODELS"),
     )
 
+    # the log goes to this file instead of stderr (in the console, stderr gets WARNING and
+    # above only, so the chat stays readable; the file gets THREADBOT_LOG_LEVEL)
+    log_file: str = Field("", validation_alias=env("THREADBOT_LOG_FILE"))
+
     @field_validator("db", mode="before")
     @classmethod
     def _db_text(cls, value: object) -> object:
