@@ -2,6 +2,8 @@
 
 In a terminal:
 
+- The line can be edited (arrows, Ctrl-A/E/W, Ctrl-R) and Up recalls earlier messages, kept
+  across sessions (``adapters/console_editing.py``: readline).
 - Lines are read on a daemon thread, so `/stop` and Ctrl-C work while a reply streams (and
   `/exit` never waits for a blocked read).
 - A paste is one message (see ``adapters/console_input.py`` for the rule): indentation is
@@ -38,6 +40,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from adapters.common.help import help_text
+from adapters.console_editing import editor_for
 from adapters.console_input import Input
 from adapters.console_markdown import has_markdown, renderer_for
 from adapters.console_screen import Screen, chat_first, logs_between_lines
@@ -106,8 +109,12 @@ async def run_console(
     """Chat until the input ends, /exit, Ctrl-C leaves or the reader of stdout goes away.
     Returns the exit status: 130 when Ctrl-C ended it, else 0."""
     console = _Console(engine, thread, stdin, stdout)
-    with _on_ctrl_c(console.interrupt), logs_between_lines(console.screen), chat_first(sys.stderr):
-        return await console.run()
+    try:
+        with _on_ctrl_c(console.interrupt), logs_between_lines(console.screen), \
+                chat_first(sys.stderr):
+            return await console.run()
+    finally:
+        console.close()
 
 
 class _Resumer:
@@ -133,6 +140,7 @@ class _Console:
         self._author = getpass.getuser() or "you"
         self._author_id = f"console:{self._author}"  # as admin lists name console users
         self.interactive = stdin.isatty()
+        self._editor = editor_for(stdin, stdout) if self.interactive else None
         self.screen = Screen(stdout, on_gone=self._reader_gone, markdown=renderer_for(stdout))
         self._replies: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[int] | None = None
@@ -147,7 +155,8 @@ class _Console:
     async def run(self) -> int:
         self._main = asyncio.current_task()
         assert self._main is not None
-        self._input = Input(self._stdin, self.interactive, on_line=self.screen.user_line)
+        self._input = Input(self._stdin, self.interactive, on_line=self.screen.user_line,
+                            read=self._editor.readline if self._editor else None)
         self._chatting = True
         try:
             await self._chat(self._input)
@@ -215,8 +224,18 @@ class _Console:
 
     def _prompt(self) -> None:
         ended = self._ending or (self._input is not None and self._input.ended)
-        if self.interactive and not self._replies and not ended:
+        if not self.interactive or self._replies or ended or self.screen.gone:
+            return
+        if self._editor is None:
             self.screen.write(PROMPT)
+        else:  # readline draws it, to redraw it as the line is edited
+            self.screen.open_line = True
+            self._editor.ask(PROMPT)
+
+    def close(self) -> None:
+        """Give the terminal back as it was, and keep the line history."""
+        if self._editor is not None:
+            self._editor.close()
 
     # --- ways out ---
     def interrupt(self) -> None:
