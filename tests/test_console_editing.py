@@ -45,3 +45,18 @@ async def test_arrows_edit_the_line_and_recall_earlier_messages_across_sessions(
     finally:
         await term.close()
     assert fake_openai.requests[-1].json["messages"][-1]["content"] == "hello world!"
+
+
+async def test_the_terminal_is_given_back_as_it_was_after_ctrl_c(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    term = await chat(tmp_path, fake_openai)
+    try:
+        term.type("hel")  # readline holds the terminal while it reads
+        await term.expect("hel")
+        assert not term.cooked
+        term.interrupt()
+        assert await term.exit_status() == 130
+        assert term.cooked
+    finally:
+        await term.close()
