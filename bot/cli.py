@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="threadbot", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"threadbot {cli_env.version()}")
+    parser.add_argument("--version", action=cli_env.VersionAction)
     parser.add_argument("--env-file", metavar="PATH",
                         help="read settings from this file only (default: ./.env, then the "
                         ".env next to the database, which wins)")

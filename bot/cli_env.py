@@ -14,17 +14,18 @@ directory's `.env` is read then.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dotenv import dotenv_values
-
-from bot import config
 from bot.errors import ConfigError
-from storage import sqlite_path
+
+if TYPE_CHECKING:  # pydantic and the store load after argument parsing (`--help` stays quick)
+    from bot.config import Settings
 
 DEFAULT_DB = "threadbot.db"
 
@@ -46,11 +47,15 @@ def choose_env_files(env_file: str | None, db: str | None) -> tuple[Path, ...]:
 def use(env_file: str | None, db: str | None) -> tuple[Path, ...]:
     """Read settings from the files ``choose_env_files`` picks, from now on; the ones that
     exist are returned (for the startup line)."""
+    from bot import config
+
     config.ENV_FILES = choose_env_files(env_file, db)
     return tuple(path for path in config.ENV_FILES if path.is_file())
 
 
 def _db_setting(here: Path) -> str:
+    from dotenv import dotenv_values
+
     if os.environ.get("THREADBOT_DB"):
         return os.environ["THREADBOT_DB"]
     from_file = dotenv_values(here).get("THREADBOT_DB") if here.is_file() else None
@@ -58,6 +63,8 @@ def _db_setting(here: Path) -> str:
 
 
 def _database_folder(db: str) -> Path | None:
+    from storage import sqlite_path
+
     text = db.strip()
     if "://" in text and not text.startswith("sqlite://"):
         return None  # PostgreSQL (or a scheme open_store refuses with its own message)
@@ -72,6 +79,18 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+class VersionAction(argparse.Action):
+    """`--version`, reading the installed version only when asked (importlib.metadata
+    costs `threadbot --help` time and memory)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"threadbot {version()}")
+        parser.exit()
+
+
 def version() -> str:
     """The installed distribution's version ("unknown" when run from a bare checkout)."""
     from importlib.metadata import PackageNotFoundError
@@ -83,9 +102,10 @@ def version() -> str:
         return "unknown"
 
 
-def startup_line(settings: config.Settings, platforms: list[str]) -> str:
+def startup_line(settings: Settings, platforms: list[str]) -> str:
     """What `threadbot run` is about to do, in one line for the log: no secret in it (the
     database and base URL are shown redacted, keys not at all)."""
+    from bot import config
     from storage import redacted
 
     base_url = settings.anthropic_base_url if settings.provider == "anthropic" \
