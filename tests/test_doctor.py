@@ -159,3 +159,21 @@ def test_the_scopes_checked_are_the_manifests() -> None:
     block = text.split("  scopes:\n    bot:\n", 1)[1]
     listed = re.findall(r"^      - ([\w:.]+)", block.split("\nsettings:", 1)[0], flags=re.M)
     assert set(listed) == MANIFEST_SCOPES
+
+
+async def test_anthropic_is_called_and_a_refused_key_names_the_server(
+    tmp_path: Path, fake_anthropic: Any
+) -> None:
+    env = {"THREADBOT_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": "test-key",
+           "ANTHROPIC_BASE_URL": fake_anthropic.base_url, "THREADBOT_DB": str(tmp_path / "bot.db"),
+           "THREADBOT_PROVIDER_RETRIES": "0"}
+    code, out, err = await threadbot("doctor", cwd=tmp_path, env=env)
+    assert code == 0, out + err
+    assert lines(out)["provider"] == \
+        f"✓ anthropic at {fake_anthropic.base_url}, model claude-sonnet-4-6: answered"
+
+    fake_anthropic.fail_next(401)
+    code, out, _ = await threadbot("doctor", cwd=tmp_path, env=env)
+    assert code == 1
+    assert lines(out)["provider"].startswith(
+        f"✗ anthropic at {fake_anthropic.base_url}, model claude-sonnet-4-6: auth")
