@@ -10,7 +10,7 @@ exit status is 1 when any line is ✗, so a deploy script can gate on it. No sec
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from adapters.registry import PLATFORMS
@@ -51,7 +51,8 @@ def _speaks_utf8(out: TextIO) -> bool:
     return True
 
 
-def _configuration(db: str | None, show: Any) -> Settings | None:
+def _configuration(db: str | None,
+                   show: Callable[[Sequence[Check]], None]) -> Settings | None:
     from bot.admin.config import load_admin
 
     files = ", ".join(str(p) for p in config.ENV_FILES if p.is_file()) or "none"

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -177,3 +178,19 @@ async def test_anthropic_is_called_and_a_refused_key_names_the_server(
     assert code == 1
     assert lines(out)["provider"].startswith(
         f"✗ anthropic at {fake_anthropic.base_url}, model claude-sonnet-4-6: auth")
+
+
+async def test_postgresql_is_checked_without_showing_its_password(
+    tmp_path: Path, fake_openai: Any, postgres_url: str
+) -> None:
+    env = {**llm_env(fake_openai, tmp_path), "THREADBOT_DB": postgres_url}
+    code, out, err = await threadbot("doctor", cwd=tmp_path, env=env)
+    assert code == 0, out + err
+    password = urlsplit(postgres_url).password
+    assert password and password not in out + err
+    database = lines(out)["database"]
+    assert database.startswith("✓ PostgreSQL postgresql://postgres:***@"), database
+    assert "connected" in database and "migration(s) applied" in database
+
+    code, out, _ = await threadbot("doctor", cwd=tmp_path, env=env)
+    assert "schema current" in lines(out)["database"]
