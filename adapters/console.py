@@ -2,6 +2,8 @@
 
 In a terminal:
 
+- The line can be edited (arrows, Ctrl-A/E/W, Ctrl-R) and Up recalls earlier messages, kept
+  across sessions (``adapters/console_editing.py``: readline).
 - Lines are read on a daemon thread, so `/stop` and Ctrl-C work while a reply streams (and
   `/exit` never waits for a blocked read).
 - A paste is one message (see ``adapters/console_input.py`` for the rule): indentation is
@@ -12,15 +14,18 @@ In a terminal:
 - Ctrl-D or `/exit` leaves after the reply in progress (status 0) and ends the line, so the
   shell's prompt starts on a line of its own.
 
+On a terminal a reply that holds Markdown is shown rendered once it is complete
+(``adapters/console_markdown.py``); through a pipe it stays the model's plain text.
+
 Through a pipe: one message per line, in order (scripts depend on it), leading spaces
 kept. Ctrl-C stops the reply and ends: a script has no prompt to come back to, and going on
 with its next line would take one Ctrl-C per line.
 
 Either way, when stdout goes away (`threadbot console | head -1`) the reply is stopped,
-nothing more is read or asked and the console ends quietly (status 0). Log records still go
-to stderr, but never into the middle of a console line: in a terminal both streams share
-the screen, so a record that comes while a `bot>` line (or the prompt) is open waits for
-that line to end.
+nothing more is read or asked and the console ends quietly (status 0). Log records go to
+stderr from WARNING up only (THREADBOT_LOG_FILE takes every level), and never into the
+middle of a console line: in a terminal both streams share the screen, so a record that
+comes while a `bot>` line (or the prompt) is open waits for that line to end.
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from adapters.common.help import help_text
+from adapters.console_editing import editor_for
 from adapters.console_input import Input
-from adapters.console_screen import Screen, logs_between_lines
+from adapters.console_markdown import has_markdown, renderer_for
+from adapters.console_screen import Screen, chat_first, logs_between_lines
 from bot.engine import Engine
 from bot.types import Command, CommandName, Ending, Origin, ThreadKey, Turn, Unfinished
 
@@ -61,24 +68,32 @@ def console_key(thread: str) -> ThreadKey:
 
 
 class ConsoleSink:
-    """Writes the reply as it streams; ``finish`` only completes what was not streamed."""
+    """Writes the reply as it streams; ``finish`` only completes what was not streamed, or
+    (on a terminal) puts the reply rendered as Markdown in place of the streamed text."""
 
     refs: tuple[str, ...] = ()  # a terminal line cannot be found again after a restart
 
     def __init__(self, out: Screen) -> None:
         self._out = out
         self._streamed = ""
+        self._entered = 0  # the user's Enters seen when the reply began to show
 
     async def start(self) -> None:
         return None
 
     async def append(self, delta: str) -> None:
+        if not self._streamed:
+            self._entered = self._out.entered
         self._out.write(delta if self._streamed else BOT + delta)
         self._streamed += delta
 
     async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         stopped = {Ending.STOPPED: " (stopped)", Ending.INTERRUPTED: " (interrupted)"}.get(ending, "")
-        if not self._streamed:
+        markdown = self._out.markdown if has_markdown(text) else None
+        if markdown is not None and (not self._streamed or self._out.entered == self._entered):
+            erase = markdown.erase(BOT + self._streamed) if self._streamed else ""
+            self._out.write(erase + BOT + markdown.render(text) + stopped + "\n")
+        elif not self._streamed:
             self._out.write(BOT + (text + stopped).strip() + "\n")
         else:  # what the final text adds to the streamed one (a usage footer)
             rest = text[len(self._streamed):] if text.startswith(self._streamed) else ""
@@ -94,8 +109,12 @@ async def run_console(
     """Chat until the input ends, /exit, Ctrl-C leaves or the reader of stdout goes away.
     Returns the exit status: 130 when Ctrl-C ended it, else 0."""
     console = _Console(engine, thread, stdin, stdout)
-    with _on_ctrl_c(console.interrupt), logs_between_lines(console.screen):
-        return await console.run()
+    try:
+        with _on_ctrl_c(console.interrupt), logs_between_lines(console.screen), \
+                chat_first(sys.stderr):
+            return await console.run()
+    finally:
+        console.close()
 
 
 class _Resumer:
@@ -121,7 +140,8 @@ class _Console:
         self._author = getpass.getuser() or "you"
         self._author_id = f"console:{self._author}"  # as admin lists name console users
         self.interactive = stdin.isatty()
-        self.screen = Screen(stdout, on_gone=self._reader_gone)
+        self._editor = editor_for(stdin, stdout) if self.interactive else None
+        self.screen = Screen(stdout, on_gone=self._reader_gone, markdown=renderer_for(stdout))
         self._replies: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[int] | None = None
         self._input: Input | None = None
@@ -135,7 +155,8 @@ class _Console:
     async def run(self) -> int:
         self._main = asyncio.current_task()
         assert self._main is not None
-        self._input = Input(self._stdin, self.interactive, on_line=self.screen.line_ended)
+        self._input = Input(self._stdin, self.interactive, on_line=self.screen.user_line,
+                            read=self._editor.readline if self._editor else None)
         self._chatting = True
         try:
             await self._chat(self._input)
@@ -203,8 +224,18 @@ class _Console:
 
     def _prompt(self) -> None:
         ended = self._ending or (self._input is not None and self._input.ended)
-        if self.interactive and not self._replies and not ended:
+        if not self.interactive or self._replies or ended or self.screen.gone:
+            return
+        if self._editor is None:
             self.screen.write(PROMPT)
+        else:  # readline draws it, to redraw it as the line is edited
+            self.screen.open_line = True
+            self._editor.ask(PROMPT)
+
+    def close(self) -> None:
+        """Give the terminal back as it was, and keep the line history."""
+        if self._editor is not None:
+            self._editor.close()
 
     # --- ways out ---
     def interrupt(self) -> None:

@@ -28,11 +28,12 @@ class Line:
 
 
 class Input:
-    """Lines from ``stdin`` as they arrive, read on a daemon thread (a blocked read never
-    holds up the exit). In a terminal, ``on_line`` is told of each one as it comes: its
-    echoed Enter has ended the line on the screen."""
+    """Lines from ``stdin`` (or ``read``: the line editor) as they arrive, read on a daemon
+    thread (a blocked read never holds up the exit). In a terminal, ``on_line`` is told of
+    each one as it comes: its echoed Enter has ended the line on the screen."""
 
-    def __init__(self, stdin: TextIO, interactive: bool, on_line: Callable[[], None]) -> None:
+    def __init__(self, stdin: TextIO, interactive: bool, on_line: Callable[[], None],
+                 read: Callable[[], str] | None = None) -> None:
         self._interactive = interactive
         self._queue: asyncio.Queue[Line | None] = asyncio.Queue()
         self._ended = False
@@ -45,7 +46,7 @@ class Input:
 
         def pump() -> None:
             try:
-                for line in iter(stdin.readline, ""):
+                for line in iter(read or stdin.readline, ""):
                     loop.call_soon_threadsafe(arrive, line)
                 loop.call_soon_threadsafe(arrive, None)
             except RuntimeError:  # the loop closed (/exit) while we waited for input

@@ -18,13 +18,19 @@ import select
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from adapters.console_markdown import Renderer
 
 
 class Screen:
-    def __init__(self, out: TextIO, on_gone: Callable[[], None]) -> None:
+    def __init__(self, out: TextIO, on_gone: Callable[[], None],
+                 markdown: Renderer | None = None) -> None:
         self._out = out
         self._on_gone = on_gone
+        self.markdown = markdown  # renders replies on a terminal; None through a pipe
+        self.entered = 0  # lines the user entered (their Enter moved the cursor down)
         self.line_end_listeners: list[Callable[[], None]] = []
         self.open_line = False  # the last thing written did not end its line
         self.gone = False
@@ -56,6 +62,11 @@ class Screen:
             return
         if any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events):
             self._lose_reader()
+
+    def user_line(self) -> None:
+        """The user pressed Enter (the terminal echoed it)."""
+        self.entered += 1
+        self.line_ended()
 
     def line_ended(self) -> None:
         """The cursor is at the start of a line (we wrote a newline, or the user pressed
@@ -110,3 +121,21 @@ def logs_between_lines(screen: Screen) -> Iterator[None]:
             hold.handler.removeFilter(hold)
             screen.line_end_listeners.remove(hold.release)
             hold.release(all_of_them=True)
+
+
+@contextmanager
+def chat_first(stream: TextIO) -> Iterator[None]:
+    """While the console runs, log records below WARNING stay off ``stream`` (stderr, the
+    same screen in a terminal): info lines between the chat's are noise there. A log file
+    (THREADBOT_LOG_FILE) keeps every level."""
+    on_screen = [h for h in logging.getLogger().handlers
+                 if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+                 and h.stream is stream]
+    levels = [h.level for h in on_screen]
+    for handler in on_screen:
+        handler.setLevel(max(handler.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        for handler, level in zip(on_screen, levels, strict=True):
+            handler.setLevel(level)

@@ -1,7 +1,7 @@
 """threadbot: an LLM in your Slack and Discord threads.
 
-`threadbot run | console | export | stats | usage | config | reload | migrate-store`, plus what
-each platform adds (e.g. `discord-invite`). With ``bot/app.py`` (and ``bot/cli_admin.py``),
+`threadbot run | console | doctor | export | stats | usage | config | reload | migrate-store`,
+plus what each platform adds (e.g. `discord-invite`). With ``bot/app.py`` (and ``bot/cli_admin.py``),
 the composition root: the only core modules that name the adapters and the store.
 
 Configuration problems end in one line on stderr saying what to set (exit status 2), never a
@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from adapters.registry import PLATFORMS
-from bot import cli_admin
+from bot import cli_admin, cli_env
 from bot.errors import ConfigError
 from bot.platform import Platform, PlatformCommand
 from bot.types import StoredMessage, ThreadKey
@@ -43,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     from bot.config import load_settings
 
     try:
-        settings = load_settings()
-        _configure_logging(settings.log_level)
+        cli_env.use(args.env_file, args.db)
+        if args.command == "doctor":  # reports a bad setting as one of its lines
+            return _doctor(args)
+        settings = load_settings(**({"db": args.db} if args.db else {}))
+        _configure_logging(settings.log_level, settings.log_file)
         return asyncio.run(_commands()[args.command](settings, args))
     except ConfigError as exc:
         for line in str(exc).splitlines():  # a configuration file: one line per mistake
@@ -56,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="threadbot", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=cli_env.VersionAction)
+    parser.add_argument("--env-file", metavar="PATH",
+                        help="read settings from this file only (default: ./.env, then the "
+                        ".env next to the database, which wins)")
+    parser.add_argument("--db", metavar="URL|PATH", help="the database (overrides THREADBOT_DB)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start every configured platform (the console if none)")
     console = sub.add_parser("console", help="chat in the terminal")
@@ -64,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--thread", required=True, help="thread key (see `stats`) or console name")
     export.add_argument("--format", choices=("json", "markdown"), default="markdown")
     sub.add_parser("stats", help="threads, messages and tokens per platform")
+    sub.add_parser("doctor", help="check the settings, database, provider and platforms "
+                   "(exit status 1 if anything is wrong)")
     migrate = sub.add_parser(
         "migrate-store", help="copy every conversation to another store (e.g. to PostgreSQL)",
         description="Copy every thread, message and handled command from one store to another "
@@ -101,13 +111,22 @@ def _platform_command(platform: Platform[Any], command: PlatformCommand[Any]) ->
     return run
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import doctor
+
+    _configure_logging("WARNING")
+    return asyncio.run(doctor(args.db))
+
+
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_engine
 
     configured = [(p, p.load_settings()) for p in PLATFORMS.values()]
     enabled = [(p, s) for p, s in configured if p.enabled(s)]
-    async with open_engine(settings) as engine:
+    line = cli_env.startup_line(settings, [p.name for p, _ in enabled])
+    async with open_engine(settings) as engine:  # a configuration mistake stays one line
         if not enabled:
+            log.info("%s", line)
             from adapters.console import run_console
 
             ways = "; ".join(f"{p.name}: set {p.how_to_enable}" for p in PLATFORMS.values())
@@ -116,7 +135,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await run_console(engine, thread="default")
         from bot.serving import serve
 
-        await serve(engine, enabled, grace=settings.shutdown_grace)
+        with cli_env.logged_before_anything_else(line):
+            await serve(engine, enabled, grace=settings.shutdown_grace)
     return 0
 
 
@@ -270,10 +290,15 @@ async def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(level: str, log_file: str = "") -> None:
+    try:
+        logging.basicConfig(
+            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            filename=log_file or None,
+        )
+    except OSError as exc:
+        raise ConfigError(f"THREADBOT_LOG_FILE={log_file}: cannot write it ({exc.strerror}).") \
+            from None
     # SDK request logs name URLs (and, at DEBUG, headers): keep them quiet unless asked.
     if level.upper() != "DEBUG":
         sdk_loggers = [name for p in PLATFORMS.values() for name in p.sdk_loggers]

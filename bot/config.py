@@ -8,9 +8,10 @@ carry their exact environment names as aliases rather than a prefix rule.
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Literal, TypeVar
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,6 +19,12 @@ from bot.errors import ConfigError
 
 ProviderName = Literal["openai", "openai-responses", "anthropic"]
 S = TypeVar("S", bound="EnvSettings")
+
+# The `.env` files every setting is read from, a later file winning over an earlier one and
+# the environment over all. The CLI sets them once, before anything is loaded (bot/cli_env.py:
+# --env-file, or the working directory's and the database's); this default is what a library
+# user or a test gets.
+ENV_FILES: tuple[Path, ...] = (Path(".env"),)
 
 
 def env(name: str) -> AliasChoices:
@@ -41,7 +48,7 @@ class EnvSettings(BaseSettings):
         """Settings from the environment and `.env`; a bad value becomes one ConfigError
         line naming the variable to fix."""
         try:
-            return cls(**overrides)
+            return cls(**{"_env_file": ENV_FILES, **overrides})  # a test may pass its own
         except ValidationError as exc:
             first = exc.errors()[0]
             field = str(first["loc"][0]) if first["loc"] else "?"
@@ -105,6 +112,10 @@ class Settings(EnvSettings):
         validation_alias=env("THREADBOT_VISION_MODELS"),
     )
 
+    # the log goes to this file instead of stderr (in the console, stderr gets WARNING and
+    # above only, so the chat stays readable; the file gets THREADBOT_LOG_LEVEL)
+    log_file: str = Field("", validation_alias=env("THREADBOT_LOG_FILE"))
+
     @field_validator("db", mode="before")
     @classmethod
     def _db_text(cls, value: object) -> object:
@@ -139,6 +150,16 @@ class Settings(EnvSettings):
                 "OpenAI-compatible server such as Ollama (http://localhost:11434/v1)."
             )
         return None
+
+
+def env_file_values() -> dict[str, str]:
+    """What the `.env` files in use set (empty values are "not set"), as settings see them:
+    for readers outside pydantic (the admin configuration, the CLI's choice of files)."""
+    values: dict[str, str] = {}
+    for path in ENV_FILES:
+        if path.is_file():
+            values.update({k: v for k, v in dotenv_values(path).items() if v})
+    return values
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:  # the registry imports this to list platforms: it must stay light
@@ -24,6 +25,30 @@ class PlatformCommand(Generic[S]):
     name: str
     help: str
     run: Callable[[S], Awaitable[None]]
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not configured: nothing to check
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of `threadbot doctor`: what was checked, and what was found or what to fix
+    (never a secret's value)."""
+
+    name: str
+    status: Status
+    detail: str
+
+
+def passed(name: str, detail: str) -> Check:
+    return Check(name, Status.OK, detail)
+
+
+def failed(name: str, detail: str) -> Check:
+    return Check(name, Status.FAILED, detail)
 
 
 class Platform(Protocol[S]):
@@ -46,4 +71,9 @@ class Platform(Protocol[S]):
 
     async def run(self, engine: Engine, settings: S) -> None:
         """Serve the platform until cancelled; ConfigError for what the admin must fix."""
+        ...
+
+    async def doctor(self, settings: S) -> Sequence[Check]:
+        """`threadbot doctor`'s lines for a configured platform: its credentials and set-up
+        checked against the real service (read-only calls: nothing is posted)."""
         ...

@@ -35,6 +35,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, _cache_home: Path) -> None:
     monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
     # The parsed-encoding cache (bot/encodings.py) goes here, not into the developer's home.
     monkeypatch.setenv("XDG_CACHE_HOME", str(_cache_home))
+    # The console's line history (adapters/console_editing.py) too.
+    monkeypatch.setenv("XDG_STATE_HOME", str(_cache_home / "state"))
 
 
 @pytest.fixture

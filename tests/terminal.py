@@ -10,6 +10,7 @@ import asyncio
 import codecs
 import os
 import signal
+import termios
 from pathlib import Path
 
 from tests.process import DEADLINE, child_env, command
@@ -41,6 +42,13 @@ class Terminal:
     def screen(self) -> str:
         """Everything shown so far, with the terminal's \\r\\n line ends as \\n."""
         return self._output.replace("\r\n", "\n")
+
+    @property
+    def cooked(self) -> bool:
+        """The terminal echoes and edits lines itself (a shell's expectation) — not in the
+        raw mode a line editor sets while it reads."""
+        modes = termios.tcgetattr(self._master)[3]
+        return bool(modes & termios.ECHO and modes & termios.ICANON)
 
     def type(self, text: str) -> None:
         os.write(self._master, text.encode())

@@ -19,7 +19,7 @@ from bot import serving
 from bot.app import open_engine
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.platform import PlatformCommand
+from bot.platform import Check, PlatformCommand
 from tests.conftest import make_settings
 
 
@@ -48,6 +48,9 @@ class Flaky:
             raise self.error
         self.serving.set()
         await asyncio.Event().wait()
+
+    async def doctor(self, settings: None) -> Sequence[Check]:
+        return ()
 
 
 @pytest.fixture(autouse=True)

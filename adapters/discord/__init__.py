@@ -7,6 +7,7 @@
     sink.py      post-then-edit replies, app-command responses
     commands.py  /reset /summarize /stop /help /usage /model /config
     setup.py     endpoints, intents, invite URL
+    doctor.py    `threadbot doctor`'s Discord lines
     settings.py  DISCORD_* variables
 
 This module is what the registry imports: it stays cheap, discord.py loads in ``run``.
@@ -23,6 +24,7 @@ from bot.platform import PlatformCommand
 if TYPE_CHECKING:
     from adapters.discord.settings import DiscordSettings
     from bot.engine import Engine
+    from bot.platform import Check
 
 
 async def _print_invite(settings: DiscordSettings) -> None:
@@ -59,6 +61,11 @@ class DiscordPlatform:
 
         logging.getLogger("discord.client").addFilter(_quiet_voice_warning)
         await run_discord(engine, settings)
+
+    async def doctor(self, settings: DiscordSettings) -> Sequence[Check]:
+        from adapters.discord.doctor import discord_checks
+
+        return await discord_checks(settings)
 
 
 platform = DiscordPlatform()

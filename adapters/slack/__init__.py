@@ -6,6 +6,7 @@
     app.py       the bolt app, its transports           settings.py  SLACK_* variables
     shape.py     malformed JSON → None / HTTP 400       replies.py   the newest messages of a thread
     startup.py   credentials checked before serving commands.py  !commands, /commands, shortcuts
+    doctor.py    `threadbot doctor`'s Slack lines
 
 This module is what the registry imports: it stays cheap, the SDK loads in ``run``.
 """
@@ -20,6 +21,7 @@ from bot.platform import PlatformCommand
 if TYPE_CHECKING:
     from adapters.slack.settings import SlackSettings
     from bot.engine import Engine
+    from bot.platform import Check
 
 
 class SlackPlatform:
@@ -40,6 +42,11 @@ class SlackPlatform:
         from adapters.slack.app import run_slack
 
         await run_slack(engine, settings)
+
+    async def doctor(self, settings: SlackSettings) -> Sequence[Check]:
+        from adapters.slack.doctor import slack_checks
+
+        return await slack_checks(settings)
 
 
 platform = SlackPlatform()

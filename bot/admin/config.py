@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.config import env_file_values
 from bot.errors import ConfigError
 
 DEFAULT_PATH = "threadbot.toml"
@@ -143,7 +143,7 @@ def load_admin(environ: Mapping[str, str] | None = None) -> AdminConfig:
     the file THREADBOT_CONFIG names (default ./threadbot.toml when present). ConfigError
     with one line per mistake."""
     if environ is None:  # `.env` too, as the other settings read it; the environment wins
-        environ = {**{k: v for k, v in dotenv_values(".env").items() if v}, **os.environ}
+        environ = {**env_file_values(), **os.environ}
     env, cap = _from_env(environ)
     named = environ.get("THREADBOT_CONFIG", "").strip()
     path = Path(named or DEFAULT_PATH)

@@ -171,11 +171,12 @@ def gateway_bot(url: str, shards: int) -> dict[str, Any]:
                                     "reset_after": 14_400_000, "max_concurrency": 1}}
 
 
-def application(app_id: int, bot: dict[str, Any]) -> dict[str, Any]:
-    """GET /oauth2/applications/@me."""
+def application(app_id: int, bot: dict[str, Any], flags: int = 0) -> dict[str, Any]:
+    """GET /oauth2/applications/@me; ``flags`` as Discord's ApplicationFlags (the privileged
+    intents the developer portal switched on show there)."""
     return {"id": str(app_id), "name": "threadbot", "description": "", "icon": None,
             "bot_public": True, "bot_require_code_grant": False, "owner": user("Owner"),
-            "verify_key": "00", "flags": 0, "bot": bot}
+            "verify_key": "00", "flags": flags, "bot": bot}
 
 
 def synced_commands(body: list[dict[str, Any]], app_id: int) -> list[dict[str, Any]]:

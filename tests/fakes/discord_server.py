@@ -68,6 +68,7 @@ class FakeDiscord(FakeInteractions):
         self.roles: dict[int, list[dict[str, Any]]] = {}  # guild → its roles but @everyone
         self.member_roles: dict[str, list[str]] = {}  # user id → ids of the roles they hold
         self.recommended_shards = 1  # what GET /gateway/bot advises
+        self.app_flags = 0  # the application's (1 << 18: the Message Content intent is on)
         self.guild_id = self.add_guild("Test Server")
         self.channel_id = self.add_channel("general")
         self._failures: list[_Failure] = []
@@ -290,7 +291,7 @@ class FakeDiscord(FakeInteractions):
             case "GET", ["gateway", "bot"]:
                 return _json(p.gateway_bot(self.gateway_url, self.recommended_shards))
             case "GET", ["oauth2", "applications", "@me"]:
-                return _json(p.application(self.app_id, self.bot))
+                return _json(p.application(self.app_id, self.bot, self.app_flags))
             case "PUT", ["applications", _, "commands"]:
                 return _json(self._sync("global", body))
             case "PUT", ["applications", _, "guilds", gid, "commands"]:

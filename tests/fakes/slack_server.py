@@ -109,6 +109,7 @@ class FakeSlack:
     files: dict[str, bytes] = field(default_factory=dict)  # file id → content (url_private)
     downloads: list[tuple[str, str]] = field(default_factory=list)  # (file id, token) per GET
     file_delay: float = 0.0  # seconds before a file download answers
+    scopes: str = SCOPES  # the bot token's, as auth.test's x-oauth-scopes header lists them
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -239,7 +240,7 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": self.errors[method].pop(0)})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         body = handler(args) if handler else {}
-        headers = {"x-oauth-scopes": SCOPES} if method == "auth.test" else None
+        headers = {"x-oauth-scopes": self.scopes} if method == "auth.test" else None
         return web.json_response({"ok": "error" not in body, **body}, headers=headers)
 
     async def _file(self, request: web.Request) -> web.Response:
