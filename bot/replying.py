@@ -15,10 +15,10 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
 from bot.history import HistoryStrategy
+from bot.meter import Meter
 from bot.ports import Provider, ReplySink, ShowsThinking, Store
 from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadState
 
@@ -59,19 +59,6 @@ class Round:
         if not self.in_sink:
             self.task.cancel()
         return True
-
-
-class Meter(Protocol):
-    """The admin controls' say over one model call (``bot.admin.gate.Meter``)."""
-
-    async def admit(self, request: Request) -> str | None:
-        """None: go ahead; else the one line to show instead (nothing is sent)."""
-        ...
-
-    async def spent(self, request: Request, completion: Completion | None, shown: str) -> str:
-        """Record what the call cost (``completion`` None: it did not complete and
-        ``shown`` is what was shown); the footer to show under the reply, or ""."""
-        ...
 
 
 class Replier:
@@ -139,8 +126,9 @@ class Replier:
         footer = await meter.spent(round_.request or request, completion, completion.text)
         await _settled(started)
         await self._shown(row, round_, sink.finish(completion.text + footer))
-        # Shown first: a compaction's model call never delays the answer on screen.
-        await history.compact(thread)
+        # Shown first: a compaction's model call never delays the answer on screen. It is
+        # metered like the reply, charged to the same person (``Meter.again``).
+        await history.compact(thread, meter.again())
         return Ending.ANSWERED
 
     async def _start(self, sink: ReplySink, row: int, round_: Round) -> None:

@@ -186,6 +186,7 @@ class RollingSummary:
     tokens: int
     covers: Coverage
     model: str
+    usage: Usage | None = None  # what the call that wrote it used (None: not reported)
 
 
 class ContextMessage(NamedTuple):

@@ -20,7 +20,7 @@ from bot.tokens import TokenCounter
 from bot.types import NewMessage, ThreadKey, Turn
 from storage import open_store
 from tests.conftest import make_settings
-from tests.helpers import RecordingSink, answering
+from tests.helpers import RecordingSink, answering, meter_for
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000900")
 FACT = "Ada: remember: we agreed the launch code is PELICAN-42"
@@ -168,7 +168,9 @@ async def test_one_thread_is_never_compacted_twice_at_once(
             text = FACT if i == 0 else f"message {i} about the weather and the lunch menu"
             await store.add(thread, NewMessage(role="user", content=text,
                                                tokens=history.count(text), author_name="Ada"))
-        await asyncio.gather(history.compact(thread), history.compact(thread))
+        meter = await meter_for(settings, store, thread, history.count)
+        await asyncio.gather(history.compact(thread, meter.again()),
+                             history.compact(thread, meter.again()))
         summaries = [m for _, m in await store.history(KEY) if m.covers is not None]
     finally:
         await provider.aclose()
@@ -193,8 +195,9 @@ async def test_a_long_backlog_is_summarised_from_its_newest_block_in_one_call(
         await store.add_many(thread, [NewMessage(role="user", content=t, tokens=history.count(t),
                                                  author_name="Ada", platform_message_id=str(i))
                                       for i, t in enumerate(texts)])
-        await history.compact(thread)
-        await history.compact(thread)  # caught up: nothing more to do
+        meter = await meter_for(settings, store, thread, history.count)
+        await history.compact(thread, meter.again())
+        await history.compact(thread, meter.again())  # caught up: nothing more to do
         summary = await store.rolling_summary(thread)
         total = await store.running_total(thread)
     finally:

@@ -15,6 +15,7 @@ from bot.errors import ErrorKind, ProviderError
 from bot.history.compaction import SUMMARY_HEADER, Compactor, speaker
 from bot.history.window import Window
 from bot.images import IMAGE_TOKENS, sees_images, with_images
+from bot.meter import Meter
 from bot.ports import Provider, Store
 from bot.tokens import TokenCounter, is_openai_model
 from bot.types import ChatMessage, Completion, ContextMessage, Request, Role, ThreadState
@@ -93,11 +94,11 @@ class ReplayHistory:
     async def after_unfinished(self, thread: ThreadState) -> None:
         return None
 
-    async def compact(self, thread: ThreadState) -> None:
+    async def compact(self, thread: ThreadState, meter: Meter) -> None:
         """After a reply was shown: fold the oldest messages into the rolling summary when
         the thread has outgrown its budget (``Compactor``)."""
         if self.compactor is not None:
-            await self.compactor.compact(thread)
+            await self.compactor.compact(thread, meter)
 
     async def replay(
         self, thread: ThreadState, *, store: bool, before: int | None = None,
