@@ -138,15 +138,21 @@ class ReplayHistory:
         return f"{SUMMARY_HEADER}\n{rolling.content}", rolling.covers.tokens
 
     async def summary_request(self, thread: ThreadState) -> Request | None:
-        window = await self._store.context(thread, self.budget)
-        if not window:
+        """The conversation to summarise: the rolling summary (whatever compacted the
+        thread's start), then the messages after it that fit beside it."""
+        rolling = await self._store.rolling_summary(thread)
+        earlier = rolling.content if rolling else ""
+        room = self.budget - (self.count(earlier) if earlier else 0)
+        window = await self._store.context(thread, room, after=rolling.covers.tokens if rolling else 0)
+        if not window and not earlier:
             return None
-        return self.transcript_request([(speaker(m), m.content) for m in window])
+        return self.transcript_request([(speaker(m), m.content) for m in window], earlier=earlier)
 
-    def transcript_request(self, lines: Sequence[tuple[str, str]]) -> Request:
-        """The newest lines within budget, as one user message to summarise."""
+    def transcript_request(self, lines: Sequence[tuple[str, str]], *, earlier: str = "") -> Request:
+        """The newest lines within budget (beside ``earlier``, a summary of what came
+        before them), as one user message to summarise."""
         kept: list[str] = []
-        used = 0
+        used = self.count(earlier) if earlier else 0
         for who, text in reversed(lines):
             line = f"{who}: {text}" if who else text
             used += self.count(line)
@@ -154,6 +160,8 @@ class ReplayHistory:
                 break
             kept.append(line)
         transcript = "\n".join(reversed(kept))
+        if earlier:
+            transcript = f"{SUMMARY_HEADER}\n{earlier}\n\nThe messages since:\n{transcript}"
         prompt = f"Summarize this conversation:\n\n{transcript}"
         return Request(
             model=self.model,
