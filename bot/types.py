@@ -276,6 +276,7 @@ class PlatformStats:
     messages: int
     tokens: int
     cached_input_tokens: int = 0  # of the replies' input, served from a prompt cache
+    reasoning_tokens: int = 0  # of the replies' output, spent thinking (reasoning models)
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,7 +197,8 @@ class Meter:
         cost = self._gate.prices.cost(model, usage)
         await self._gate._store.spend(self._charge_id, Spending(
             self._spender, self._thread_id, model, usage.input_tokens,
-            usage.cached_input_tokens, usage.output_tokens, cost, estimated))
+            usage.cached_input_tokens, usage.output_tokens, cost, estimated,
+            usage.reasoning_tokens))
         if not self.place["usage_footer"] or completion is None:
             return ""
         tokens = usage.input_tokens + usage.output_tokens
