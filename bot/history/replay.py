@@ -17,6 +17,7 @@ from bot.history.window import Window
 from bot.images import IMAGE_TOKENS, sees_images, with_images
 from bot.meter import Meter
 from bot.ports import Provider, Store
+from bot.providers.reasoning import thinking_tokens
 from bot.tokens import TokenCounter, is_openai_model
 from bot.types import ChatMessage, Completion, ContextMessage, Request, Role, ThreadState
 
@@ -49,6 +50,8 @@ class ReplayHistory:
             settings.context_tokens, settings.max_output_tokens,
             counter.count(settings.system_prompt),
             exact=is_openai_model(self.model) and not counter.estimated,
+            thinking=thinking_tokens(settings.reasoning, self.model,
+                                     claude=settings.provider == "anthropic"),
         )
         self._prefix_tokens = lru_cache(maxsize=4096)(lambda name: counter.count(f"{name}: "))
         self._image_turns = settings.image_turns
