@@ -224,11 +224,11 @@ class Replier:
     async def _deliver(
         self, item: str | Thinking, sink: ReplySink, round_: Round, row: int | None
     ) -> None:
-        """One delta to the sink. Thinking before the first text is what the status ``start``
-        showed already says; thinking after some text is told to a sink that can show it,
-        once per stretch (the thinking itself never reaches a sink)."""
+        """One delta to the sink. Each stretch of thinking is told once to a sink that can
+        show it (``ShowsThinking``: before the first text, one whose ``start`` showed nothing
+        says so now; the thinking itself never reaches a sink)."""
         if isinstance(item, Thinking):
-            if round_.parts and not round_.thinking and isinstance(sink, ShowsThinking):
+            if not round_.thinking and isinstance(sink, ShowsThinking):
                 await _safely(sink.thinking())
             round_.thinking = True
             return
