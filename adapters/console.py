@@ -49,6 +49,7 @@ from bot.types import Command, CommandName, Ending, Origin, ThreadKey, Turn, Unf
 
 PROMPT = "you> "
 BOT = "bot> "
+THINKING = "thinking…"  # shown in a terminal while a reasoning model thinks, then erased
 INTERRUPTED = 130  # the shell's status for a program ended by Ctrl-C
 GRACE = 2.0  # seconds a stopped reply gets to be stored when Ctrl-C leaves
 HELP = help_text(
@@ -69,25 +70,42 @@ def console_key(thread: str) -> ThreadKey:
 
 class ConsoleSink:
     """Writes the reply as it streams; ``finish`` only completes what was not streamed, or
-    (on a terminal) puts the reply rendered as Markdown in place of the streamed text."""
+    (on a terminal) puts the reply rendered as Markdown in place of the streamed text.
+    On a terminal (``live``) it shows "thinking…" while a reasoning model thinks and erases
+    it when the text goes on; a pipe gets only the reply (scripts read it)."""
 
     refs: tuple[str, ...] = ()  # a terminal line cannot be found again after a restart
 
-    def __init__(self, out: Screen) -> None:
+    def __init__(self, out: Screen, *, live: bool = False) -> None:
         self._out = out
         self._streamed = ""
         self._entered = 0  # the user's Enters seen when the reply began to show
+        self._live = live
+        self._note = ""  # the thinking note on screen, to erase
 
     async def start(self) -> None:
         return None
 
+    async def thinking(self) -> None:
+        if self._live and not self._note:
+            self._note = f" {THINKING}" if self._streamed else BOT + THINKING
+            self._out.write(self._note)
+
+    def _erase(self) -> None:
+        """Backspace over the note, blank it and back again (the line's text stays)."""
+        width, self._note = len(self._note), ""
+        if width:
+            self._out.write("\b" * width + " " * width + "\b" * width)
+
     async def append(self, delta: str) -> None:
+        self._erase()
         if not self._streamed:
             self._entered = self._out.entered
         self._out.write(delta if self._streamed else BOT + delta)
         self._streamed += delta
 
     async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
+        self._erase()
         stopped = {Ending.STOPPED: " (stopped)", Ending.INTERRUPTED: " (interrupted)"}.get(ending, "")
         markdown = self._out.markdown if has_markdown(text) else None
         if markdown is not None and (not self._streamed or self._out.entered == self._entered):
@@ -100,6 +118,7 @@ class ConsoleSink:
             self._out.write(rest.rstrip() + stopped + "\n")
 
     async def fail(self, message: str) -> None:
+        self._erase()
         self._out.write(("\n" if self._streamed else "") + f"{BOT}[{message}]\n")
 
 
@@ -141,6 +160,7 @@ class _Console:
         self._author_id = f"console:{self._author}"  # as admin lists name console users
         self.interactive = stdin.isatty()
         self._editor = editor_for(stdin, stdout) if self.interactive else None
+        self._live = stdout.isatty()  # a terminal shows "thinking…" and erases it
         self.screen = Screen(stdout, on_gone=self._reader_gone, markdown=renderer_for(stdout))
         self._replies: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[int] | None = None
@@ -187,7 +207,8 @@ class _Console:
             if "\n" not in text and text.strip().startswith("/"):
                 self._in_command = True
                 try:
-                    if not await _command(self._engine, text.strip(), self.screen,
+                    if not await _command(self._engine, text.strip(),
+                                          ConsoleSink(self.screen, live=self._live),
                                           key=self._key, author_id=self._author_id):
                         break
                 finally:
@@ -210,7 +231,8 @@ class _Console:
             key=self._key, message_id=uuid.uuid4().hex, author_id=self._author_id,
             author_name=self._author, text=text, origin=ORIGIN,
         )
-        task = asyncio.create_task(self._engine.handle(turn, ConsoleSink(self.screen)))
+        task = asyncio.create_task(
+            self._engine.handle(turn, ConsoleSink(self.screen, live=self._live)))
         self._replies.add(task)
         task.add_done_callback(self._reply_done)
         if not self.interactive:
@@ -289,7 +311,7 @@ class _Console:
         await everything
 
 
-async def _command(engine: Engine, text: str, out: Screen, *, key: ThreadKey,
+async def _command(engine: Engine, text: str, sink: ConsoleSink, *, key: ThreadKey,
                    author_id: str) -> bool:
     """Run a /command (``/model gpt-4.1``: the rest of the line is its argument) for
     ``author_id`` in ``key``'s conversation; False for /exit."""
@@ -298,13 +320,13 @@ async def _command(engine: Engine, text: str, out: Screen, *, key: ThreadKey,
     if name in ("exit", "quit"):
         return False
     if name == CommandName.HELP:
-        await ConsoleSink(out).finish(HELP)
+        await sink.finish(HELP)
     elif name in {c.value for c in CommandName}:
         command = Command(key=key, name=CommandName(name), author_id=author_id,
                           argument=argument.strip(), origin=ORIGIN)
-        await engine.command(command, ConsoleSink(out))
+        await engine.command(command, sink)
     else:
-        out.write(f"{BOT}Unknown command /{name}. Try /help.\n")
+        await sink.finish(f"Unknown command /{name}. Try /help.")
     return True
 
 

@@ -256,10 +256,11 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
         threads = await store.list_threads()
     finally:
         await store.close()
-    print(f"{'platform':<10} {'threads':>8} {'messages':>9} {'tokens':>10} {'cached in':>10}")
+    print(f"{'platform':<10} {'threads':>8} {'messages':>9} {'tokens':>10} {'reasoning':>10} "
+          f"{'cached in':>10}")
     for row in per_platform:
         print(f"{row.platform:<10} {row.threads:>8} {row.messages:>9} {row.tokens:>10} "
-              f"{row.cached_input_tokens:>10}")
+              f"{row.reasoning_tokens:>10} {row.cached_input_tokens:>10}")
     if threads:
         print("\nRecent threads (use with `threadbot export --thread KEY`):")
         for t in threads[:20]:

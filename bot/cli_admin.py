@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 _SPAN = re.compile(r"^\s*(\d+)\s*([dhm]|days?|hours?|mins?|minutes?)\s*$", re.IGNORECASE)
-COLUMNS = ("calls", "input_tokens", "cached_input_tokens", "output_tokens", "tokens", "cost")
+# reasoning_tokens: the part of output_tokens a reasoning model spent thinking
+COLUMNS = ("calls", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens",
+           "tokens", "cost")
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,9 +87,10 @@ def _label(row: UsageRow) -> str:
 def _table(rows: list[UsageRow], by: str, start: datetime) -> str:
     if not rows:
         return f"No model calls since {start:%Y-%m-%d %H:%M} UTC.\n"
-    head = [by, "calls", "input", "cached in", "output", "tokens", "est. cost $"]
+    head = [by, "calls", "input", "cached in", "output", "reasoning", "tokens", "est. cost $"]
     body = [[_label(r), str(r.calls), f"{r.input_tokens:,}", f"{r.cached_input_tokens:,}",
-             f"{r.output_tokens:,}", f"{r.tokens:,}", f"{r.cost:.4f}"] for r in rows]
+             f"{r.output_tokens:,}", f"{r.reasoning_tokens:,}", f"{r.tokens:,}",
+             f"{r.cost:.4f}"] for r in rows]
     total = ["total", *(f"{sum(getattr(r, c) for r in rows):,}" for c in COLUMNS[:-1]),
              f"{sum(r.cost for r in rows):.4f}"]
     total[1] = str(sum(r.calls for r in rows))
@@ -113,7 +116,8 @@ def _csv(rows: list[UsageRow], by: str, start: datetime) -> str:
 def _json(rows: list[UsageRow], by: str, start: datetime) -> str:
     items = [{"platform": r.platform, by: r.key, "calls": r.calls,
               "input_tokens": r.input_tokens, "cached_input_tokens": r.cached_input_tokens,
-              "output_tokens": r.output_tokens, "tokens": r.tokens, "cost": r.cost}
+              "output_tokens": r.output_tokens, "reasoning_tokens": r.reasoning_tokens,
+              "tokens": r.tokens, "cost": r.cost}
              for r in rows]
     return json.dumps({"since": start.isoformat(), "by": by, "rows": items}, indent=2) + "\n"
 

@@ -337,7 +337,9 @@ class ShowsThinking(Protocol):
     ``finish``/``fail``, in order with ``append`` like every other call."""
 
     async def thinking(self) -> None:
-        """The model has started thinking: show "thinking…" until the next text."""
+        """The model has started thinking: show "thinking…" until the next text. Told once
+        per stretch, before the first text too (a sink whose ``start`` says so already
+        need not do more then)."""
         ...
 
 

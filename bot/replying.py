@@ -15,11 +15,11 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
 from bot.history import HistoryStrategy
 from bot.images import Images
+from bot.meter import Meter
 from bot.ports import Provider, ReplySink, ShowsThinking, Store
 from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadState
 
@@ -60,19 +60,6 @@ class Round:
         if not self.in_sink:
             self.task.cancel()
         return True
-
-
-class Meter(Protocol):
-    """The admin controls' say over one model call (``bot.admin.gate.Meter``)."""
-
-    async def admit(self, request: Request) -> str | None:
-        """None: go ahead; else the one line to show instead (nothing is sent)."""
-        ...
-
-    async def spent(self, request: Request, completion: Completion | None, shown: str) -> str:
-        """Record what the call cost (``completion`` None: it did not complete and
-        ``shown`` is what was shown); the footer to show under the reply, or ""."""
-        ...
 
 
 class Replier:
@@ -142,8 +129,9 @@ class Replier:
         footer = await meter.spent(round_.request or request, completion, completion.text)
         await _settled(started)
         await self._shown(row, round_, sink.finish(completion.text + footer))
-        # Shown first: a compaction's model call never delays the answer on screen.
-        await history.compact(thread)
+        # Shown first: a compaction's model call never delays the answer on screen. It is
+        # metered like the reply, charged to the same person (``Meter.again``).
+        await history.compact(thread, meter.again())
         return Ending.ANSWERED
 
     async def _start(self, sink: ReplySink, row: int, round_: Round) -> None:
@@ -242,11 +230,11 @@ class Replier:
     async def _deliver(
         self, item: str | Thinking, sink: ReplySink, round_: Round, row: int | None
     ) -> None:
-        """One delta to the sink. Thinking before the first text is what the status ``start``
-        showed already says; thinking after some text is told to a sink that can show it,
-        once per stretch (the thinking itself never reaches a sink)."""
+        """One delta to the sink. Each stretch of thinking is told once to a sink that can
+        show it (``ShowsThinking``: before the first text, one whose ``start`` showed nothing
+        says so now; the thinking itself never reaches a sink)."""
         if isinstance(item, Thinking):
-            if round_.parts and not round_.thinking and isinstance(sink, ShowsThinking):
+            if not round_.thinking and isinstance(sink, ShowsThinking):
                 await _safely(sink.thinking())
             round_.thinking = True
             return

@@ -188,6 +188,7 @@ class RollingSummary:
     tokens: int
     covers: Coverage
     model: str
+    usage: Usage | None = None  # what the call that wrote it used (None: not reported)
 
 
 class ContextMessage(NamedTuple):
@@ -277,6 +278,7 @@ class PlatformStats:
     messages: int
     tokens: int
     cached_input_tokens: int = 0  # of the replies' input, served from a prompt cache
+    reasoning_tokens: int = 0  # of the replies' output, spent thinking (reasoning models)
 
 
 @dataclass(frozen=True, slots=True)

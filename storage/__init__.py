@@ -93,3 +93,12 @@ def stored_usage(row: Sequence[Any]) -> Usage | None:
     if row[0] is None:
         return None
     return Usage(row[0], row[1] or 0, row[2] or 0, row[3] or 0)
+
+
+def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | None, int | None]:
+    """The (input, output, cached input, reasoning) columns ``stored_usage`` reads back: all
+    NULL when no provider reported any."""
+    if usage is None:
+        return (None, None, None, None)
+    return (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens,
+            usage.reasoning_tokens)

@@ -78,3 +78,4 @@ class ChargeCopy:
     cost: float
     open: bool
     estimated: bool
+    reasoning_tokens: int = 0

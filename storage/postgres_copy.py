@@ -25,11 +25,12 @@ _MESSAGE_COLUMNS = (
 )
 _CHARGE_COLUMNS = (
     "at, platform, scope, channel, user_id, model, input_tokens, cached_input_tokens, "
-    "output_tokens, tokens, cost, open, estimated"
+    "output_tokens, tokens, cost, open, estimated, reasoning_tokens"
 )
 _CHARGE_TYPES = (
     "timestamptz", "text", "text", "text", "text", "text", "integer", "integer", "integer",
-    "integer", "double precision", "boolean", "boolean", "text", "text", "text", "text",
+    "integer", "double precision", "boolean", "boolean", "integer", "text", "text", "text",
+    "text",
 )
 
 
@@ -115,7 +116,7 @@ class PostgresCopier:
     async def write_charges(self, rows: list[ChargeCopy]) -> int:
         """One statement: those that started after the target's newest charge, in order,
         each with the target's id of its thread."""
-        columns = [list(c) for c in zip(*map(_charge_row, rows), strict=True)] or [[]] * 17
+        columns = [list(c) for c in zip(*map(_charge_row, rows), strict=True)] or [[]] * 18
         arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_CHARGE_TYPES, 1))
         new = await self._pool.fetchval(
             f"""WITH added AS (
@@ -160,8 +161,8 @@ def _charge(record: Any) -> ChargeCopy:
     return ChargeCopy(
         at=row[0], spender=Spender(*row[1:5]), model=row[5], input_tokens=row[6],
         cached_input_tokens=row[7], output_tokens=row[8], tokens=row[9], cost=row[10],
-        open=row[11], estimated=row[12],
-        thread=ThreadKey(*row[13:17]) if row[13] is not None else None,
+        open=row[11], estimated=row[12], reasoning_tokens=row[13],
+        thread=ThreadKey(*row[14:18]) if row[14] is not None else None,
     )
 
 
@@ -171,7 +172,7 @@ def _charge_row(c: ChargeCopy) -> tuple[Any, ...]:
     return (
         c.at, s.platform, s.scope, s.channel, s.user_id, c.model, c.input_tokens,
         c.cached_input_tokens, c.output_tokens, c.tokens, c.cost, c.open, c.estimated,
-        *(key_args(c.thread) if c.thread else (None,) * 4),
+        c.reasoning_tokens, *(key_args(c.thread) if c.thread else (None,) * 4),
     )
 
 

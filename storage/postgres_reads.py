@@ -39,7 +39,8 @@ class PostgresReads:
         rows = await self._pool.fetch(
             """SELECT t.platform, COUNT(DISTINCT t.id), COUNT(m.id),
                       COALESCE(SUM(m.tokens), 0)::bigint,
-                      COALESCE(SUM(m.cached_input_tokens), 0)::bigint
+                      COALESCE(SUM(m.cached_input_tokens), 0)::bigint,
+                      COALESCE(SUM(m.reasoning_tokens), 0)::bigint
                FROM threads t LEFT JOIN messages m ON m.thread_id = t.id AND m.content <> ''
                GROUP BY t.platform ORDER BY t.platform"""
         )

@@ -74,16 +74,16 @@ class PostgresSpending:
                    UPDATE charges SET open = false, model = $7::text, input_tokens = $8::integer,
                           cached_input_tokens = $9::integer, output_tokens = $10::integer,
                           tokens = $8 + $10, cost = $11::double precision,
-                          estimated = $12::boolean
+                          estimated = $12::boolean, reasoning_tokens = $13::integer
                    WHERE id = $1::bigint RETURNING 1)
                INSERT INTO charges (at, platform, scope, channel, user_id, thread_id, model,
                                     input_tokens, cached_input_tokens, output_tokens, tokens,
-                                    cost, open, estimated)
+                                    cost, open, estimated, reasoning_tokens)
                SELECT clock_timestamp(), $2::text, $3::text, $4::text, $5::text, $6::bigint,
-                      $7, $8, $9, $10, $8 + $10, $11, false, $12
+                      $7, $8, $9, $10, $8 + $10, $11, false, $12, $13
                WHERE NOT EXISTS (SELECT 1 FROM ended)""",
             charge_id, *spender_values(s.spender), s.thread_id, s.model, s.input_tokens,
-            s.cached_input_tokens, s.output_tokens, s.cost, s.estimated,
+            s.cached_input_tokens, s.output_tokens, s.cost, s.estimated, s.reasoning_tokens,
         )
 
     async def usage(
@@ -101,7 +101,8 @@ class PostgresSpending:
                 where.append(f"{column} = ${len(params)}")
         rows = await self._pool.fetch(
             f"""SELECT {platform}::text, {key}, COUNT(*), SUM(input_tokens)::bigint,
-                       SUM(cached_input_tokens)::bigint, SUM(output_tokens)::bigint, SUM(cost)
+                       SUM(cached_input_tokens)::bigint, SUM(output_tokens)::bigint, SUM(cost),
+                       SUM(reasoning_tokens)::bigint
                 FROM charges WHERE {' AND '.join(where)}
                 GROUP BY 1, 2 ORDER BY {usage_order(by)} LIMIT ${len(params) + 1}""",
             *params, None if top is None else max(top, 0),

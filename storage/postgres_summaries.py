@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncpg
 
 from bot.types import ContextMessage, Coverage, RollingSummary, ThreadState, utcnow
+from storage import stored_usage, usage_columns
 
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 _COLUMNS = "role, author_id, author_name, content, tokens, running_tokens"
@@ -22,7 +23,8 @@ class PostgresSummaries:
 
     async def rolling_summary(self, thread: ThreadState) -> RollingSummary | None:
         row = await self._pool.fetchrow(
-            """SELECT content, tokens, covers_tokens, covers_messages, model FROM messages
+            """SELECT content, tokens, covers_tokens, covers_messages, model, input_tokens,
+                      output_tokens, cached_input_tokens, reasoning_tokens FROM messages
                WHERE thread_id = $1 AND epoch = $2 AND covers_tokens IS NOT NULL
                ORDER BY id DESC LIMIT 1""",
             thread.id, thread.epoch,
@@ -30,17 +32,19 @@ class PostgresSummaries:
         if row is None:
             return None
         return RollingSummary(content=row[0], tokens=row[1], covers=Coverage(row[2], row[3]),
-                              model=row[4] or "")
+                              model=row[4] or "", usage=stored_usage(tuple(row)[5:]))
 
     async def add_rolling_summary(self, thread: ThreadState, summary: RollingSummary) -> None:
         """A summary row at the running total it covers: never part of the context itself
         (role 'summary'), and the totals of other rows stay as they are."""
         await self._pool.execute(
             """INSERT INTO messages (thread_id, epoch, role, content, tokens, running_tokens,
-                                     model, covers_tokens, covers_messages, created_at)
-               VALUES ($1, $2, 'summary', $3, $4, $5, $6, $5, $7, $8)""",
+                                     model, covers_tokens, covers_messages, created_at,
+                                     input_tokens, output_tokens, cached_input_tokens,
+                                     reasoning_tokens)
+               VALUES ($1, $2, 'summary', $3, $4, $5, $6, $5, $7, $8, $9, $10, $11, $12)""",
             thread.id, thread.epoch, summary.content, summary.tokens, summary.covers.tokens,
-            summary.model, summary.covers.messages, utcnow(),
+            summary.model, summary.covers.messages, utcnow(), *usage_columns(summary.usage),
         )
 
     async def running_total(self, thread: ThreadState) -> int:

@@ -29,7 +29,7 @@ _MESSAGE_COLUMNS = (
 _KEY = "platform = ? AND scope = ? AND channel = ? AND thread = ?"
 _CHARGE_COLUMNS = (
     "at, platform, scope, channel, user_id, model, input_tokens, cached_input_tokens, "
-    "output_tokens, tokens, cost, open, estimated"
+    "output_tokens, tokens, cost, open, estimated, reasoning_tokens"
 )
 
 
@@ -123,7 +123,7 @@ class SqliteCopier:
             new = [c for c in rows if newest is None or c.at > _time(newest)]
             await self._db.executemany(
                 f"""INSERT INTO charges (thread_id, {_CHARGE_COLUMNS})
-                    VALUES ((SELECT id FROM threads WHERE {_KEY}), {', '.join('?' * 13)})""",
+                    VALUES ((SELECT id FROM threads WHERE {_KEY}), {', '.join('?' * 14)})""",
                 [_charge_row(c) for c in new],
             )
             await self._db.execute("COMMIT")
@@ -183,8 +183,8 @@ def _charge(row: Sequence[Any]) -> ChargeCopy:
     return ChargeCopy(
         at=_time(row[0]), spender=Spender(*row[1:5]), model=row[5], input_tokens=row[6],
         cached_input_tokens=row[7], output_tokens=row[8], tokens=row[9], cost=row[10],
-        open=bool(row[11]), estimated=bool(row[12]),
-        thread=ThreadKey(*row[13:17]) if row[13] is not None else None,
+        open=bool(row[11]), estimated=bool(row[12]), reasoning_tokens=row[13],
+        thread=ThreadKey(*row[14:18]) if row[14] is not None else None,
     )
 
 
@@ -194,5 +194,5 @@ def _charge_row(c: ChargeCopy) -> tuple[Any, ...]:
     return (
         *(_key(c.thread) if c.thread else (None,) * 4), stamp(c.at), s.platform, s.scope,
         s.channel, s.user_id, c.model, c.input_tokens, c.cached_input_tokens, c.output_tokens,
-        c.tokens, c.cost, int(c.open), int(c.estimated),
+        c.tokens, c.cost, int(c.open), int(c.estimated), c.reasoning_tokens,
     )

@@ -54,7 +54,8 @@ class SqliteReads:
     async def stats(self) -> list[PlatformStats]:
         rows = await self._run(
             """SELECT t.platform, COUNT(DISTINCT t.id), COUNT(m.id), COALESCE(SUM(m.tokens), 0),
-                      COALESCE(SUM(m.cached_input_tokens), 0)
+                      COALESCE(SUM(m.cached_input_tokens), 0),
+                      COALESCE(SUM(m.reasoning_tokens), 0)
                FROM threads t LEFT JOIN messages m ON m.thread_id = t.id AND m.content != ''
                GROUP BY t.platform ORDER BY t.platform"""
         )

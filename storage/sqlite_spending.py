@@ -51,12 +51,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id"""
 # with no id (no limit applied) it is a new row.
 _SPEND = """
 INSERT INTO charges (id, at, platform, scope, channel, user_id, thread_id, model, input_tokens,
-                     cached_input_tokens, output_tokens, tokens, cost, open, estimated)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+                     cached_input_tokens, output_tokens, tokens, cost, open, estimated,
+                     reasoning_tokens)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     model = excluded.model, input_tokens = excluded.input_tokens,
     cached_input_tokens = excluded.cached_input_tokens, output_tokens = excluded.output_tokens,
-    tokens = excluded.tokens, cost = excluded.cost, open = 0, estimated = excluded.estimated"""
+    tokens = excluded.tokens, cost = excluded.cost, open = 0, estimated = excluded.estimated,
+    reasoning_tokens = excluded.reasoning_tokens"""
 
 
 def stamp(when: datetime) -> str:
@@ -91,7 +93,7 @@ class SqliteSpending(SqliteReads):
         await self._run(_SPEND, (
             charge_id, stamp(utcnow()), *spender_values(s.spender), s.thread_id, s.model,
             s.input_tokens, s.cached_input_tokens, s.output_tokens,
-            s.input_tokens + s.output_tokens, s.cost, int(s.estimated),
+            s.input_tokens + s.output_tokens, s.cost, int(s.estimated), s.reasoning_tokens,
         ))
 
     async def usage(
@@ -105,7 +107,8 @@ class SqliteSpending(SqliteReads):
             params += subject_values(*within)
         rows = await self._run(
             f"""SELECT {platform}, {key}, COUNT(*), SUM(input_tokens),
-                       SUM(cached_input_tokens), SUM(output_tokens), TOTAL(cost)
+                       SUM(cached_input_tokens), SUM(output_tokens), TOTAL(cost),
+                       SUM(reasoning_tokens)
                 FROM charges WHERE {' AND '.join(where)}
                 GROUP BY 1, 2 ORDER BY {usage_order(by)} LIMIT ?""",
             (*params, -1 if top is None else max(top, 0)),

@@ -9,6 +9,7 @@ summaries), so none grows with the thread.
 from __future__ import annotations
 
 from bot.types import ContextMessage, Coverage, RollingSummary, ThreadState, utcnow
+from storage import stored_usage, usage_columns
 from storage.sqlite_reads import SqliteReads
 
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
@@ -20,27 +21,30 @@ _CONTEXT = ("thread_id = :t AND epoch = :e AND role != 'summary' AND content != 
 class SqliteSummaries(SqliteReads):
     async def rolling_summary(self, thread: ThreadState) -> RollingSummary | None:
         rows = await self._run(
-            """SELECT content, tokens, covers_tokens, covers_messages, model FROM messages
+            """SELECT content, tokens, covers_tokens, covers_messages, model, input_tokens,
+                      output_tokens, cached_input_tokens, reasoning_tokens FROM messages
                WHERE thread_id = ? AND epoch = ? AND covers_tokens IS NOT NULL
                ORDER BY id DESC LIMIT 1""",
             (thread.id, thread.epoch),
         )
         if not rows:
             return None
-        content, tokens, covered, count, model = rows[0]
+        content, tokens, covered, count, model = rows[0][:5]
         return RollingSummary(content=content, tokens=tokens, covers=Coverage(covered, count),
-                              model=model or "")
+                              model=model or "", usage=stored_usage(rows[0][5:]))
 
     async def add_rolling_summary(self, thread: ThreadState, summary: RollingSummary) -> None:
         """A summary row at the running total it covers: never part of the context itself
         (role 'summary'), and the totals of other rows stay as they are."""
         await self._run(
             """INSERT INTO messages (thread_id, epoch, role, content, tokens, running_tokens,
-                                     model, covers_tokens, covers_messages, created_at)
-               VALUES (?, ?, 'summary', ?, ?, ?, ?, ?, ?, ?)""",
+                                     model, covers_tokens, covers_messages, created_at,
+                                     input_tokens, output_tokens, cached_input_tokens,
+                                     reasoning_tokens)
+               VALUES (?, ?, 'summary', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (thread.id, thread.epoch, summary.content, summary.tokens, summary.covers.tokens,
              summary.model, summary.covers.tokens, summary.covers.messages,
-             utcnow().isoformat()),
+             utcnow().isoformat(), *usage_columns(summary.usage)),
         )
 
     async def running_total(self, thread: ThreadState) -> int:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.admin.config import load_admin
+from bot.admin.gate import Asker, Gate, Meter
+from bot.config import Settings
 from bot.history.compaction import COMPACTION_SYSTEM
-from bot.types import Ending
+from bot.ports import Store
+from bot.types import Ending, ThreadState
 
 
 @dataclass
@@ -41,6 +46,16 @@ class RecordingSink:
     @property
     def used(self) -> bool:
         return self.started or bool(self.deltas) or self.done.is_set()
+
+
+async def meter_for(
+    settings: Settings, store: Store, thread: ThreadState, count: Callable[[str], int], *,
+    user: str = "U-Ada", **admin_env: str,
+) -> Meter:
+    """The admin controls' meter for a model call in ``thread`` on ``user``'s behalf, as
+    the engine builds it (``admin_env``: THREADBOT_… quota settings)."""
+    gate = Gate(settings, load_admin(admin_env), store)
+    return gate.meter(await gate.place(thread.key), thread.id, Asker(user), count)
 
 
 def answering(fake: Any) -> list[Any]:

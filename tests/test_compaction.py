@@ -15,12 +15,13 @@ import pytest
 from bot.app import open_engine
 from bot.history import make_histories
 from bot.history.compaction import COMPACTION_SYSTEM
+from bot.history.replay import SUMMARY_SYSTEM
 from bot.providers.factory import make_provider
 from bot.tokens import TokenCounter
-from bot.types import NewMessage, ThreadKey, Turn
+from bot.types import Command, CommandName, NewMessage, ThreadKey, Turn
 from storage import open_store
 from tests.conftest import make_settings
-from tests.helpers import RecordingSink, answering
+from tests.helpers import RecordingSink, answering, meter_for
 
 KEY = ThreadKey("slack", "T1", "C1", "1700000000.000900")
 FACT = "Ada: remember: we agreed the launch code is PELICAN-42"
@@ -168,7 +169,9 @@ async def test_one_thread_is_never_compacted_twice_at_once(
             text = FACT if i == 0 else f"message {i} about the weather and the lunch menu"
             await store.add(thread, NewMessage(role="user", content=text,
                                                tokens=history.count(text), author_name="Ada"))
-        await asyncio.gather(history.compact(thread), history.compact(thread))
+        meter = await meter_for(settings, store, thread, history.count)
+        await asyncio.gather(history.compact(thread, meter.again()),
+                             history.compact(thread, meter.again()))
         summaries = [m for _, m in await store.history(KEY) if m.covers is not None]
     finally:
         await provider.aclose()
@@ -193,8 +196,9 @@ async def test_a_long_backlog_is_summarised_from_its_newest_block_in_one_call(
         await store.add_many(thread, [NewMessage(role="user", content=t, tokens=history.count(t),
                                                  author_name="Ada", platform_message_id=str(i))
                                       for i, t in enumerate(texts)])
-        await history.compact(thread)
-        await history.compact(thread)  # caught up: nothing more to do
+        meter = await meter_for(settings, store, thread, history.count)
+        await history.compact(thread, meter.again())
+        await history.compact(thread, meter.again())  # caught up: nothing more to do
         summary = await store.rolling_summary(thread)
         total = await store.running_total(thread)
     finally:
@@ -204,3 +208,27 @@ async def test_a_long_backlog_is_summarised_from_its_newest_block_in_one_call(
     sent = fake_openai.requests[0].json["messages"][-1]["content"]
     assert "message 2950 " in sent and "message 100 " not in sent  # the newest block only
     assert summary.covers.tokens < total  # the newest messages stay as they are
+
+
+async def test_summarize_covers_the_compacted_part_through_the_rolling_summary(
+    tmp_path: Path, database: str, fake_openai: Any
+) -> None:
+    """`!summarize` (every platform's and the console's command goes through
+    ``Engine.command``) summarises the rolling summary plus the messages after it, so a
+    fact only the compacted part holds is in what the model is asked to summarise."""
+    fake_openai.reply_with(summariser)
+    settings = make_settings(tmp_path, db=database, openai_base_url=fake_openai.base_url,
+                             context_tokens=CONTEXT, max_output_tokens=OUTPUT)
+    async with open_engine(settings) as engine:
+        await chat(engine, 150)
+        sink = RecordingSink()
+        await engine.command(Command(key=KEY, name=CommandName.SUMMARIZE, author_id="U-Ada",
+                                     message_id="c1"), sink)
+    asked = fake_openai.requests[-1].json["messages"]
+    assert asked[0]["content"] == SUMMARY_SYSTEM and sink.final
+    prompt = asked[-1]["content"]
+    assert FACT in prompt  # from the rolling summary: turn 1 left the window long ago
+    assert "message 149:" in prompt  # and the newest messages, after it
+    assert prompt.index(FACT) < prompt.index("message 149:")
+    counter = TokenCounter(settings.model_name)
+    assert request_tokens(fake_openai.requests[-1].json, counter) <= CONTEXT - OUTPUT

@@ -16,7 +16,7 @@ import pytest
 
 from adapters.console import console_key
 from storage import open_store
-from tests.process import child_env, command, llm_env
+from tests.process import child_env, command, llm_env, threadbot
 from tests.terminal import Terminal
 
 LONG = "My name is Ada and " + "this is a long story " * 8  # a reply of ~30 slow chunks
@@ -195,3 +195,47 @@ async def test_typing_into_a_chat_whose_output_reader_left_ends_it_quietly(
             proc.kill()
             await proc.wait()
         os.close(keyboard)
+
+
+THINKS = "First part. <think>wait, let me check that again</think>\n\nSecond part."
+
+
+def rendered(screen: str) -> list[str]:
+    """The lines as the terminal shows them: a backspace moves the cursor back, and what is
+    written then replaces what was there."""
+    lines: list[list[str]] = [[]]
+    at = 0
+    for char in screen:
+        if char == "\n":
+            lines.append([])
+            at = 0
+        elif char == "\r":
+            at = 0
+        elif char == "\b":
+            at = max(0, at - 1)
+        else:
+            line = lines[-1]
+            line[at:at + 1] = [char]
+            at += 1
+    return ["".join(line).rstrip() for line in lines]
+
+
+async def test_a_terminal_shows_thinking_while_the_model_thinks(
+    console: Callable[[], Any], fake_openai: Any, tmp_path: Path
+) -> None:
+    fake_openai.reply_with(THINKS)
+    fake_openai.thinking = "I should answer in two parts."  # <think>…</think> first, too
+    fake_openai.chunk_size, fake_openai.delay = 4, 0.03
+    term: Terminal = await console()
+    term.type("go\n")
+    await term.expect("Second part.")
+    await term.expect("you> ", count=2)
+    raw = term.screen
+    assert raw.index("bot> thinking…") < raw.index("First part.")  # before the text
+    assert raw.index("First part.") < raw.index(" thinking…", raw.index("First part."))  # mid
+    assert "bot> First part. Second part." in rendered(raw)  # erased: only the answer stays
+    assert "two parts" not in raw and "check that again" not in raw
+    # through a pipe only the reply: a script reads it
+    code, out, _ = await threadbot("console", "--thread", "p", cwd=tmp_path,
+                                   env=llm_env(fake_openai, tmp_path), stdin="go\n")
+    assert code == 0 and out == "bot> First part. Second part.\n"

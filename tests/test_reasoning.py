@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.app import open_engine
+from bot.tokens import TokenCounter
 from bot.types import ThreadKey, Turn
 from tests.conftest import make_settings
 from tests.helpers import RecordingSink
@@ -68,3 +69,45 @@ async def test_reasoning_tokens_are_shown_in_export(
             f"{reply['output_tokens']} out (42 reasoning)") in markdown.splitlines()
     assert fake_openai.requests[-1].json.get("reasoning_effort" if provider == "openai"
                                              else "reasoning") in ("high", {"effort": "high"})
+
+
+def _texts(value: Any) -> list[str]:
+    """Every text a request's system / messages carry (strings, or blocks with "text")."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [t for item in value for t in _texts(item)]
+    if isinstance(value, dict):
+        return _texts(value.get("text", "")) + _texts(value.get("content", ""))
+    return []
+
+
+@pytest.mark.parametrize(("provider", "model", "cap"), [
+    ("anthropic", "claude-sonnet-4-5", "max_tokens"),
+    ("openai", "o4-mini", "max_completion_tokens"),
+])
+async def test_the_history_leaves_room_for_the_thinking_budget(
+    tmp_path: Path, fake_openai: Any, fake_anthropic: Any, provider: str, model: str, cap: str
+) -> None:
+    """THREADBOT_REASONING=high adds 16,384 tokens of thinking to the output cap: a long
+    thread's replayed history shrinks by as much, so input + cap stays in the window."""
+    window, answer = 24_000, 1_024
+    fake = fake_anthropic if provider == "anthropic" else fake_openai
+    settings = make_settings(
+        tmp_path, provider=provider, model=model, reasoning="high", compaction=False,
+        context_tokens=window, max_output_tokens=answer, anthropic_api_key="test-key",
+        anthropic_base_url=fake_anthropic.base_url, openai_base_url=fake_openai.base_url)
+    said = [Turn(key=KEY, message_id=f"old{i}", author_id="u", author_name="Ada",
+                 text=f"note {i}: " + "we keep talking about the quarterly plan " * 12)
+            for i in range(300)]
+    async with open_engine(settings) as engine:
+        await engine.remember(said)
+        sink = await ask(engine, "So what did we decide?", 1)
+    assert sink.final and sink.error is None
+    body = fake.requests[-1].json
+    counter = TokenCounter(model)
+    sent = sum(counter.count(t) + 4 for t in _texts(body.get("system", "")) +
+               _texts(body["messages"]))
+    assert body[cap] == answer + 16_384
+    assert sent + body[cap] <= window
+    assert sent > (window - answer - 16_384) // 2  # and the history still fills what is left

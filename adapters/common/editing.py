@@ -30,6 +30,8 @@ from bot.types import Ending
 
 log = logging.getLogger(__name__)
 
+THINKING_NOTE = "\n\n_Thinking…_"  # under the text so far while a reasoning model thinks
+
 H = TypeVar("H")  # the platform's handle for a posted message
 
 
@@ -95,6 +97,13 @@ class EditingSink(abc.ABC, Generic[H]):
     async def append(self, delta: str) -> None:
         self._text += delta
         await self._sync(self._text, final=False)
+
+    async def thinking(self) -> None:
+        """``ShowsThinking``: the model thinks again after some text. The reply shows a note
+        under its text at once, which the next update replaces with the text that follows.
+        Before any text, what ``start`` showed says it already."""
+        if self._text and self._streaming and not self._done:
+            await self._sync(self._text + THINKING_NOTE, final=True)
 
     async def finish(self, text: str, ending: Ending = Ending.ANSWERED) -> None:
         self._done = True

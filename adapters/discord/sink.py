@@ -168,6 +168,14 @@ class InteractionSink(EditingSink[Response]):
         await super().finish(text, ending)
         self.answer = text if ending is Ending.ANSWERED and text.strip() else None
 
+    async def thinking(self) -> None:
+        """Before any text: Discord's own "is thinking…" (the deferred response), unless
+        the command deferred already; after some text, the note under it."""
+        if self._text:
+            await super().thinking()
+        else:
+            await self.defer()
+
     async def _post(self, text: str) -> Response:
         if not self.handles:
             async with self._lock:

@@ -179,6 +179,12 @@ class SlackEditingSink(EditingSink[str]):
         except SLACK_ERRORS as exc:  # keep generating; finish() writes all the text again
             log.warning("could not update a streamed reply: %s", error_code(exc))
 
+    async def thinking(self) -> None:
+        try:
+            await super().thinking()
+        except SLACK_ERRORS as exc:  # a passing failure: the next update shows the text
+            log.warning("could not show that the model is thinking: %s", error_code(exc))
+
     async def _sync(self, text: str, *, final: bool) -> None:
         """Split what Slack receives (the mrkdwn), not the Markdown. Converting the whole
         reply costs, so between two updates the deltas only accumulate."""

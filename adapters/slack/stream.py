@@ -96,7 +96,10 @@ class SlackStreamSink:
     async def thinking(self) -> None:
         """The model thinks again after some text (``ShowsThinking``): the thread's status
         says so until the next text (Slack clears it when the bot posts)."""
-        if self._closed or self._fallback is not None:
+        if self._fallback is not None:
+            await self._fallback.thinking()
+            return
+        if self._closed or not self._text:  # before any text the status says it already
             return
         with contextlib.suppress(*SLACK_ERRORS):
             await set_status(self._client, self._caps, self.channel, self.thread_ts)

@@ -177,6 +177,11 @@ class Meter:
             await asyncio.sleep(WAIT_POLL_S)
             waited += WAIT_POLL_S
 
+    def again(self) -> Meter:
+        """A fresh meter for the same spender, place and thread: its charge is its own."""
+        return Meter(self._gate, self.place, self._spender, self._thread_id, self._exempt,
+                     self._count)
+
     def _input_tokens(self, request: Request) -> int:
         return self._count(request.system) + sum(self._count(m.content) for m in request.messages)
 
@@ -192,7 +197,8 @@ class Meter:
         cost = self._gate.prices.cost(model, usage)
         await self._gate._store.spend(self._charge_id, Spending(
             self._spender, self._thread_id, model, usage.input_tokens,
-            usage.cached_input_tokens, usage.output_tokens, cost, estimated))
+            usage.cached_input_tokens, usage.output_tokens, cost, estimated,
+            usage.reasoning_tokens))
         if not self.place["usage_footer"] or completion is None:
             return ""
         tokens = usage.input_tokens + usage.output_tokens

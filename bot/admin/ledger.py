@@ -100,6 +100,7 @@ class Spending:
     output_tokens: int
     cost: float
     estimated: bool = False
+    reasoning_tokens: int = 0  # of output_tokens, spent thinking (0: none, or not reported)
 
 
 class UsageBy(StrEnum):
@@ -122,6 +123,7 @@ class UsageRow:
     cached_input_tokens: int
     output_tokens: int
     cost: float
+    reasoning_tokens: int = 0  # of output_tokens, spent thinking
 
     @property
     def tokens(self) -> int:

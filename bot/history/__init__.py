@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.history.base import Histories, HistoryStrategy
 from bot.history.chain import ChainHistory
 from bot.history.replay import ReplayHistory
+from bot.history.window import MINIMUM_BUDGET
 from bot.ports import Provider, Store
 from bot.tokens import TokenCounter
 
@@ -41,6 +42,10 @@ def make_histories(settings: Settings, store: Store, provider: Provider) -> Hist
                     "THREADBOT_MAX_OUTPUT_TOKENS (%d): set it to the model's context window",
                     settings.context_tokens, settings.max_output_tokens)
     replay = ReplayHistory(store, counter, settings, provider)
+    if replay.window.thinking and replay.budget <= MINIMUM_BUDGET:
+        log.warning("THREADBOT_CONTEXT_TOKENS (%d) leaves no room for history beside the "
+                    "reply and THREADBOT_REASONING=%s's thinking budget (%d tokens)",
+                    settings.context_tokens, settings.reasoning, replay.window.thinking)
     chain: HistoryStrategy = replay
     problem = _why_not_chain(settings, provider)
     if problem is None:

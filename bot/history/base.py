@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.errors import ProviderError
+from bot.meter import Meter
 from bot.types import Completion, Request, ThreadState
 
 
@@ -47,9 +48,10 @@ class HistoryStrategy(Protocol):
         """The reply was stopped or failed: the provider's view of the thread is uncertain."""
         ...
 
-    async def compact(self, thread: ThreadState) -> None:
+    async def compact(self, thread: ThreadState, meter: Meter) -> None:
         """The reply was shown and the thread's lease is still held: time for upkeep that
-        keeps later requests small (a rolling summary); never raises."""
+        keeps later requests small (a rolling summary), its model call admitted and billed
+        by ``meter``; never raises."""
         ...
 
     async def summary_request(self, thread: ThreadState) -> Request | None:

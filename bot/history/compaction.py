@@ -9,13 +9,15 @@ compactions the request only grows at its end, so its prefix (system + summary +
 turns) stays byte-identical for many turns and the providers' prompt caches keep hitting.
 
 It runs after a reply has been shown, while the engine still holds the thread's lease (so
-never twice at once for one thread; a per-process set guards that too). A compaction that
-fails leaves the thread as it was — the oldest messages leave the context, as with
+never twice at once for one thread; a per-process set guards that too). Its model call is
+metered like the reply's (``bot.meter.Meter``): a row in the spending ledger charged to
+whoever asked last, checked against their quotas and the spend cap. A compaction that fails
+or is refused leaves the thread as it was — the oldest messages leave the context, as with
 ``THREADBOT_COMPACTION=off`` — with one log line.
 
 The summary row records what it covers as a running token total of its epoch (stable
 across ``threadbot migrate-store``, unlike row ids) and how many messages that is, which
-model wrote it and when; ``threadbot export`` shows it.
+model wrote it, when, and the tokens that call used; ``threadbot export`` shows it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import logging
 from collections.abc import Sequence
 
 from bot.history.window import Window
+from bot.meter import Meter
 from bot.ports import Provider, Store
 from bot.tokens import TokenCounter
 from bot.types import (
@@ -73,20 +76,23 @@ class Compactor:
     async def summary(self, thread: ThreadState) -> RollingSummary | None:
         return await self._store.rolling_summary(thread)
 
-    async def compact(self, thread: ThreadState) -> None:
+    async def compact(self, thread: ThreadState, meter: Meter) -> None:
         """Fold the oldest unsummarised block into the summary when the thread needs it."""
         if thread.id in self._running:
             return
         self._running.add(thread.id)
         try:
-            await self._compact(thread)
+            await self._compact(thread, meter)
+        except Refused as exc:  # a quota or the spend cap: trimmed until it allows one
+            log.warning("compaction refused in %s (%s); the oldest messages leave the context "
+                        "instead", thread.key, exc)
         except Exception as exc:  # the user already has the answer; the next turn trims
             log.warning("compaction failed in %s (%s); the oldest messages leave the context "
                         "instead", thread.key, exc)
         finally:
             self._running.discard(thread.id)
 
-    async def _compact(self, thread: ThreadState) -> None:
+    async def _compact(self, thread: ThreadState, meter: Meter) -> None:
         total = await self._store.running_total(thread)
         room = self._window.budget - self.summary_cap
         if total <= room * HIGH_WATER:
@@ -103,11 +109,12 @@ class Compactor:
         block, through = await self._store.oldest(thread, cut - start, after=start)
         if not block:
             return
-        text = await self._summarise(summary, block)
+        completion = await self._summarise(summary, block, meter)
         covers = Coverage(through, (summary.covers.messages if summary else 0) + len(block))
-        content = self._counter.truncate(text, self.summary_cap)
+        content = self._counter.truncate(completion.text.strip(), self.summary_cap)
         await self._store.add_rolling_summary(thread, RollingSummary(
-            content=content, tokens=self._counter.count(content), covers=covers, model=self.model,
+            content=content, tokens=self._counter.count(content), covers=covers,
+            model=completion.model or self.model, usage=completion.usage,
         ))
         log.info("compacted %d messages of %s into its rolling summary", len(block), thread.key)
 
@@ -117,7 +124,9 @@ class Compactor:
         summary and the new one, it fits the model's window like any request."""
         return max(64, self._window.budget - 2 * self.summary_cap)
 
-    async def _summarise(self, summary: RollingSummary | None, block: Sequence[ContextMessage]) -> str:
+    async def _summarise(
+        self, summary: RollingSummary | None, block: Sequence[ContextMessage], meter: Meter
+    ) -> Completion:
         transcript = self._counter.truncate(
             "\n".join(f"{speaker(m)}: {m.content.strip()}" for m in block), self._block_cap
         )
@@ -127,13 +136,25 @@ class Compactor:
             model=self.model, system=COMPACTION_SYSTEM,
             messages=(ChatMessage("user", prompt),), max_output_tokens=self.summary_cap,
         )
+        refusal = await meter.admit(request)
+        if refusal is not None:
+            raise Refused(" ".join(refusal.split()))
         completion: Completion | None = None
-        async for item in self._provider.stream(request):
-            if isinstance(item, Completion):
-                completion = item
+        try:
+            async for item in self._provider.stream(request):
+                if isinstance(item, Completion):
+                    completion = item
+        except Exception:
+            await meter.spent(request, None, "")  # the call ended: its charge closes
+            raise
+        await meter.spent(request, completion, completion.text if completion else "")
         if completion is None or not completion.text.strip():
             raise ValueError("the model returned no summary")
-        return completion.text.strip()
+        return completion
+
+
+class Refused(Exception):
+    """The admin controls did not let the summarising call go ahead (the refusal's line)."""
 
 
 def speaker(message: ContextMessage) -> str:

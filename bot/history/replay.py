@@ -15,7 +15,9 @@ from bot.errors import ErrorKind, ProviderError
 from bot.history.compaction import SUMMARY_HEADER, Compactor, speaker
 from bot.history.window import Window
 from bot.images import IMAGE_TOKENS, sees_images, with_images
+from bot.meter import Meter
 from bot.ports import Provider, Store
+from bot.providers.reasoning import thinking_tokens
 from bot.tokens import TokenCounter, is_openai_model
 from bot.types import ChatMessage, Completion, ContextMessage, Request, Role, ThreadState
 
@@ -48,6 +50,8 @@ class ReplayHistory:
             settings.context_tokens, settings.max_output_tokens,
             counter.count(settings.system_prompt),
             exact=is_openai_model(self.model) and not counter.estimated,
+            thinking=thinking_tokens(settings.reasoning, self.model,
+                                     claude=settings.provider == "anthropic"),
         )
         self._prefix_tokens = lru_cache(maxsize=4096)(lambda name: counter.count(f"{name}: "))
         self._image_turns = settings.image_turns
@@ -93,11 +97,11 @@ class ReplayHistory:
     async def after_unfinished(self, thread: ThreadState) -> None:
         return None
 
-    async def compact(self, thread: ThreadState) -> None:
+    async def compact(self, thread: ThreadState, meter: Meter) -> None:
         """After a reply was shown: fold the oldest messages into the rolling summary when
         the thread has outgrown its budget (``Compactor``)."""
         if self.compactor is not None:
-            await self.compactor.compact(thread)
+            await self.compactor.compact(thread, meter)
 
     async def replay(
         self, thread: ThreadState, *, store: bool, before: int | None = None,
@@ -137,15 +141,21 @@ class ReplayHistory:
         return f"{SUMMARY_HEADER}\n{rolling.content}", rolling.covers.tokens
 
     async def summary_request(self, thread: ThreadState) -> Request | None:
-        window = await self._store.context(thread, self.budget)
-        if not window:
+        """The conversation to summarise: the rolling summary (whatever compacted the
+        thread's start), then the messages after it that fit beside it."""
+        rolling = await self._store.rolling_summary(thread)
+        earlier = rolling.content if rolling else ""
+        room = self.budget - (self.count(earlier) if earlier else 0)
+        window = await self._store.context(thread, room, after=rolling.covers.tokens if rolling else 0)
+        if not window and not earlier:
             return None
-        return self.transcript_request([(speaker(m), m.content) for m in window])
+        return self.transcript_request([(speaker(m), m.content) for m in window], earlier=earlier)
 
-    def transcript_request(self, lines: Sequence[tuple[str, str]]) -> Request:
-        """The newest lines within budget, as one user message to summarise."""
+    def transcript_request(self, lines: Sequence[tuple[str, str]], *, earlier: str = "") -> Request:
+        """The newest lines within budget (beside ``earlier``, a summary of what came
+        before them), as one user message to summarise."""
         kept: list[str] = []
-        used = 0
+        used = self.count(earlier) if earlier else 0
         for who, text in reversed(lines):
             line = f"{who}: {text}" if who else text
             used += self.count(line)
@@ -153,6 +163,8 @@ class ReplayHistory:
                 break
             kept.append(line)
         transcript = "\n".join(reversed(kept))
+        if earlier:
+            transcript = f"{SUMMARY_HEADER}\n{earlier}\n\nThe messages since:\n{transcript}"
         prompt = f"Summarize this conversation:\n\n{transcript}"
         return Request(
             model=self.model,

@@ -3,8 +3,9 @@ with a margin where our token counts are only an estimate — and the window the
 turns out to have, once it says so.
 
 ``THREADBOT_CONTEXT_TOKENS`` is the model's window as threadbot should use it: the system
-prompt, the history *and* the reply (``THREADBOT_MAX_OUTPUT_TOKENS``) must fit in it, or a
-server with a 2,048-token window refuses a 2,048-token history. Token counts are exact for
+prompt, the history *and* the reply (``THREADBOT_MAX_OUTPUT_TOKENS``, plus the thinking a
+reasoning model may do first: ``THREADBOT_REASONING``'s budget) must fit in it, or a server
+with a 2,048-token window refuses a 2,048-token history. Token counts are exact for
 OpenAI's models only; local and other models have tokenizers of their own, which count the
 same text as more tokens (SmolLM2: 12,032 where cl100k counts 9,667), so for them the
 history is kept to ``APPROXIMATE_SHARE`` of what is left.
@@ -21,9 +22,11 @@ MINIMUM_BUDGET = 64
 
 
 class Window:
-    def __init__(self, tokens: int, max_output: int, system_tokens: int, *, exact: bool) -> None:
+    def __init__(self, tokens: int, max_output: int, system_tokens: int, *, exact: bool,
+                 thinking: int = 0) -> None:
         self.tokens = tokens
         self._max_output = max_output
+        self.thinking = thinking  # output tokens the provider adds for reasoning
         self._system = system_tokens
         self._share = 1.0 if exact else APPROXIMATE_SHARE
 
@@ -35,7 +38,7 @@ class Window:
     @property
     def budget(self) -> int:
         """Tokens of history a request may carry."""
-        room = self.tokens - self.max_output - self._system
+        room = self.tokens - self.max_output - self.thinking - self._system
         return max(MINIMUM_BUDGET, int(room * self._share))
 
     def shrunk(self, stated: int | None, used: int) -> int | None:

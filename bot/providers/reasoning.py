@@ -61,6 +61,14 @@ def openai_reasoning_model(model: str) -> bool:
     return bool(_OPENAI_REASONING.match(_bare(model)))
 
 
+def thinking_tokens(level: ReasoningLevel, model: str, *, claude: bool) -> int:
+    """The output tokens the provider adds to a request's cap for ``model``'s thinking at
+    ``level`` (Anthropic's ``budget_tokens``, OpenAI's share of the output cap), 0 where
+    nothing is sent: the history leaves this room, so the request stays in the window."""
+    reasoning = Reasoning(level)
+    return reasoning.budget(reasoning.effort(model, claude=claude))
+
+
 class Reasoning:
     """The configured level, and the models that refused the reasoning field (per process:
     one instance lives in the one provider)."""

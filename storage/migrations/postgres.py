@@ -316,6 +316,10 @@ MIGRATIONS: list[tuple[str, str]] = [
     """),
     # images shared with a message, by reference (bot/images.py): JSON, NULL for none
     ("007_attachments", "ALTER TABLE messages ADD COLUMN images text;"),
+    # of a call's output_tokens, those a reasoning model spent thinking (0: none, not said,
+    # or recorded before this migration)
+    ("008_charge_reasoning",
+     "ALTER TABLE charges ADD COLUMN reasoning_tokens integer NOT NULL DEFAULT 0;"),
 ]
 
 

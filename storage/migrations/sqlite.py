@@ -184,6 +184,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE messages ADD COLUMN images TEXT;
         """,
     ),
+    (
+        "010_charge_reasoning",
+        """
+        -- of a call's output_tokens, those a reasoning model spent thinking (0: none, or the
+        -- provider did not say; calls recorded before this migration)
+        ALTER TABLE charges ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 

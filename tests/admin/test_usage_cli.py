@@ -54,6 +54,29 @@ async def test_usage_figures_are_the_sums_the_provider_reported(
     assert f"{reported['input_tokens'] + reported['output_tokens']:,}" in total.split()
 
 
+async def test_reasoning_tokens_are_in_the_ledger_usage_and_stats(
+    fake_openai: Any, tmp_path: Path
+) -> None:
+    env = env_for(fake_openai, tmp_path / "bot.db", THREADBOT_MODEL="o4-mini",
+                  THREADBOT_REASONING="low")
+    fake_openai.reasoning_tokens = 9
+    await run(tmp_path, env, "console", "--thread", "a", stdin="hello there\nhow are you\n")
+
+    by_model = json.loads(await run(tmp_path, env, "usage", "--by", "model", "--format", "json"))
+    (row,) = by_model["rows"]
+    assert row["calls"] == 2 and row["reasoning_tokens"] == 18
+    assert row["output_tokens"] > row["reasoning_tokens"]  # a part of the output
+    (line,) = csv.DictReader(io.StringIO(
+        await run(tmp_path, env, "usage", "--by", "user", "--format", "csv")))
+    assert line["reasoning_tokens"] == "18"
+    table = (await run(tmp_path, env, "usage", "--by", "day")).splitlines()
+    head = table[1].replace("cached in", "cached").split()
+    total = table[-1].split()
+    assert total[head.index("reasoning")] == "18"
+    header, stats = (await run(tmp_path, env, "stats")).splitlines()[:2]
+    assert stats.split()[header.split().index("reasoning")] == "18"
+
+
 async def test_usage_rejects_a_bad_since_in_one_line(fake_openai: Any, tmp_path: Path) -> None:
     code, _, err = await threadbot("usage", "--since", "last tuesday", cwd=tmp_path,
                                    env=env_for(fake_openai, tmp_path / "bot.db"))

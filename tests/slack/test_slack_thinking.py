@@ -26,3 +26,24 @@ async def test_thinking_is_a_status_never_text(bot: Any, slack: FakeSlack, fake_
     assert reply.text == "First part. Second part."
     every_call = " ".join(str(c) for c in slack.calls)
     assert "check that again" not in every_call and "two parts" not in every_call
+
+
+async def test_on_the_editing_path_a_note_shows_while_it_thinks(
+    bot: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    """Without native streaming (post, then chat.update) the reply shows "_Thinking…_" under
+    its text while the model thinks again, and the rest of the answer replaces it."""
+    slack.fail("chat.startStream", "unknown_method")
+    fake_openai.reply_with(REPLY)
+    fake_openai.thinking = "I should answer in two parts."
+    fake_openai.chunk_size, fake_openai.delay = 4, 0.03
+    await bot.mention("go")
+
+    shown = [c["text"] for c in slack.calls_to("chat.update")]
+    noted = [t for t in shown if t.endswith("_Thinking…_")]
+    assert noted and noted[0].startswith("First part.")
+    assert shown.index(noted[0]) < len(shown) - 1  # replaced by what followed
+    [reply] = replies(slack)
+    assert reply.text == "First part. Second part."
+    every_call = " ".join(str(c) for c in slack.calls)
+    assert "check that again" not in every_call and "two parts" not in every_call

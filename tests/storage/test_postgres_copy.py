@@ -39,7 +39,7 @@ EARLY = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 ALICE = Spender("slack", "T1", "C1", "U1")
 GUILD = Spender("discord", "G1", "C9", "U7")
 SPENT = [  # what usage by user says of a_lived_in_sqlite_store
-    UsageRow("slack", "U1", 2, 1320, 1000, 87, 0.03125),
+    UsageRow("slack", "U1", 2, 1320, 1000, 87, 0.03125, 30),
     UsageRow("discord", "U7", 1, 40, 0, 3, 0.0078125),
 ]
 
@@ -74,7 +74,8 @@ async def a_lived_in_sqlite_store(url: str) -> None:
         await store.set_anchor(chain, "resp_2", "gpt-x")
         await store.add(chain, NewMessage(role="summary", content="a story", tokens=2, at=EARLY))
         await store.add_rolling_summary(chain, RollingSummary(
-            content="Alice asked for a story", tokens=5, covers=Coverage(7, 2), model="gpt-s"))
+            content="Alice asked for a story", tokens=5, covers=Coverage(7, 2), model="gpt-s",
+            usage=Usage(300, 20, 0, 4)))
         await store.add(chain, said("And then?", "m3", "U2", waits=True))
         open_row = await store.begin_reply(chain)  # a process died writing this
         await store.set_refs(open_row, ["C1:1700000001.1", "C1:1700000001.2"])
@@ -97,7 +98,8 @@ async def spent_and_set(store: Store, chain: int, replay: int) -> None:
 
     _, charge_id = await store.admit(Charge(ALICE, chain, "gpt-x", 9000, 0.5), [], admitted,
                                      stale_after=60)
-    await store.spend(charge_id, Spending(ALICE, chain, "gpt-x", 1200, 1000, 80, 0.0234375))
+    await store.spend(charge_id, Spending(ALICE, chain, "gpt-x", 1200, 1000, 80, 0.0234375,
+                                          reasoning_tokens=30))
     await store.spend(None, Spending(ALICE, None, "gpt-y", 120, 0, 7, 0.0078125))
     await store.spend(None, Spending(GUILD, replay, "gpt-x", 40, 0, 3, 0.0078125, estimated=True))
     await store.admit(Charge(GUILD, replay, "gpt-x", 5000, 0.25), [], admitted, stale_after=60)
@@ -160,6 +162,10 @@ async def test_sqlite_to_postgresql_and_back_keeps_every_conversation(
     assert [(c.open, c.estimated) for c in charges] == [
         (False, False), (False, False), (False, True), (True, False), (False, False),
     ]
+    assert [c.reasoning_tokens for c in charges] == [30, 0, 0, 0, 0]
+    rolling = [m for m in original[0][0].messages if m.covers_tokens is not None]
+    assert [(m.input_tokens, m.output_tokens, m.reasoning_tokens) for m in rolling] == [
+        (300, 20, 4)]
     assert len(original[3]) == 2
     assert await everything(postgres_url) == original
     assert await everything(last) == original
