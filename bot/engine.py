@@ -26,6 +26,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -33,7 +34,10 @@ from typing import Literal
 from bot.admin import chat
 from bot.admin.gate import Asker, Gate
 from bot.admin.profiles import Profile, Profiles
+from bot.health import Health
 from bot.images import RECENT
+from bot.logs import bind
+from bot.metrics import Metrics, NoMetrics
 from bot.ports import ReplySink, Resumer, Store
 from bot.replying import Round
 from bot.summaries import Summaries
@@ -71,9 +75,14 @@ class Engine:
     and what happens to the chain is the thread's history strategy's business."""
 
     def __init__(
-        self, store: Store, profiles: Profiles, gate: Gate, *, lease_s: float = 30.0
+        self, store: Store, profiles: Profiles, gate: Gate, *, lease_s: float = 30.0,
+        metrics: Metrics | None = None, health: Health | None = None,
     ) -> None:
         self._store = store
+        self.metrics = metrics or NoMetrics()
+        self.health = health or Health()
+        self._pending: dict[ThreadKey, int] = {}  # messages stored, their reply not started
+        self.metrics.watch(self._in_flight, lambda: sum(self._pending.values()))
         self._profiles = profiles
         self.gate = gate
         self._summaries = Summaries(store, profiles, gate)
@@ -112,6 +121,7 @@ class Engine:
         A Refusal when the author may not use the bot here: nothing is stored (no
         conversation starts, the bot keeps nothing of theirs) and the text to show is
         given the first time in each conversation, "" after."""
+        bind(thread_key=str(turn.key), message_id=turn.message_id)
         refusal = self.gate.refused(turn.key, turn.author_id, turn.origin)
         if refusal is not None:
             first = await self.once(turn.key, f"refused:{turn.author_id}", "refusal")
@@ -126,6 +136,8 @@ class Engine:
         if row is None:
             log.info("duplicate delivery of %s in %s ignored", turn.message_id, turn.key)
             return None
+        self.metrics.turn(turn.key.platform)
+        self._pending[turn.key] = self._pending.get(turn.key, 0) + 1
         return thread
 
     async def answer(
@@ -149,6 +161,7 @@ class Engine:
             await self._hold(key, active, thread, work)
         finally:
             del self._active[key]
+            self._pending.pop(key, None)
             active.done.set()
 
     async def _hold(
@@ -190,7 +203,8 @@ class Engine:
             if current is None or (thread is None and waiting is None):
                 continue  # answered by the round that just ended
             thread = None
-            active.round = Round()
+            active.round = Round(began=time.monotonic())
+            self._pending.pop(key, None)  # the round answers everything stored so far
             place = await self.gate.place(key)
             profile = self._profiles.of(place)
             asker = await self._asker(current, waiting)
@@ -198,8 +212,23 @@ class Engine:
             ending = await profile.replier.reply(
                 current, profile.histories.of(current), sink, active.round, meter
             )
+            if ending is not None:
+                self._ended(key, ending, active.round)
             if ending is Ending.STOPPED:
                 await self._store.settle(current)  # stop means quiet: nothing waits now
+
+    def _ended(self, key: ThreadKey, ending: Ending, round_: Round) -> None:
+        """Count a reply that ended and log its line (the turn's end in structured logs)."""
+        first, final = round_.since_began(round_.first_text_at), round_.since_began(round_.shown_at)
+        self.metrics.reply(ending, round_.failure, first, final)
+        extra: dict[str, object] = {"outcome": ending.value}
+        if final is not None:
+            extra["latency_ms"] = round(final * 1000)
+        if first is not None:
+            extra["first_text_ms"] = round(first * 1000)
+        if round_.failure:
+            extra["error_kind"] = round_.failure
+        log.info("reply in %s: %s", key, ending.value, extra=extra)
 
     async def settle(self, key: ThreadKey) -> None:
         """Nothing in ``key`` waits for an answer any more (its messages moved elsewhere)."""
@@ -252,6 +281,7 @@ class Engine:
         if not await self.once(command.key, command.message_id, f"command:{name}"):
             log.info("duplicate %s command %s ignored", name, command.message_id)
             return
+        self.metrics.command(name.value)
         refusal = self.gate.refused(command.key, command.author_id, command.origin)
         if refusal is not None:
             await sink.finish(refusal)
@@ -308,6 +338,9 @@ class Engine:
     def busy(self, key: ThreadKey) -> bool:
         """Whether this process is answering ``key`` right now."""
         return key in self._active or self._closing
+
+    def _in_flight(self) -> int:
+        return sum(1 for a in self._active.values() if a.round is not None)
 
     def held(self) -> dict[int, Round | None]:
         """The threads this process answers (by row id) and the round each is writing."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -50,6 +51,15 @@ class Round:
     in_sink: bool = False  # a platform call is under way: a cut waits for it to end
     thinking: bool = False  # the model is thinking since the last text (the sink was told)
     cut: Ending | None = None  # STOPPED or INTERRUPTED once asked
+    # for the metrics and the turn's log line (time.monotonic(); 0: not yet)
+    began: float = 0.0
+    first_text_at: float = 0.0  # the first text went to the sink
+    shown_at: float = 0.0  # the sink's last call (finish or fail) returned
+    failure: str = ""  # the ErrorKind of a failed reply
+
+    def since_began(self, at: float) -> float | None:
+        """Seconds from the round's start to ``at``; None when ``at`` never happened."""
+        return at - self.began if at and self.began else None
 
     def cut_short(self, ending: Ending) -> bool:
         """End the reply early with ``ending``; False if there is none in progress."""
@@ -121,6 +131,7 @@ class Replier:
             return ending
         except Exception as exc:
             message = _failure(exc, thread.key)
+            round_.failure = exc.kind if isinstance(exc, ProviderError) else ErrorKind.OTHER
             # Text already shown stays stored (marked), like a stop: it is what the user saw.
             await self._end(thread, history, row, "".join(round_.parts), Ending.FAILED)
             await meter.spent(round_.request or request, None, "".join(round_.parts))
@@ -159,6 +170,7 @@ class Replier:
         need no tidying after a crash. (The reply is stored first: a crash in between
         leaves a stored reply whose messages a restart closes.)"""
         await _safely(last_call)
+        round_.shown_at = time.monotonic()
         if round_.recorded:
             await self._store.set_refs(row, [])
 
@@ -245,6 +257,8 @@ class Replier:
             round_.thinking = True
             return
         round_.thinking = False
+        if not round_.parts:
+            round_.first_text_at = time.monotonic()
         round_.parts.append(item)
         await sink.append(item)
         if row is not None:

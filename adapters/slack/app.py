@@ -29,6 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.commands import Invocation
+from adapters.common.ops_http import add_ops_routes
 from adapters.common.tasks import Tracker
 from adapters.slack.events import Identity, shortcut_target, slash_target
 from adapters.slack.handlers import SlackHandlers
@@ -207,25 +208,24 @@ class SlackBot:
 
     # --- transports ---
     def web_app(self) -> web.Application:
-        """HTTP mode: POST /slack/events (events, commands, shortcuts), GET /healthz."""
+        """HTTP mode: POST /slack/events (events, commands, shortcuts), GET /healthz and
+        GET /metrics (``adapters/common/ops_http.py``)."""
         if not self.signing_secret:
             raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (Basic Information → App Credentials).")
         web_app = web.Application()  # bodies over 1 MiB get aiohttp's 413
         verifier = SignatureVerifier(self.signing_secret)
+        link = self.handlers.engine.health.link("slack", "http")
+        link.up()  # its server answers as long as this app is served
 
         async def events(request: web.Request) -> web.Response:
+            link.event()
             bolt_request = await self._bolt_request(request, verifier)
             if isinstance(bolt_request, web.Response):
                 return bolt_request
             return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
-        async def health(request: web.Request) -> web.Response:
-            return web.json_response(
-                {"ok": True, "platform": "slack", "mode": "http", "busy": self.tasks.busy}
-            )
-
         web_app.router.add_post(EVENTS_PATH, events)
-        web_app.router.add_get("/healthz", health)
+        add_ops_routes(web_app, self.handlers.engine)
         return web_app
 
     async def _bolt_request(
