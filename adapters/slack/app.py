@@ -33,6 +33,7 @@ from adapters.common.ops_http import add_ops_routes
 from adapters.common.tasks import Tracker
 from adapters.slack.events import Identity, shortcut_target, slash_target
 from adapters.slack.handlers import SlackHandlers
+from adapters.slack.metered import CountFailures
 from adapters.slack.recovery import SlackResumer
 from adapters.slack.settings import SlackSettings
 from adapters.slack.shape import problem
@@ -85,6 +86,7 @@ class SlackBot:
         self.settings = settings
         self.caps = caps or SlackCaps()
         self.client = make_client(token, settings.api_url)
+        self.client.retry_handlers.insert(0, CountFailures(engine.metrics))
         self.signing_secret = secret(settings.signing_secret)
         self.app = AsyncApp(
             client=self.client,
