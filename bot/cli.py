@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_settings()
-        _configure_logging(settings.log_level)
+        _configure_logging(settings)
         return asyncio.run(_commands()[args.command](settings, args))
     except ConfigError as exc:
         for line in str(exc).splitlines():  # a configuration file: one line per mistake
@@ -270,10 +270,11 @@ async def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(settings: Settings) -> None:
+    from bot import logs
+
+    level = settings.log_level
+    logs.configure(level, settings.log_format, logs.secrets_of(settings, logs.environment()))
     # SDK request logs name URLs (and, at DEBUG, headers): keep them quiet unless asked.
     if level.upper() != "DEBUG":
         sdk_loggers = [name for p in PLATFORMS.values() for name in p.sdk_loggers]
