@@ -50,7 +50,7 @@ async def open_engine(
         metrics = PrometheusMetrics()
     raw = await open_store(settings.db)
     store: Store = TimedStore(raw, metrics)
-    health = Health(probe=lambda: raw.get_thread(HEALTH_KEY))
+    health = Health(probe=lambda: raw.get_thread(HEALTH_KEY), watchdog_s=settings.watchdog_s)
 
     def timed_provider(chosen: Settings) -> Provider:
         return TimedProvider(make_provider(chosen), metrics)

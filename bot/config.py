@@ -112,7 +112,7 @@ class Settings(EnvSettings):
     log_format: Literal["text", "json"] = Field("text", validation_alias=env("THREADBOT_LOG_FORMAT"))
     # a Socket Mode or gateway connection with no event or ping for this long is dead:
     # reconnected (adapters' watchdogs)
-    watchdog_s: float = Field(120.0, gt=0, validation_alias=env("THREADBOT_WATCHDOG_S"))
+    watchdog_s: float = Field(60.0, gt=0, validation_alias=env("THREADBOT_WATCHDOG_S"))
 
     @field_validator("db", mode="before")
     @classmethod

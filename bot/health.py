@@ -61,6 +61,8 @@ class Health:
     probe: Callable[[], Awaitable[object]] | None = None  # one cheap store query
     links: dict[str, Link] = field(default_factory=dict)
     timeout: float = STORE_TIMEOUT
+    # a Socket Mode or gateway connection silent this long is dead: the adapter reconnects
+    watchdog_s: float = 60.0
     _store: _StoreCheck = field(default_factory=_StoreCheck)
 
     def link(self, platform: str, mode: str) -> Link:

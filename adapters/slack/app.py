@@ -47,6 +47,7 @@ from bot.types import CommandName
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+SOCKET_PING_S = 10.0  # slack_sdk's default ping interval (stale after 4 without a pong)
 SHORTCUTS = {"threadbot_reset": CommandName.RESET, "threadbot_summarize": CommandName.SUMMARIZE}
 RESET_HINT = (
     "Slack doesn't allow slash commands in threads. To reset a thread's conversation, type "
@@ -264,7 +265,31 @@ class SlackBot:
         app_token = secret(self.settings.app_token)
         if not app_token:
             raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token).")
-        return AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+        # slack_sdk's own watchdog: it pings every ping_interval and reconnects a connection
+        # whose pongs stopped for 4 intervals (THREADBOT_WATCHDOG_S in all)
+        health = self.handlers.engine.health
+        ping_interval = min(SOCKET_PING_S, health.watchdog_s / 4)
+        handler = AsyncSocketModeHandler(self.app, app_token, web_client=self.client,
+                                         ping_interval=ping_interval)
+        link = health.link("slack", "socket")
+
+        async def received(*_: Any) -> None:
+            link.event()
+
+        handler.client.message_listeners.append(received)
+        return handler
+
+    async def watch_socket(self, handler: AsyncSocketModeHandler) -> None:
+        """Keep /healthz's view of the Socket Mode connection current (the SDK reconnects;
+        this only reports), until cancelled."""
+        link = self.handlers.engine.health.link("slack", "socket")
+        client = handler.client
+        while True:
+            if await client.is_connected():
+                link.up()
+            else:
+                link.down("Socket Mode is not connected; reconnecting")
+            await asyncio.sleep(client.ping_interval)
 
 
 def _refused(status: int, reason: str) -> web.Response:
@@ -317,7 +342,7 @@ async def _serve_socket_mode(bot: SlackBot, url: str | None) -> None:
     try:
         await handler.connect_async()
         log.info("Slack: connected in Socket Mode")
-        await asyncio.Event().wait()
+        await bot.watch_socket(handler)
     finally:
         await handler.close_async()
 
