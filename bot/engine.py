@@ -26,7 +26,6 @@ import logging
 import os
 import secrets
 import socket
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -37,7 +36,7 @@ from bot.admin.profiles import Profile, Profiles
 from bot.health import Health
 from bot.images import RECENT
 from bot.logs import bind
-from bot.metrics import Metrics, NoMetrics
+from bot.metrics import Load, Metrics, NoMetrics
 from bot.ports import ReplySink, Resumer, Store
 from bot.replying import Round
 from bot.summaries import Summaries
@@ -81,8 +80,7 @@ class Engine:
         self._store = store
         self.metrics = metrics or NoMetrics()
         self.health = health or Health()
-        self._pending: dict[ThreadKey, int] = {}  # messages stored, their reply not started
-        self.metrics.watch(self._in_flight, lambda: sum(self._pending.values()))
+        self._load = Load(self.metrics)
         self._profiles = profiles
         self.gate = gate
         self._summaries = Summaries(store, profiles, gate)
@@ -137,7 +135,7 @@ class Engine:
             log.info("duplicate delivery of %s in %s ignored", turn.message_id, turn.key)
             return None
         self.metrics.turn(turn.key.platform)
-        self._pending[turn.key] = self._pending.get(turn.key, 0) + 1
+        self._load.stored(turn.key)
         return thread
 
     async def answer(
@@ -161,7 +159,7 @@ class Engine:
             await self._hold(key, active, thread, work)
         finally:
             del self._active[key]
-            self._pending.pop(key, None)
+            self._load.done(key)
             active.done.set()
 
     async def _hold(
@@ -203,8 +201,8 @@ class Engine:
             if current is None or (thread is None and waiting is None):
                 continue  # answered by the round that just ended
             thread = None
-            active.round = Round(began=time.monotonic())
-            self._pending.pop(key, None)  # the round answers everything stored so far
+            active.round = Round()
+            self._load.started(key)  # the round answers everything stored so far
             place = await self.gate.place(key)
             profile = self._profiles.of(place)
             asker = await self._asker(current, waiting)
@@ -213,22 +211,9 @@ class Engine:
                 current, profile.histories.of(current), sink, active.round, meter
             )
             if ending is not None:
-                self._ended(key, ending, active.round)
+                active.round.ended(key, ending, self.metrics)
             if ending is Ending.STOPPED:
                 await self._store.settle(current)  # stop means quiet: nothing waits now
-
-    def _ended(self, key: ThreadKey, ending: Ending, round_: Round) -> None:
-        """Count a reply that ended and log its line (the turn's end in structured logs)."""
-        first, final = round_.since_began(round_.first_text_at), round_.since_began(round_.shown_at)
-        self.metrics.reply(ending, round_.failure, first, final)
-        extra: dict[str, object] = {"outcome": ending.value}
-        if final is not None:
-            extra["latency_ms"] = round(final * 1000)
-        if first is not None:
-            extra["first_text_ms"] = round(first * 1000)
-        if round_.failure:
-            extra["error_kind"] = round_.failure
-        log.info("reply in %s: %s", key, ending.value, extra=extra)
 
     async def settle(self, key: ThreadKey) -> None:
         """Nothing in ``key`` waits for an answer any more (its messages moved elsewhere)."""
@@ -338,9 +323,6 @@ class Engine:
     def busy(self, key: ThreadKey) -> bool:
         """Whether this process is answering ``key`` right now."""
         return key in self._active or self._closing
-
-    def _in_flight(self) -> int:
-        return sum(1 for a in self._active.values() if a.round is not None)
 
     def held(self) -> dict[int, Round | None]:
         """The threads this process answers (by row id) and the round each is writing."""

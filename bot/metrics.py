@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol
 
 from bot.ports import Provider, Store
-from bot.types import Completion, Ending, Request, Thinking, Usage
+from bot.types import Completion, Ending, Request, Thinking, ThreadKey, Usage
 
 
 class Metrics(Protocol):
@@ -85,6 +85,30 @@ class NoMetrics:
 
     def exposition(self) -> tuple[bytes, str]:
         return b"", "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Load:
+    """The engine's two gauges: replies being written (conversations with a round under way)
+    and messages stored but waiting for a reply that has not started. Read when scraped."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._pending: dict[ThreadKey, int] = {}
+        self._answering: set[ThreadKey] = set()
+        metrics.watch(lambda: len(self._answering), lambda: sum(self._pending.values()))
+
+    def stored(self, key: ThreadKey) -> None:
+        self._pending[key] = self._pending.get(key, 0) + 1
+
+    def started(self, key: ThreadKey) -> None:
+        """A round began in ``key``: it answers everything stored there so far."""
+        self._pending.pop(key, None)
+        self._answering.add(key)
+
+    def done(self, key: ThreadKey) -> None:
+        """Nothing runs in ``key`` any more (what may still wait there is another
+        process's, or the next process's, to answer)."""
+        self._pending.pop(key, None)
+        self._answering.discard(key)
 
 
 class TimedStore:

@@ -20,8 +20,9 @@ from typing import Protocol
 
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
 from bot.history import HistoryStrategy
+from bot.metrics import Metrics
 from bot.ports import Provider, ReplySink, ShowsThinking, Store
-from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadState
+from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadKey, ThreadState
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,24 @@ class Round:
     thinking: bool = False  # the model is thinking since the last text (the sink was told)
     cut: Ending | None = None  # STOPPED or INTERRUPTED once asked
     # for the metrics and the turn's log line (time.monotonic(); 0: not yet)
-    began: float = 0.0
+    began: float = field(default_factory=time.monotonic)
     first_text_at: float = 0.0  # the first text went to the sink
     shown_at: float = 0.0  # the sink's last call (finish or fail) returned
     failure: str = ""  # the ErrorKind of a failed reply
 
-    def since_began(self, at: float) -> float | None:
-        """Seconds from the round's start to ``at``; None when ``at`` never happened."""
-        return at - self.began if at and self.began else None
+    def ended(self, key: ThreadKey, ending: Ending, metrics: Metrics) -> None:
+        """Count the reply that ended and log its line (a turn's end in structured logs)."""
+        first = self.first_text_at - self.began if self.first_text_at else None
+        final = self.shown_at - self.began if self.shown_at else None
+        metrics.reply(ending, self.failure, first, final)
+        extra: dict[str, object] = {"outcome": ending.value}
+        if final is not None:
+            extra["latency_ms"] = round(final * 1000)
+        if first is not None:
+            extra["first_text_ms"] = round(first * 1000)
+        if self.failure:
+            extra["error_kind"] = self.failure
+        log.info("reply in %s: %s", key, ending.value, extra=extra)
 
     def cut_short(self, ending: Ending) -> bool:
         """End the reply early with ``ending``; False if there is none in progress."""

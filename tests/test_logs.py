@@ -32,7 +32,8 @@ def json_lines() -> Iterator[io.StringIO]:
     handler.setFormatter(JsonFormatter([]))
     logger = logging.getLogger("bot")
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)  # (not `.level =`: that keeps stale per-logger caches)
     try:
         yield out
     finally:
@@ -57,7 +58,7 @@ async def test_a_turns_end_is_one_json_line_with_its_key_message_outcome_and_lat
     assert [(e["message_id"], e["outcome"]) for e in ends] == [("m-1", "answered"), ("m-2", "failed")]
     first, failed = ends
     assert first["thread_key"] == str(KEY) and first["level"] == "INFO"
-    assert first["logger"] == "bot.engine" and first["message"].startswith("reply in")
+    assert first["logger"] == "bot.replying" and first["message"].startswith("reply in")
     assert isinstance(first["latency_ms"], int) and first["latency_ms"] >= 0
     assert first["time"].endswith("+00:00")
     assert failed["error_kind"] == "overloaded" and failed["thread_key"] == str(KEY)

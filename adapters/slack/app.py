@@ -344,6 +344,7 @@ async def _serve_socket_mode(bot: SlackBot, url: str | None) -> None:
         log.info("Slack: connected in Socket Mode")
         await bot.watch_socket(handler)
     finally:
+        bot.handlers.engine.health.link("slack", "socket").down("Socket Mode stopped")
         await handler.close_async()
 
 
@@ -355,4 +356,5 @@ async def _serve_http(bot: SlackBot, settings: SlackSettings) -> None:
         log.info("Slack: HTTP mode on %s:%s%s", settings.http_host, settings.http_port, EVENTS_PATH)
         await asyncio.Event().wait()
     finally:
+        bot.handlers.engine.health.link("slack", "http").down("HTTP mode stopped")
         await runner.cleanup()
