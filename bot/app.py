@@ -64,6 +64,7 @@ async def open_engine(
         raise
     try:
         left = await store.expire_waiting(utcnow() - timedelta(seconds=settings.resume_max_age))
+        health.store_answered()
         if left:
             log.warning(
                 "%d message(s) waited longer than THREADBOT_RESUME_MAX_AGE (%g s) while the bot "

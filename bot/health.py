@@ -2,15 +2,15 @@
 
 Adapters report their connection as it changes (``Link``) and every event they receive
 (``Link.event``); a request only reads those. The store is asked with one cheap query in the
-background at most once per ``STORE_EVERY`` seconds: a request never waits behind thousands
-of queued store calls (only the very first one waits, up to the timeout), yet a store that
-stops answering shows as unhealthy once its check has been pending past the timeout.
+background at most once per ``STORE_EVERY`` seconds: a request never waits, not even behind
+thousands of queued store calls, yet a store that stops answering shows as unhealthy once
+its check has been pending past the timeout. Until the first check ends, the store's last
+answer is the one it gave at start-up (``store_answered``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -65,6 +65,10 @@ class Health:
     watchdog_s: float = 60.0
     _store: _StoreCheck = field(default_factory=_StoreCheck)
 
+    def store_answered(self) -> None:
+        """The store just answered (at start-up): healthy until a check says otherwise."""
+        self._store.ok, self._store.reason, self._store.at = True, "", time.monotonic()
+
     def link(self, platform: str, mode: str) -> Link:
         """The platform's link (a new one when it starts again, or changes mode)."""
         link = self.links.get(platform)
@@ -74,7 +78,7 @@ class Health:
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
         """Healthy or not, and the JSON to answer with (``reason`` says why not)."""
-        store = await self._store_report()
+        store = self._store_report()
         platforms = {name: link.report() for name, link in self.links.items()}
         reasons = [f"{name}: {p['reason']}" for name, p in platforms.items() if not p["ok"]]
         if not store["ok"]:
@@ -82,15 +86,12 @@ class Health:
         body: dict[str, Any] = {"ok": not reasons, "platforms": platforms, "store": store}
         return not reasons, body | ({"reason": "; ".join(reasons)} if reasons else {})
 
-    async def _store_report(self) -> dict[str, Any]:
+    def _store_report(self) -> dict[str, Any]:
         check, now = self._store, time.monotonic()
         if self.probe is None:
             return {"ok": True}
         if check.running is None and now - check.at >= STORE_EVERY:
             check.since, check.running = now, asyncio.create_task(self._check())
-        if check.at == 0.0 and check.running is not None:  # the first request waits once
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(check.running), self.timeout)
         pending = now - check.since if check.running is not None else 0.0
         if pending > self.timeout:
             return {"ok": False, "reason": f"no answer from the store for {pending:.1f} s"}

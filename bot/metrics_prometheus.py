@@ -50,6 +50,8 @@ class PrometheusMetrics:
                                 buckets=STORE_BUCKETS, registry=registry)
         self._in_flight = Gauge("threadbot_replies_in_flight", "Replies being written.",
                                 registry=registry)
+        # a store call is the hot path (a dozen per turn): its children looked up once
+        self._store_children: dict[str, Histogram] = {}
         self._pending = Gauge("threadbot_pending_messages", "Messages stored and waiting for a "
                               "reply that has not started yet.", registry=registry)
 
@@ -79,7 +81,10 @@ class PrometheusMetrics:
         (self._limited if rate_limited else self._errors).labels(platform, method).inc()
 
     def store_call(self, operation: str, seconds: float) -> None:
-        self._store.labels(operation).observe(seconds)
+        child = self._store_children.get(operation)
+        if child is None:
+            child = self._store_children[operation] = self._store.labels(operation)
+        child.observe(seconds)
 
     def watch(self, in_flight: Callable[[], int], pending: Callable[[], int]) -> None:
         self._in_flight.set_function(in_flight)

@@ -110,6 +110,9 @@ async def test_a_failing_store_is_a_503_with_the_reason(served: tuple[Engine, st
         raise OSError("disk I/O error")
 
     engine.health = Health(probe=broken)
+    status, report, _ = await get(url)  # starts the first check
+    assert status == 503 and report["reason"] == "store: not checked yet"
+    await asyncio.sleep(0.05)
     status, report, _ = await get(url)
     assert status == 503 and report["ok"] is False
     assert report["reason"] == "store: the check failed (OSError)"
@@ -126,6 +129,7 @@ async def test_a_store_that_stops_answering_is_a_503_and_healthz_stays_fast(
         await answer.wait()
 
     engine.health = Health(probe=store, timeout=0.5)
+    engine.health.store_answered()  # as at start-up
     assert (await get(url))[0] == 200
     answer.clear()  # the store hangs from now on
     await asyncio.sleep(1.1)  # the cached result is stale: the next request starts a check
