@@ -4,7 +4,8 @@
 ``logger`` and ``message``, and where a turn is known its ``thread_key`` and ``message_id``
 (from ``bind``: set once where a turn comes in, then on every line logged while it is
 handled, in the tasks it starts too) and what the log site passes as ``extra=`` (``outcome``,
-``latency_ms``, ``error_kind``).
+``latency_ms``, ``error_kind``). Each reply's end is one INFO line on ``TURNS_LOGGER``,
+written in JSON (and in text only at DEBUG, so a terminal's output stays as it was).
 
 Both formats pass every finished line (the exception's trace included) through the same
 redaction: the values of the settings' secrets, of environment (and `.env`) variables named
@@ -26,6 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+# a reply's end, one line each: for collectors (JSON), not for a terminal (text stays as it was)
+TURNS_LOGGER = "threadbot.turns"
 CONTEXT: ContextVar[Mapping[str, str]] = ContextVar(
     "threadbot_log_context", default=MappingProxyType({})
 )
@@ -104,3 +107,5 @@ def configure(level: str, fmt: str, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter(secrets) if fmt == "json" else TextFormatter(secrets))
     logging.basicConfig(level=level.upper(), handlers=[handler])
+    quiet = fmt != "json" and level.upper() != "DEBUG"
+    logging.getLogger(TURNS_LOGGER).setLevel(logging.WARNING if quiet else logging.NOTSET)

@@ -20,11 +20,14 @@ from typing import Protocol
 
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
 from bot.history import HistoryStrategy
+from bot.logs import TURNS_LOGGER
 from bot.metrics import Metrics
 from bot.ports import Provider, ReplySink, ShowsThinking, Store
 from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadKey, ThreadState
 
 log = logging.getLogger(__name__)
+# one line per reply's end (bot/logs.py lets it through in JSON, or in text at DEBUG)
+turns_log = logging.getLogger(TURNS_LOGGER)
 
 # Before any text is shown a failed request may be rebuilt this many times (a chain the server
 # does not keep, then a history over its window): each retry asks the strategy for less.
@@ -70,7 +73,7 @@ class Round:
             extra["first_text_ms"] = round(first * 1000)
         if self.failure:
             extra["error_kind"] = self.failure
-        log.info("reply in %s: %s", key, ending.value, extra=extra)
+        turns_log.info("reply in %s: %s", key, ending.value, extra=extra)
 
     def cut_short(self, ending: Ending) -> bool:
         """End the reply early with ``ending``; False if there is none in progress."""

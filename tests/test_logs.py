@@ -30,7 +30,7 @@ def json_lines() -> Iterator[io.StringIO]:
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(JsonFormatter([]))
-    logger = logging.getLogger("bot")
+    logger = logging.getLogger()  # the root: the core's loggers and the turns' line
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.INFO)  # (not `.level =`: that keeps stale per-logger caches)
@@ -58,7 +58,7 @@ async def test_a_turns_end_is_one_json_line_with_its_key_message_outcome_and_lat
     assert [(e["message_id"], e["outcome"]) for e in ends] == [("m-1", "answered"), ("m-2", "failed")]
     first, failed = ends
     assert first["thread_key"] == str(KEY) and first["level"] == "INFO"
-    assert first["logger"] == "bot.replying" and first["message"].startswith("reply in")
+    assert first["logger"] == "threadbot.turns" and first["message"].startswith("reply in")
     assert isinstance(first["latency_ms"], int) and first["latency_ms"] >= 0
     assert first["time"].endswith("+00:00")
     assert failed["error_kind"] == "overloaded" and failed["thread_key"] == str(KEY)
@@ -85,6 +85,7 @@ try:
 except RuntimeError:
     log.exception("the provider failed")
 log.error("cannot reach postgresql://bot:hunter2-password@db:5432/threadbot")
+logging.getLogger("threadbot.turns").info("reply in k: answered", extra={{"outcome": "answered"}})
 """
 
 
@@ -106,8 +107,11 @@ def test_secrets_never_reach_the_logs_in_either_format(tmp_path: Path, fmt: str)
         assert secret not in out
     if fmt == "json":
         records = [json.loads(line) for line in out.splitlines()]
-        assert [r["level"] for r in records] == ["WARNING", "ERROR", "ERROR"]
+        assert [r["level"] for r in records] == ["WARNING", "ERROR", "ERROR", "INFO"]
         assert "Traceback" in records[1]["exception"]
+        assert records[3]["outcome"] == "answered"  # a reply's end: for collectors
+    else:
+        assert "reply in" not in out  # a terminal's text stays as it was
 
 
 def test_plain_text_is_the_default(tmp_path: Path) -> None:
