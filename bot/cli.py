@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "doctor":  # reports a bad setting as one of its lines
             return _doctor(args)
         settings = load_settings(**({"db": args.db} if args.db else {}))
-        _configure_logging(settings.log_level, settings.log_file)
+        _configure_logging(settings.log_level, settings.log_format, settings.log_file,
+                           secrets=settings)
         return asyncio.run(_commands()[args.command](settings, args))
     except ConfigError as exc:
         for line in str(exc).splitlines():  # a configuration file: one line per mistake
@@ -291,12 +292,15 @@ async def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure_logging(level: str, log_file: str = "") -> None:
+def _configure_logging(
+    level: str, fmt: str = "text", log_file: str = "", *, secrets: Settings | None = None
+) -> None:
+    """Logging for the whole process; every secret in ``secrets`` (the settings) and in the
+    environment's secret-named variables is redacted, whatever the format."""
+    from bot import logs
+
     try:
-        logging.basicConfig(
-            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            filename=log_file or None,
-        )
+        logs.configure(level, fmt, logs.secrets_of(secrets, logs.environment()), log_file)
     except OSError as exc:
         raise ConfigError(f"THREADBOT_LOG_FILE={log_file}: cannot write it ({exc.strerror}).") \
             from None

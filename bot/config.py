@@ -111,6 +111,15 @@ class Settings(EnvSettings):
         "gpt-4o*,gpt-4.1*,gpt-4.5*,gpt-5*,o1*,o3*,o4*,claude-*",
         validation_alias=env("THREADBOT_VISION_MODELS"),
     )
+    # Prometheus /metrics and /healthz on their own small server (off when unset; Slack's
+    # HTTP mode serves both on its own port, and alone when the two ports are the same)
+    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias=env("THREADBOT_METRICS_PORT"))
+    metrics_host: str = Field("0.0.0.0", validation_alias=env("THREADBOT_METRICS_HOST"))
+    # "json": one JSON object per log line (bot/logs.py); "text" as always
+    log_format: Literal["text", "json"] = Field("text", validation_alias=env("THREADBOT_LOG_FORMAT"))
+    # a Socket Mode or gateway connection with no event or ping for this long is dead:
+    # reconnected (adapters' watchdogs)
+    watchdog_s: float = Field(60.0, gt=0, validation_alias=env("THREADBOT_WATCHDOG_S"))
 
     # the log goes to this file instead of stderr (in the console, stderr gets WARNING and
     # above only, so the chat stays readable; the file gets THREADBOT_LOG_LEVEL)

@@ -33,7 +33,10 @@ from typing import Literal
 from bot.admin import chat
 from bot.admin.gate import Asker, Gate
 from bot.admin.profiles import Profile, Profiles
+from bot.health import Health
 from bot.images import Images
+from bot.logs import bind
+from bot.metrics import Load, Metrics, NoMetrics
 from bot.ports import ReplySink, Resumer, Store
 from bot.replying import Round
 from bot.summaries import Summaries
@@ -71,9 +74,13 @@ class Engine:
     and what happens to the chain is the thread's history strategy's business."""
 
     def __init__(
-        self, store: Store, profiles: Profiles, gate: Gate, *, lease_s: float = 30.0
+        self, store: Store, profiles: Profiles, gate: Gate, *, lease_s: float = 30.0,
+        metrics: Metrics | None = None, health: Health | None = None,
     ) -> None:
         self._store = store
+        self.metrics = metrics or NoMetrics()
+        self.health = health or Health()
+        self._load = Load(self.metrics)
         self._profiles = profiles
         self.gate = gate
         self._summaries = Summaries(store, profiles, gate)
@@ -114,6 +121,7 @@ class Engine:
         A Refusal when the author may not use the bot here: nothing is stored (no
         conversation starts, the bot keeps nothing of theirs) and the text to show is
         given the first time in each conversation, "" after."""
+        bind(thread_key=str(turn.key), message_id=turn.message_id)
         refusal = self.gate.refused(turn.key, turn.author_id, turn.origin)
         if refusal is not None:
             first = await self.once(turn.key, f"refused:{turn.author_id}", "refusal")
@@ -128,6 +136,8 @@ class Engine:
         if row is None:
             log.info("duplicate delivery of %s in %s ignored", turn.message_id, turn.key)
             return None
+        self.metrics.turn(turn.key.platform)
+        self._load.stored(turn.key)
         return thread
 
     async def answer(
@@ -151,6 +161,7 @@ class Engine:
             await self._hold(key, active, thread, work)
         finally:
             del self._active[key]
+            self._load.done(key)
             active.done.set()
 
     async def _hold(
@@ -193,6 +204,7 @@ class Engine:
                 continue  # answered by the round that just ended
             thread = None
             active.round = Round()
+            self._load.started(key)  # the round answers everything stored so far
             place = await self.gate.place(key)
             profile = self._profiles.of(place)
             asker = await self._asker(current, waiting)
@@ -201,6 +213,8 @@ class Engine:
                 current, profile.histories.of(current), sink, active.round, meter,
                 images=self.images,
             )
+            if ending is not None:
+                active.round.ended(key, ending, self.metrics)
             if ending is Ending.STOPPED:
                 await self._store.settle(current)  # stop means quiet: nothing waits now
 
@@ -259,6 +273,7 @@ class Engine:
         if not await self.once(command.key, command.message_id, f"command:{name}"):
             log.info("duplicate %s command %s ignored", name, command.message_id)
             return
+        self.metrics.command(name.value)
         refusal = self.gate.refused(command.key, command.author_id, command.origin)
         if refusal is not None:
             await sink.finish(refusal)

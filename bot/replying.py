@@ -13,17 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field, replace
 
 from bot.errors import USER_MESSAGES, ErrorKind, ProviderError
 from bot.history import HistoryStrategy
 from bot.images import Images
+from bot.logs import TURNS_LOGGER
 from bot.meter import Meter
+from bot.metrics import Metrics
 from bot.ports import Provider, ReplySink, ShowsThinking, Store
-from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadState
+from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadKey, ThreadState
 
 log = logging.getLogger(__name__)
+# one line per reply's end (bot/logs.py lets it through in JSON, or in text at DEBUG)
+turns_log = logging.getLogger(TURNS_LOGGER)
 
 # Before any text is shown a failed request may be rebuilt this many times (a chain the server
 # does not keep, then a history over its window): each retry asks the strategy for less.
@@ -51,6 +56,25 @@ class Round:
     in_sink: bool = False  # a platform call is under way: a cut waits for it to end
     thinking: bool = False  # the model is thinking since the last text (the sink was told)
     cut: Ending | None = None  # STOPPED or INTERRUPTED once asked
+    # for the metrics and the turn's log line (time.monotonic(); 0: not yet)
+    began: float = field(default_factory=time.monotonic)
+    first_text_at: float = 0.0  # the first text went to the sink
+    shown_at: float = 0.0  # the sink's last call (finish or fail) returned
+    failure: str = ""  # the ErrorKind of a failed reply
+
+    def ended(self, key: ThreadKey, ending: Ending, metrics: Metrics) -> None:
+        """Count the reply that ended and log its line (a turn's end in structured logs)."""
+        first = self.first_text_at - self.began if self.first_text_at else None
+        final = self.shown_at - self.began if self.shown_at else None
+        metrics.reply(ending, self.failure, first, final)
+        extra: dict[str, object] = {"outcome": ending.value}
+        if final is not None:
+            extra["latency_ms"] = round(final * 1000)
+        if first is not None:
+            extra["first_text_ms"] = round(first * 1000)
+        if self.failure:
+            extra["error_kind"] = self.failure
+        turns_log.info("reply in %s: %s", key, ending.value, extra=extra)
 
     def cut_short(self, ending: Ending) -> bool:
         """End the reply early with ``ending``; False if there is none in progress."""
@@ -111,6 +135,7 @@ class Replier:
             return ending
         except Exception as exc:
             message = _failure(exc, thread.key)
+            round_.failure = exc.kind if isinstance(exc, ProviderError) else ErrorKind.OTHER
             # Text already shown stays stored (marked), like a stop: it is what the user saw.
             await self._end(thread, history, row, "".join(round_.parts), Ending.FAILED)
             await meter.spent(round_.request or request, None, "".join(round_.parts))
@@ -150,6 +175,7 @@ class Replier:
         need no tidying after a crash. (The reply is stored first: a crash in between
         leaves a stored reply whose messages a restart closes.)"""
         await _safely(last_call)
+        round_.shown_at = time.monotonic()
         if round_.recorded:
             await self._store.set_refs(row, [])
 
@@ -239,6 +265,8 @@ class Replier:
             round_.thinking = True
             return
         round_.thinking = False
+        if not round_.parts:
+            round_.first_text_at = time.monotonic()
         round_.parts.append(item)
         await sink.append(item)
         if row is not None:

@@ -54,6 +54,13 @@ def test_sdks_and_sql_stay_in_their_own_packages() -> None:
     assert offenders("adapters", PROVIDER_SDKS + SQL) == []
 
 
+def test_prometheus_client_is_imported_by_one_module() -> None:
+    everywhere = [*offenders("bot", ("prometheus_client",)),
+                  *offenders("adapters", ("prometheus_client",)),
+                  *offenders("storage", ("prometheus_client",))]
+    assert {line.split()[0] for line in everywhere} == {"bot/metrics_prometheus.py"}
+
+
 def test_adapters_and_storage_do_not_import_each_other() -> None:
     assert offenders("adapters", ("storage",)) == []
     assert offenders("storage", ("adapters",)) == []

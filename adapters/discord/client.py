@@ -34,6 +34,7 @@ from adapters.common.tasks import Tracker
 from adapters.discord import events as ev
 from adapters.discord.commands import build_tree, sync_commands
 from adapters.discord.files import DiscordImages
+from adapters.discord.metered import counting_trace
 from adapters.discord.recovery import DiscordResumer
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.setup import intents
@@ -77,8 +78,13 @@ class ThreadbotClient(discord.Client):
     def __init__(self, settings: DiscordSettings, engine: Engine, *, edit_interval: float = 1.0,
                  guild_ready_timeout: float = 2.0, command_deadline: float = 2.0,
                  files: FileSettings | None = None, **options: Any) -> None:
+        # discord.py's own watchdog: a connection that received nothing (not even a heartbeat
+        # ACK) for this long is closed and resumed
+        options.setdefault("heartbeat_timeout", engine.health.watchdog_s)
+        options.setdefault("http_trace", counting_trace(engine.metrics))  # API errors, 429s
         super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none(),
                          guild_ready_timeout=guild_ready_timeout, **options)
+        self.link = engine.health.link("discord", "gateway")  # for /healthz
         self.settings = settings
         self.engine = engine
         # attachment URLs are signed: fetched without the bot token
@@ -107,6 +113,7 @@ class ThreadbotClient(discord.Client):
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s (%d servers)", self.user, len(self.guilds))
+        self.link.up()
         self.ready_event.set()
         # What a previous process left: tidied up and answered (again on a new session:
         # a conversation being answered right now is left to its reply).
@@ -120,7 +127,14 @@ class ThreadbotClient(discord.Client):
         """Reply chains in this text channel with a reply being written."""
         return [k for k in self._running if k.channel == str(channel_id) and k.thread]
 
+    async def on_resumed(self) -> None:
+        self.link.up()
+
+    async def on_disconnect(self) -> None:
+        self.link.down("the gateway connection is closed; reconnecting")
+
     async def on_message(self, message: discord.Message) -> None:
+        self.link.event()
         with self.tasks.working():
             await self._on_message(message)
 
@@ -350,6 +364,7 @@ class ShardedThreadbotClient(ThreadbotClient, discord.AutoShardedClient):
     async def on_ready(self) -> None:  # every shard of this process is ready
         log.info("connected to Discord as %s (%s, %d servers)", self.user, self.sharding,
                  len(self.guilds))
+        self.link.up()
         self.ready_event.set()
 
     async def on_shard_ready(self, shard_id: int) -> None:

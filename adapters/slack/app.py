@@ -29,10 +29,12 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.commands import Invocation
+from adapters.common.ops_http import add_ops_routes
 from adapters.common.tasks import Tracker
 from adapters.slack.events import Identity, shortcut_target, slash_target
 from adapters.slack.files import SlackImages
 from adapters.slack.handlers import SlackHandlers
+from adapters.slack.metered import CountFailures
 from adapters.slack.recovery import SlackResumer
 from adapters.slack.settings import SlackSettings
 from adapters.slack.shape import problem
@@ -46,6 +48,7 @@ from bot.types import CommandName
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+SOCKET_PING_S = 10.0  # slack_sdk's default ping interval (stale after 4 without a pong)
 SHORTCUTS = {"threadbot_reset": CommandName.RESET, "threadbot_summarize": CommandName.SUMMARIZE}
 RESET_HINT = (
     "Slack doesn't allow slash commands in threads. To reset a thread's conversation, type "
@@ -85,6 +88,7 @@ class SlackBot:
         self.settings = settings
         self.caps = caps or SlackCaps()
         self.client = make_client(token, settings.api_url)
+        self.client.retry_handlers.insert(0, CountFailures(engine.metrics))
         self.signing_secret = secret(settings.signing_secret)
         self.app = AsyncApp(
             client=self.client,
@@ -212,25 +216,24 @@ class SlackBot:
 
     # --- transports ---
     def web_app(self) -> web.Application:
-        """HTTP mode: POST /slack/events (events, commands, shortcuts), GET /healthz."""
+        """HTTP mode: POST /slack/events (events, commands, shortcuts), GET /healthz and
+        GET /metrics (``adapters/common/ops_http.py``)."""
         if not self.signing_secret:
             raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (Basic Information → App Credentials).")
         web_app = web.Application()  # bodies over 1 MiB get aiohttp's 413
         verifier = SignatureVerifier(self.signing_secret)
+        link = self.handlers.engine.health.link("slack", "http")
+        link.up()  # its server answers as long as this app is served
 
         async def events(request: web.Request) -> web.Response:
+            link.event()
             bolt_request = await self._bolt_request(request, verifier)
             if isinstance(bolt_request, web.Response):
                 return bolt_request
             return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
-        async def health(request: web.Request) -> web.Response:
-            return web.json_response(
-                {"ok": True, "platform": "slack", "mode": "http", "busy": self.tasks.busy}
-            )
-
         web_app.router.add_post(EVENTS_PATH, events)
-        web_app.router.add_get("/healthz", health)
+        add_ops_routes(web_app, self.handlers.engine)
         return web_app
 
     async def _bolt_request(
@@ -267,7 +270,31 @@ class SlackBot:
         app_token = secret(self.settings.app_token)
         if not app_token:
             raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token).")
-        return AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+        # slack_sdk's own watchdog: it pings every ping_interval and reconnects a connection
+        # whose pongs stopped for 4 intervals (THREADBOT_WATCHDOG_S in all)
+        health = self.handlers.engine.health
+        ping_interval = min(SOCKET_PING_S, health.watchdog_s / 4)
+        handler = AsyncSocketModeHandler(self.app, app_token, web_client=self.client,
+                                         ping_interval=ping_interval)
+        link = health.link("slack", "socket")
+
+        async def received(*_: Any) -> None:
+            link.event()
+
+        handler.client.message_listeners.append(received)
+        return handler
+
+    async def watch_socket(self, handler: AsyncSocketModeHandler) -> None:
+        """Keep /healthz's view of the Socket Mode connection current (the SDK reconnects;
+        this only reports), until cancelled."""
+        link = self.handlers.engine.health.link("slack", "socket")
+        client = handler.client
+        while True:
+            if await client.is_connected():
+                link.up()
+            else:
+                link.down("Socket Mode is not connected; reconnecting")
+            await asyncio.sleep(client.ping_interval)
 
 
 def _refused(status: int, reason: str) -> web.Response:
@@ -320,8 +347,9 @@ async def _serve_socket_mode(bot: SlackBot, url: str | None) -> None:
     try:
         await handler.connect_async()
         log.info("Slack: connected in Socket Mode")
-        await asyncio.Event().wait()
+        await bot.watch_socket(handler)
     finally:
+        bot.handlers.engine.health.link("slack", "socket").down("Socket Mode stopped")
         await handler.close_async()
 
 
@@ -333,4 +361,5 @@ async def _serve_http(bot: SlackBot, settings: SlackSettings) -> None:
         log.info("Slack: HTTP mode on %s:%s%s", settings.http_host, settings.http_port, EVENTS_PATH)
         await asyncio.Event().wait()
     finally:
+        bot.handlers.engine.health.link("slack", "http").down("HTTP mode stopped")
         await runner.cleanup()

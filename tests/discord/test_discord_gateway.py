@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from bot.engine import Engine
 from bot.errors import ConfigError
-from tests.discord.conftest import Bot
+from tests.discord.conftest import Bot, StartBot
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord_server import FakeDiscord
 
@@ -86,3 +87,25 @@ async def test_a_token_revoked_while_connected_ends_with_one_clear_line(
     async with asyncio.timeout(5):
         with pytest.raises(ConfigError, match="rejected DISCORD_BOT_TOKEN"):
             await bot.task
+
+
+async def test_a_gateway_that_goes_silent_is_noticed_resumed_and_nothing_is_lost(
+    start_bot: StartBot, engine: Engine, fake_discord: FakeDiscord, fake_openai: Any,
+) -> None:
+    engine.health.watchdog_s = 1.0  # THREADBOT_WATCHDOG_S
+    fake_discord.heartbeat_ms = 200
+    bot = await start_bot()
+    alice = fake_discord.add_user("Alice")
+    link = engine.health.links["discord"]
+    assert link.connected and link.mode == "gateway"
+
+    fake_discord.silence()  # no heartbeat ACKs, no events, the socket stays open
+    msg = await fake_discord.say(alice, "are you there?", mention_bot=True)
+    await fake_discord.wait_for(lambda: fake_discord.resumes, within=5)
+    await bot.settle()
+
+    assert [m["content"] for m in fake_discord.bot_messages(int(msg["id"]))] == [
+        "You said: are you there?"]  # the event the dead connection missed, after the resume
+    assert link.connected and link.last_event > 0
+    ok, report = await engine.health.report()
+    assert ok and report["platforms"]["discord"]["ok"] is True

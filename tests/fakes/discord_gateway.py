@@ -58,6 +58,8 @@ class FakeGateway(abc.ABC):
         self.guilds_per_shard = 2500  # more on one connection: 4011, as Discord does
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
+        self.heartbeat_ms = 41250  # the heartbeat interval HELLO asks for
+        self._silent: set[web.WebSocketResponse] = set()  # connections that went quiet
         self._sessions: dict[int, _Session] = {}  # by shard id
         self._gate = asyncio.Event()
         self._gate.set()
@@ -97,7 +99,7 @@ class FakeGateway(abc.ABC):
         session.seq += 1
         frame = {"op": 0, "t": event, "s": session.seq, "d": data}
         session.events.append(frame)
-        if session.ws is not None and not session.ws.closed:
+        if session.ws is not None and not session.ws.closed and session.ws not in self._silent:
             await session.ws.send_str(json.dumps(frame))
 
     async def send_frame(self, text: str, *, shard: int = 0) -> None:
@@ -119,6 +121,13 @@ class FakeGateway(abc.ABC):
             ws, session.ws = session.ws, None
             await ws.close(code=code)
 
+    def silence(self, *, shard: int = 0) -> None:
+        """The shard's connection goes quiet without closing, as a dead network path looks:
+        no heartbeat ACKs, no events (kept for a RESUME); later connections are fine."""
+        session = self._sessions.get(shard)
+        if session and session.ws is not None:
+            self._silent.add(session.ws)
+
     def release(self) -> None:
         self._gate.set()
 
@@ -132,13 +141,13 @@ class FakeGateway(abc.ABC):
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         await self._gate.wait()
-        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}})
         async for msg in ws:
             if msg.type is not WSMsgType.TEXT:
                 break
             frame = json.loads(msg.data)
             op, d = frame["op"], frame.get("d")
-            if op == 1:
+            if op == 1 and ws not in self._silent:
                 await ws.send_json({"op": 11})
             elif op == 2:
                 await self._identify(ws, d)

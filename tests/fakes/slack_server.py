@@ -120,6 +120,7 @@ class FakeSlack:
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._changed = asyncio.Event()
         self.socket_connected = asyncio.Event()
+        self._silent: set[web.WebSocketResponse] = set()  # connections that went quiet
 
     # --- lifecycle ---
     async def __aenter__(self) -> FakeSlack:
@@ -365,13 +366,15 @@ class FakeSlack:
 
     # --- Socket Mode ---
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=False)  # pings answered below, unless silenced
         await ws.prepare(request)
         self._sockets.append(ws)
         await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
         self.socket_connected.set()
         try:
             async for msg in ws:
+                if msg.type == WSMsgType.PING and ws not in self._silent:
+                    await ws.pong(msg.data)
                 if msg.type != WSMsgType.TEXT:
                     continue
                 data = json.loads(msg.data)
@@ -381,6 +384,11 @@ class FakeSlack:
         finally:
             self._sockets.remove(ws)
         return ws
+
+    def silence_socket(self) -> None:
+        """The newest Socket Mode connection goes quiet without closing, as a dead network
+        path looks: its pings are never answered."""
+        self._silent.add(self._sockets[-1])
 
     async def socket_send(
         self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0, within: float = 5,
