@@ -31,6 +31,8 @@ from bot.types import (
     Ending,
     NewMessage,
     PlatformStats,
+    Purge,
+    Purged,
     Request,
     RollingSummary,
     StoredMessage,
@@ -282,6 +284,24 @@ class Store(Protocol):
 
     async def list_threads(self) -> list[ThreadListing]:
         """Every thread, most recently active first."""
+        ...
+
+    # --- deleting (retention, `threadbot purge`, /forget) ---
+    async def purge(self, what: Purge, *, dry_run: bool = False) -> Purged:
+        """Delete the messages ``what`` names (with ``dry_run``: only count them), leaving
+        every thread in a state the engine continues from:
+
+        - a thread with a live lease (a reply being written) is skipped and reported;
+        - running totals of what remains are recomputed, so ``context`` fills the budget
+          from the remaining messages only;
+        - a summary that covers a deleted message is deleted with it (it would keep the
+          forgotten content); one made before it was said stays;
+        - a chain anchor of an epoch that lost messages is cleared: the provider still holds
+          them, so the next turn replays from what remains;
+        - the ``charges`` ledger is untouched: it records what was spent, not what was said
+          (``usage`` and quotas stay right); ``stats`` counts what is stored.
+        Open reply rows (a dead process's, to be tidied) are never deleted by age or author.
+        """
         ...
 
     async def close(self) -> None: ...
