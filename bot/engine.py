@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from bot import forgetting
 from bot.admin import chat
 from bot.admin.gate import Asker, Gate
 from bot.admin.profiles import Profile, Profiles
@@ -268,6 +269,8 @@ class Engine:
             await sink.finish("Conversation reset: I've forgotten everything said here before.")
         elif name is CommandName.SUMMARIZE:
             await self._summaries.thread(command, sink)
+        elif name is CommandName.FORGET:
+            await sink.finish(await forgetting.forget(self.gate, self._store, command))
 
     def stop(self, key: ThreadKey) -> bool:
         """Cut the reply being generated in ``key`` short; messages waiting for the next

@@ -101,6 +101,7 @@ class CommandName(StrEnum):
     USAGE = "usage"  # your usage against your limits (admins: the top users and channels)
     MODEL = "model"  # list the models allowed here, or switch this thread's model
     CONFIG = "config"  # this channel's settings; admins change them
+    FORGET = "forget"  # delete your stored messages here; admins: "forget all", the thread
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
