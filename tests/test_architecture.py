@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPOSITION_ROOT = {"bot/app.py", "bot/cli.py", "bot/cli_admin.py"}
+COMPOSITION_ROOT = {"bot/app.py", "bot/cli.py", "bot/cli_admin.py", "bot/cli_data.py"}
 PLATFORM_SDKS = ("slack_bolt", "slack_sdk", "discord", "aiohttp")
 PROVIDER_SDKS = ("openai", "anthropic", "httpx2")
 SQL = ("aiosqlite", "sqlite3", "asyncpg")
