@@ -53,7 +53,8 @@ async def open_engine(
                 "was down; they are marked and will not be answered", left, settings.resume_max_age,
             )
         gate = Gate(settings, admin, store)
-        engine = Engine(store, profiles, gate, lease_s=settings.lease_s)
+        engine = Engine(store, profiles, gate, lease_s=settings.lease_s,
+                        retention_days=settings.retention_days)
         try:
             async with reloading(gate, store):
                 yield engine

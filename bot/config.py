@@ -104,6 +104,11 @@ class Settings(EnvSettings):
         "gpt-4o*,gpt-4.1*,gpt-4.5*,gpt-5*,o1*,o3*,o4*,claude-*",
         validation_alias=env("THREADBOT_VISION_MODELS"),
     )
+    # delete messages older than this many days (a background job, bot/upkeep.py); unset:
+    # kept until deleted by hand (`threadbot purge`, forget)
+    retention_days: float | None = Field(
+        None, gt=0, validation_alias=env("THREADBOT_RETENTION_DAYS")
+    )
 
     @field_validator("db", mode="before")
     @classmethod

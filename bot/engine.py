@@ -72,7 +72,8 @@ class Engine:
     and what happens to the chain is the thread's history strategy's business."""
 
     def __init__(
-        self, store: Store, profiles: Profiles, gate: Gate, *, lease_s: float = 30.0
+        self, store: Store, profiles: Profiles, gate: Gate, *, lease_s: float = 30.0,
+        retention_days: float | None = None,
     ) -> None:
         self._store = store
         self._profiles = profiles
@@ -84,7 +85,7 @@ class Engine:
         # who holds a lease: unique per process, readable in the database by an operator
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.lease_s = lease_s
-        self._upkeep = Upkeep(self, store)
+        self._upkeep = Upkeep(self, store, retention_days=retention_days)
 
     # --- turns ---
     async def handle(self, turn: Turn, sink: ReplySink) -> None:
