@@ -32,29 +32,45 @@ class PostgresPurge:
         if dry_run:
             return purged(matched)
         ids = sorted({row[0] for row in matched})
+        if what.whole_thread and what.key is not None:  # also one with no message left
+            ids = [row[0] for row in await self._pool.fetch(
+                "SELECT id FROM threads WHERE platform = $1 AND scope = $2 AND channel = $3 "
+                "AND thread = $4", *args[:4])]
         rows: list[Any] = []
+        gone = 0
         for start in range(0, len(ids), BATCH):
-            rows += await self._batch(what, where, args, ids[start:start + BATCH])
-        return purged(rows)
+            batch_rows, batch_gone = await self._batch(what, where, args, ids[start:start + BATCH])
+            rows += batch_rows
+            gone += batch_gone
+        counts = purged(rows)
+        if what.whole_thread:
+            return Purged(counts.messages, gone, counts.skipped, counts.skipped_messages)
+        return counts
 
     async def _batch(
         self, what: Purge, where: str, args: list[Any], ids: list[int]
-    ) -> list[Any]:
-        """Lock, match again (a message may have come, a lease been taken), delete, repair."""
+    ) -> tuple[list[Any], int]:
+        """Lock, match again (a message may have come, a lease been taken), delete, repair:
+        the match rows, and how many threads were deleted whole."""
         batch = f"{where} AND m.thread_id = ANY(${len(args) + 1}::bigint[])"
         async with self._pool.acquire() as db, db.transaction():
             await db.execute("SELECT pg_advisory_xact_lock(id) FROM unnest($1::bigint[]) AS id "
                              "ORDER BY id", ids)
             matched = await db.fetch(_matched(batch), *args, ids)
             doomed = [row for row in matched if not row[3]]
-            if what.whole_thread:
-                await db.execute(
-                    "DELETE FROM threads t WHERE id = ANY($1::bigint[]) AND NOT EXISTS ("
-                    "SELECT 1 FROM leases l WHERE l.thread_id = t.id "
-                    "AND l.expires_at >= clock_timestamp())", [row[0] for row in doomed])
-            elif doomed:
+            if what.whole_thread:  # its row too (no foreign key on leases: theirs as well)
+                gone = await db.fetchval(
+                    """WITH gone AS (
+                           DELETE FROM threads t WHERE id = ANY($1::bigint[]) AND NOT EXISTS (
+                               SELECT 1 FROM leases l WHERE l.thread_id = t.id
+                                 AND l.expires_at >= clock_timestamp())
+                           RETURNING id),
+                       stale AS (DELETE FROM leases WHERE thread_id IN (SELECT id FROM gone))
+                       SELECT COUNT(*) FROM gone""", ids)
+                return list(matched), int(gone)
+            if doomed:
                 await _delete(db, batch, args, doomed)
-        return list(matched)
+        return list(matched), 0
 
 
 async def _delete(db: Any, where: str, args: list[Any], doomed: list[Any]) -> None:

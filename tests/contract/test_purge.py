@@ -126,6 +126,18 @@ async def test_a_whole_thread_goes_and_others_stay(store: Store) -> None:
     assert (await store.purge(Purge(key=KEY))).threads == 0
 
 
+async def test_a_thread_with_nothing_stored_or_an_expired_lease_goes_too(store: Store) -> None:
+    await store.ensure_thread(KEY, "replay")
+    assert (await store.purge(Purge(key=KEY))).threads == 1
+    assert await store.get_thread(KEY) is None
+    left = await store.ensure_thread(OTHER, "replay")
+    await store.add(left, said("alice", "a"))
+    assert await store.claim(left.id, "replica-that-died", -1)  # a lease already expired
+    assert (await store.purge(Purge(key=OTHER))).threads == 1
+    again = await store.ensure_thread(OTHER, "replay")  # a new conversation, free to answer
+    assert await store.claim(again.id, "replica-2", 60)
+
+
 async def test_a_summary_covering_a_deleted_message_goes_one_before_it_stays(store: Store) -> None:
     thread = await store.ensure_thread(KEY, "replay")
     for message in (said("alice", "a1"), said("alice", "a2")):
