@@ -316,6 +316,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     """),
     # images shared with a message, by reference (bot/images.py): JSON, NULL for none
     ("007_attachments", "ALTER TABLE messages ADD COLUMN images text;"),
+    # retention (THREADBOT_RETENTION_DAYS, `threadbot purge --older-than`): the old messages
+    # are one index range, not a scan of every message
+    ("010_retention", "CREATE INDEX messages_created ON messages (created_at);"),
 ]
 
 
