@@ -150,3 +150,26 @@ async def test_forget_while_a_reply_is_written_deletes_nothing(
         finally:
             await store.close()
     assert "hello" in await stored(settings)
+
+
+async def test_a_rolling_summary_of_forgotten_messages_is_not_sent_again(
+    tmp_path: Path, database: str, fake_openai: Any
+) -> None:
+    from tests.test_compaction import CONTEXT, FACT, OUTPUT, chat, summariser
+    from tests.test_compaction import KEY as COMPACTED
+
+    fake_openai.reply_with(summariser)
+    settings = make_settings(tmp_path, db=database, openai_base_url=fake_openai.base_url,
+                             context_tokens=CONTEXT, max_output_tokens=OUTPUT)
+    async with open_engine(settings) as engine:
+        await chat(engine, 100)
+        assert FACT in fake_openai.requests[-1].json["messages"][0]["content"]  # summarised
+        sink = RecordingSink()
+        await engine.command(Command(key=COMPACTED, name=CommandName.FORGET, author_id="U-Ada",
+                                     message_id="forget-1"), sink)
+        await engine.handle(Turn(key=COMPACTED, message_id="after", author_id="U-Bob",
+                                 author_name="Bob", text="what do you remember?"), RecordingSink())
+    assert sink.final is not None and sink.final.startswith("Deleted 50 messages of yours")
+    for request in fake_openai.requests[-2:]:  # a new summary (if any) and the answer
+        assert not any("PELICAN" in m["content"] or "Ada:" in m["content"]
+                       for m in request.json["messages"])

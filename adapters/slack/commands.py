@@ -30,7 +30,7 @@ NOT_IN_THREAD = "I'm not part of this thread: nothing to reset."
 
 def slack_help(settings: SlackSettings) -> str:
     reset, summarize = settings.reset_command, settings.summarize_command
-    usage, model = settings.usage_command, settings.model_command
+    usage, model, forget = settings.usage_command, settings.model_command, settings.forget_command
     return help_text(
         "I answer when you mention me, and keep answering in threads where I've replied — "
         "no need to mention me again. In a DM every message is for me.",
@@ -39,9 +39,9 @@ def slack_help(settings: SlackSettings) -> str:
             CommandName.RESET: " (or the *Reset conversation* message shortcut)",
             CommandName.SUMMARIZE: " (or the *Summarize thread* shortcut)",
         },
-        footer=f"`{reset}` and `{summarize}` work in a DM with me; in a channel, `{summarize}` "
-        f"gives you a private catch-up of its recent messages. `{usage}` and `{model}` work "
-        "in channels and DMs (Slack has no slash commands in threads).",
+        footer=f"`{reset}`, `{forget}` and `{summarize}` work in a DM with me; in a channel, "
+        f"`{summarize}` gives you a private catch-up of its recent messages. `{usage}` and "
+        f"`{model}` work in channels and DMs (Slack has no slash commands in threads).",
     )
 
 
