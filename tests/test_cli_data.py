@@ -101,3 +101,21 @@ async def test_backup_of_postgresql_points_to_pg_dump(tmp_path: Path) -> None:
                                db="postgresql://bot:s3cret@127.0.0.1:1/threadbot")
     assert code == 1 and out == ""
     assert "pg_dump --format=custom" in err and "s3cret" not in err
+
+
+async def test_at_a_terminal_purge_asks_and_deletes_on_y(tmp_path: Path) -> None:
+    from tests.terminal import Terminal
+
+    await populate(tmp_path / "bot.db")
+    env = {"THREADBOT_DB": str(tmp_path / "bot.db")}
+    for answer, left in (("n", True), ("y", False)):
+        terminal = await Terminal.start("purge", "--older-than", "90d", cwd=tmp_path, env=env)
+        try:
+            await terminal.expect("Would delete 1 message(s) in 1 thread(s).")
+            await terminal.expect("Delete them? [y/N] ")
+            terminal.type(f"{answer}\n")
+            assert await terminal.exit_status() == 0
+            assert ("Nothing deleted" in terminal.screen) is left
+        finally:
+            await terminal.close()
+        assert ("ancient" in await exported(tmp_path)) is left
