@@ -35,11 +35,13 @@ class SqlitePurge(SqliteLeases):
     async def purge(self, what: Purge, *, dry_run: bool = False) -> Purged:
         where, params = _where(what)
         await self._forget_dead_holders()  # a dead holder's lease does not protect a thread
-        first = await self._matched(where, params)  # outside the write lock
+        match = _matched(where)
+        now = time.time()
+        first = await self._run(match, {**params, "now": now})  # outside the write lock
         if dry_run or not (first or what.whole_thread):
             return purged(first)  # (retention's hourly run, mostly: nothing to delete)
         async with self._transaction():
-            matched = await self._matched(where, params)
+            matched = await self._sql(match, {**params, "now": now})
             counts = purged(matched)
             doomed = [row for row in matched if not row[3]]
             if what.whole_thread:  # its row too (messages and all go with it), if idle
@@ -54,20 +56,6 @@ class SqlitePurge(SqliteLeases):
             elif doomed:
                 await self._delete(where, params, doomed)
         return counts
-
-    async def _matched(self, where: str, params: dict[str, Any]) -> list[Any]:
-        """Per thread and epoch: the thread id, epoch, shown messages matched, whether it
-        has a live lease, the lowest running total matched, and the thread's key."""
-        rows = await self._sql(
-            f"""SELECT m.thread_id, m.epoch, SUM({_SHOWN}),
-                       EXISTS (SELECT 1 FROM leases l WHERE l.thread_id = m.thread_id
-                                 AND l.expires_at >= :now),
-                       MIN(m.running_tokens), t.platform, t.scope, t.channel, t.thread
-                FROM messages m {_index(where)} JOIN threads t ON t.id = m.thread_id
-                WHERE {where} GROUP BY m.thread_id, m.epoch""",
-            {**params, "now": time.time()},
-        )
-        return list(rows)
 
     async def _delete(self, where: str, params: dict[str, Any], doomed: list[Any]) -> None:
         """Delete the matched rows of threads without a live lease, then repair each
@@ -137,3 +125,14 @@ def _index(where: str) -> str:
     message through messages_budget, for its GROUP BY order)."""
     by_age = "m.created_at" in where and "m.thread_id" not in where
     return "INDEXED BY messages_created" if by_age else ""
+
+
+def _matched(where: str) -> str:
+    """Per thread and epoch: the thread id, epoch, shown messages matched, whether it has a
+    live lease, the lowest running total matched, and the thread's key."""
+    return f"""SELECT m.thread_id, m.epoch, SUM({_SHOWN}),
+                      EXISTS (SELECT 1 FROM leases l WHERE l.thread_id = m.thread_id
+                                AND l.expires_at >= :now),
+                      MIN(m.running_tokens), t.platform, t.scope, t.channel, t.thread
+               FROM messages m {_index(where)} JOIN threads t ON t.id = m.thread_id
+               WHERE {where} GROUP BY m.thread_id, m.epoch"""
