@@ -288,20 +288,11 @@ class Store(Protocol):
 
     # --- deleting (retention, `threadbot purge`, /forget) ---
     async def purge(self, what: Purge, *, dry_run: bool = False) -> Purged:
-        """Delete the messages ``what`` names (with ``dry_run``: only count them), leaving
-        every thread in a state the engine continues from:
-
-        - a thread with a live lease (a reply being written) is skipped and reported;
-        - running totals of what remains are recomputed, so ``context`` fills the budget
-          from the remaining messages only;
-        - a summary that covers a deleted message is deleted with it (it would keep the
-          forgotten content); one made before it was said stays;
-        - a chain anchor of an epoch that lost messages is cleared: the provider still holds
-          them, so the next turn replays from what remains;
-        - the ``charges`` ledger is untouched: it records what was spent, not what was said
-          (``usage`` and quotas stay right); ``stats`` counts what is stored.
-        Open reply rows (a dead process's, to be tidied) are never deleted by age or author.
-        """
+        """Delete the messages ``what`` names (``dry_run``: count them) and leave each thread
+        continuable: a thread with a live lease is skipped and named; running totals are
+        recomputed; a summary covering a deleted message goes too; an epoch that lost
+        messages loses its chain anchor (the next turn replays what remains); open reply
+        rows stay unless the whole thread goes; ``charges`` is untouched (what was spent)."""
         ...
 
     async def close(self) -> None: ...
