@@ -72,7 +72,7 @@ async def open_engine(
             )
         gate = Gate(settings, admin, store)
         engine = Engine(store, profiles, gate, lease_s=settings.lease_s, metrics=metrics,
-                        health=health)
+                        health=health, retention_days=settings.retention_days)
         try:
             async with reloading(gate, store), AsyncExitStack() as ops:
                 await _ops_server(settings, engine, ops)

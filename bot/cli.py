@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from adapters.registry import PLATFORMS
-from bot import cli_admin, cli_env
+from bot import cli_admin, cli_data, cli_env
 from bot.errors import ConfigError
 from bot.platform import Platform, PlatformCommand
 from bot.types import StoredMessage, ThreadKey
@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--to", dest="target", required=True, metavar="URL",
                          help="the store to copy to (created and migrated if new)")
     cli_admin.add_parsers(sub)
+    cli_data.add_parsers(sub)
     for platform in PLATFORMS.values():
         for command in platform.commands:
             sub.add_parser(command.name, help=command.help)
@@ -96,7 +97,7 @@ def _commands() -> dict[str, Command]:
     commands: dict[str, Command] = {
         "run": _run, "console": _console, "export": _export, "stats": _stats,
         "migrate-store": _migrate_store, "usage": cli_admin.usage, "config": cli_admin.config,
-        "reload": cli_admin.reload,
+        "reload": cli_admin.reload, "purge": cli_data.purge, "backup": cli_data.backup,
     }
     for platform in PLATFORMS.values():
         for command in platform.commands:

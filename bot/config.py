@@ -125,6 +125,12 @@ class Settings(EnvSettings):
     # above only, so the chat stays readable; the file gets THREADBOT_LOG_LEVEL)
     log_file: str = Field("", validation_alias=env("THREADBOT_LOG_FILE"))
 
+    # delete messages older than this many days (a background job, bot/upkeep.py); unset:
+    # kept until deleted by hand (`threadbot purge`, forget)
+    retention_days: float | None = Field(
+        None, gt=0, validation_alias=env("THREADBOT_RETENTION_DAYS")
+    )
+
     @field_validator("db", mode="before")
     @classmethod
     def _db_text(cls, value: object) -> object:

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from bot import forgetting
 from bot.admin import chat
 from bot.admin.gate import Asker, Gate
 from bot.admin.profiles import Profile, Profiles
@@ -76,6 +77,7 @@ class Engine:
     def __init__(
         self, store: Store, profiles: Profiles, gate: Gate, *, lease_s: float = 30.0,
         metrics: Metrics | None = None, health: Health | None = None,
+        retention_days: float | None = None,
     ) -> None:
         self._store = store
         self.metrics = metrics or NoMetrics()
@@ -90,7 +92,7 @@ class Engine:
         # who holds a lease: unique per process, readable in the database by an operator
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.lease_s = lease_s
-        self._upkeep = Upkeep(self, store)
+        self._upkeep = Upkeep(self, store, retention_days=retention_days)
         # the bytes of recent images, and where the adapters fetch older ones again
         self.images = Images()
 
@@ -290,6 +292,8 @@ class Engine:
             await sink.finish("Conversation reset: I've forgotten everything said here before.")
         elif name is CommandName.SUMMARIZE:
             await self._summaries.thread(command, sink)
+        elif name is CommandName.FORGET:
+            await sink.finish(await forgetting.forget(self.gate, self._store, command))
 
     def stop(self, key: ThreadKey) -> bool:
         """Cut the reply being generated in ``key`` short; messages waiting for the next

@@ -32,6 +32,8 @@ from bot.types import (
     Image,
     NewMessage,
     PlatformStats,
+    Purge,
+    Purged,
     Request,
     RollingSummary,
     StoredMessage,
@@ -283,6 +285,15 @@ class Store(Protocol):
 
     async def list_threads(self) -> list[ThreadListing]:
         """Every thread, most recently active first."""
+        ...
+
+    # --- deleting (retention, `threadbot purge`, /forget) ---
+    async def purge(self, what: Purge, *, dry_run: bool = False) -> Purged:
+        """Delete the messages ``what`` names (``dry_run``: count them) and leave each thread
+        continuable: a thread with a live lease is skipped and named; running totals are
+        recomputed; a summary covering a deleted message goes too; an epoch that lost
+        messages loses its chain anchor (the next turn replays what remains); open reply
+        rows stay unless the whole thread goes; ``charges`` is untouched (what was spent)."""
         ...
 
     async def close(self) -> None: ...

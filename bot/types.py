@@ -103,6 +103,7 @@ class CommandName(StrEnum):
     USAGE = "usage"  # your usage against your limits (admins: the top users and channels)
     MODEL = "model"  # list the models allowed here, or switch this thread's model
     CONFIG = "config"  # this channel's settings; admins change them
+    FORGET = "forget"  # delete your stored messages here; admins: "forget all", the thread
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -311,3 +312,31 @@ class Thinking:
 
 
 THINKING = Thinking()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Purge:
+    """Which stored messages to delete (``Store.purge``): every field given narrows it. A
+    ``key`` alone is the whole thread (its row goes too); with ``author_id`` only that
+    person's own messages (never the bot's replies to them); ``older_than`` alone is
+    retention across every thread."""
+
+    older_than: datetime | None = None
+    key: ThreadKey | None = None
+    author_id: str | None = None
+
+    @property
+    def whole_thread(self) -> bool:
+        return self.key is not None and self.older_than is None and self.author_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What a purge deleted, or with a dry run would delete: messages and the threads they
+    were in; threads with a reply being written (a live lease) are left alone and named in
+    ``skipped`` with the messages that stayed there (a later run takes them)."""
+
+    messages: int
+    threads: int
+    skipped: tuple[ThreadKey, ...] = ()
+    skipped_messages: int = 0

@@ -9,8 +9,10 @@ replica (the store flags the lease) to the reply being written here. Every third
 lease: renew this process's leases in one write (a reply that lost its lease — the process
 stalled past it and another took over — is cut short rather than answered twice). Every
 ``SWEEP_S``: take over conversations no live process has answered since the last sweep (a
-replica died, or its lease expired). A store error is logged and tried again next tick;
-it never ends the upkeep.
+replica died, or its lease expired). Every ``RETAIN_EVERY_S`` with THREADBOT_RETENTION_DAYS:
+delete messages older than that (every replica runs it; a purge is idempotent and the store
+serialises it with the threads' writes, so two at once delete each message once). A store
+error is logged and tried again next tick; it never ends the upkeep.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Protocol
 
 from bot.ports import ReplySink, Resumer, Store
 from bot.replying import Round
-from bot.types import Ending, ThreadKey, Unfinished
+from bot.types import Ending, Purge, ThreadKey, Unfinished, utcnow
 
 log = logging.getLogger(__name__)
 
 STOP_POLL_S = 0.25  # a stop typed on another replica takes effect within about this
 SWEEP_S = 5.0  # at most; a short lease sweeps more often
+RETAIN_EVERY_S = 3600.0  # how often old messages are deleted (THREADBOT_RETENTION_DAYS)
 
 
 class Answering(Protocol):
@@ -45,9 +49,11 @@ class Answering(Protocol):
 
 
 class Upkeep:
-    def __init__(self, engine: Answering, store: Store) -> None:
+    def __init__(self, engine: Answering, store: Store, *,
+                 retention_days: float | None = None) -> None:
         self._engine = engine
         self._store = store
+        self._retention_days = retention_days
         self._tasks: list[asyncio.Task[None]] = []
         self._resumers: dict[str, Resumer] = {}
         self._unanswered: set[ThreadKey] = set()  # unfinished at the last sweep
@@ -106,7 +112,7 @@ class Upkeep:
 
     # --- the loop ---
     def start(self) -> None:
-        """Three loops of their own, so a slow sweep (a busy database) never delays a
+        """Loops of their own, so a slow sweep (a busy database) never delays a
         renewal past the lease, nor a stop."""
         if not self._tasks:
             lease_s = self._engine.lease_s
@@ -115,6 +121,8 @@ class Upkeep:
                 asyncio.create_task(self._every(lease_s / 3, self._renew)),
                 asyncio.create_task(self._every(min(SWEEP_S, lease_s / 2), self.sweep)),
             ]
+            if self._retention_days:
+                self._tasks.append(asyncio.create_task(self._every(RETAIN_EVERY_S, self.retain)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -150,3 +158,16 @@ class Upkeep:
             if thread_id not in still and round_ is not None and round_.cut_short(Ending.INTERRUPTED):
                 log.warning("lost the lease of thread %d (this process stalled longer than "
                             "THREADBOT_LEASE_S); its reply is cut short", thread_id)
+
+    # --- retention ---
+    async def retain(self) -> None:
+        """Delete the messages older than THREADBOT_RETENTION_DAYS; threads with a reply
+        being written are left for the next run."""
+        if not self._retention_days:
+            return
+        cutoff = utcnow() - timedelta(days=self._retention_days)
+        purged = await self._store.purge(Purge(older_than=cutoff))
+        if purged.messages or purged.skipped:
+            log.info("retention: deleted %d message(s) older than %g days in %d thread(s); "
+                     "%d thread(s) with a reply being written left for the next run",
+                     purged.messages, self._retention_days, purged.threads, len(purged.skipped))

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import ConfigError
 from bot.ports import Store
-from bot.types import Usage
+from bot.types import Purge, Purged, ThreadKey, Usage
 
 SQLITE_SCHEME = "sqlite://"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -102,3 +102,26 @@ def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | No
         return (None, None, None, None)
     return (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens,
             usage.reasoning_tokens)
+
+
+def purged(matched: Sequence[Any]) -> Purged:
+    """A purge's counts, both backends, from its match rows — one per thread and epoch:
+    (thread id, epoch, messages shown, live lease?, lowest running total, *thread key)."""
+    threads: set[int] = set()
+    skipped: dict[int, ThreadKey] = {}
+    messages = skipped_messages = 0
+    for row in matched:
+        threads.add(row[0])
+        if row[3]:
+            skipped[row[0]] = ThreadKey(*row[5:9])
+            skipped_messages += row[2]
+        else:
+            messages += row[2]
+    return Purged(messages=messages, threads=len(threads) - len(skipped),
+                  skipped=tuple(skipped.values()), skipped_messages=skipped_messages)
+
+
+def purge_named(what: Purge) -> None:
+    """A purge must name a time, a thread or a user: never everything by accident."""
+    if what.key is None and what.older_than is None and what.author_id is None:
+        raise ValueError("a purge names a time, a thread or a user")

@@ -29,6 +29,7 @@ from bot.types import (
 from storage import stored_usage
 from storage.postgres_connect import open_pool
 from storage.postgres_leases import PostgresLeases
+from storage.postgres_purge import PostgresPurge
 from storage.postgres_reads import KEY_WHERE, key_args
 from storage.postgres_spending import PostgresSpending
 from storage.postgres_summaries import PostgresSummaries
@@ -48,7 +49,7 @@ _THREAD = "SELECT id, strategy, epoch, last_response_id, model FROM threads"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
-class PostgresStore(PostgresSpending, PostgresLeases, PostgresSummaries):
+class PostgresStore(PostgresSpending, PostgresLeases, PostgresSummaries, PostgresPurge):
     def __init__(self, pool: asyncpg.Pool, upkeep: asyncpg.Pool) -> None:
         self._pool = pool
         self._upkeep = upkeep

@@ -31,7 +31,8 @@ from bot.types import (
 from storage import stored_usage
 from storage.migrations.sqlite import migrate
 from storage.sqlite_file import prepare, unusable
-from storage.sqlite_leases import Holders, SqliteLeases
+from storage.sqlite_leases import Holders
+from storage.sqlite_purge import SqlitePurge
 from storage.sqlite_spending import SqliteSpending
 from storage.sqlite_summaries import SqliteSummaries
 
@@ -58,7 +59,7 @@ _INSERT_MESSAGE_RETURNING_ID = _INSERT_MESSAGE + "RETURNING id"
 _NO_LIMIT = 2**62  # "before" when there is no reserved row: above every row id
 
 
-class SqliteStore(SqliteSpending, SqliteLeases, SqliteSummaries):
+class SqliteStore(SqliteSpending, SqlitePurge, SqliteSummaries):
     """Every method is one ``execute_fetchall``: a single hop to aiosqlite's thread (an
     ``async with execute() … fetchone()`` costs three)."""
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPOSITION_ROOT = {"bot/app.py", "bot/cli.py", "bot/cli_admin.py", "bot/cli_env.py", "bot/doctor.py"}
+COMPOSITION_ROOT = {
+    "bot/app.py", "bot/cli.py", "bot/cli_admin.py", "bot/cli_data.py", "bot/cli_env.py", "bot/doctor.py",
+}
 PLATFORM_SDKS = ("slack_bolt", "slack_sdk", "discord", "aiohttp")
 PROVIDER_SDKS = ("openai", "anthropic", "httpx2")
 SQL = ("aiosqlite", "sqlite3", "asyncpg")

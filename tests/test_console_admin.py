@@ -51,3 +51,16 @@ async def test_the_usage_footer_follows_a_streamed_reply(tmp_path: Path, fake_op
     out = await console(tmp_path, fake_openai, "hi\n", THREADBOT_USAGE_FOOTER="true")
     assert out[0] == "bot> You said: hi"
     assert out[-1].startswith("_") and " tokens · est. $" in out[-1]
+
+
+async def test_forget_deletes_your_messages_and_forget_all_the_conversation(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    out = await console(tmp_path, fake_openai, "my PIN is 4321\n/forget\n/forget all\nhi\n")
+    assert out[1].startswith("bot> Deleted 1 message of yours from this conversation.")
+    assert out[2].startswith("bot> Only an admin of this bot can delete a whole conversation")
+    assert [m["content"] for m in fake_openai.requests[-1].json["messages"]
+            if m["role"] == "user"] == ["hi"]
+    out = await console(tmp_path, fake_openai, "/forget all\n", THREADBOT_ADMINS=ME)
+    assert out[0] == ("bot> Deleted this conversation (3 messages). I've forgotten everything "
+                      "said here.")

@@ -12,6 +12,7 @@ from bot.types import Command, CommandName, Turn
 ARGUMENTS: dict[CommandName, str] = {
     CommandName.MODEL: "[name]",
     CommandName.CONFIG: "[key [value]]",
+    CommandName.FORGET: "[all]",
 }
 
 

@@ -17,6 +17,8 @@ WHAT_IT_DOES: dict[CommandName, str] = {
     CommandName.MODEL: "the models you can use here; with a name, switch this conversation to it",
     CommandName.CONFIG: "this channel's settings; admins set one with a key and a value, "
     "and clear it with the key alone",
+    CommandName.FORGET: "delete your messages I've stored in this conversation; admins add "
+    "`all` to delete the whole conversation",
 }
 
 

@@ -42,6 +42,7 @@ DESCRIPTIONS = {
     CommandName.USAGE: "What you've used so far, against your limits (only you see it)",
     CommandName.MODEL: "The models allowed here, or switch this conversation to one",
     CommandName.CONFIG: "This channel's settings (admins: change one)",
+    CommandName.FORGET: "Delete your messages stored in this conversation (only you see it)",
 }
 HELP_TEXT = help_text(
     "**threadbot** answers when you mention it. In a server channel it opens a thread, and "
@@ -52,10 +53,15 @@ CHANNEL_RESET_TEXT = (
     "Conversations here live in threads (or reply chains): use /reset inside the thread. "
     "Mentioning me in a new message always starts a fresh conversation."
 )
+CHANNEL_FORGET_TEXT = (
+    "Conversations here live in threads (or reply chains): use /forget inside the thread to "
+    "delete your messages there."
+)
 VALUE_WITHOUT_KEY = "Say which setting to change too: `/config key:<setting> value:<new value>`."
-# Answered to the caller alone: their own usage, a channel's settings; in a text channel, a
+# Answered to the caller alone: their own usage, a channel's settings, what they had
+# deleted; in a text channel, a
 # reset's hint and a model switch (the channel's conversation is nobody's in particular).
-PRIVATE = frozenset({CommandName.USAGE, CommandName.CONFIG})
+PRIVATE = frozenset({CommandName.USAGE, CommandName.CONFIG, CommandName.FORGET})
 PRIVATE_IN_CHANNEL = frozenset({CommandName.RESET, CommandName.MODEL})
 # The commands that act on the conversation of the place they are used, in a text channel too.
 MODEL_IN_CHANNEL = ("Conversations here live in threads: use /model inside one. An admin can "
@@ -109,10 +115,17 @@ def _callback(client: ThreadbotClient, command: CommandName) -> Callback:
             return
         await run(interaction, " ".join(part.strip() for part in (key, value) if part))
 
+    @app_commands.describe(scope="all: the whole conversation, everyone's (admins only)")
+    @app_commands.choices(scope=[app_commands.Choice(name="my messages", value="mine"),
+                                 app_commands.Choice(name="all (admins)", value="all")])
+    async def forget(interaction: discord.Interaction, scope: str | None = None) -> None:
+        await run(interaction, "all" if scope == "all" else "")
+
     async def callback(interaction: discord.Interaction) -> None:
         await run(interaction)
 
-    options: dict[CommandName, Callback] = {CommandName.MODEL: model, CommandName.CONFIG: config}
+    options: dict[CommandName, Callback] = {CommandName.MODEL: model, CommandName.CONFIG: config,
+                                            CommandName.FORGET: forget}
     chosen = options.get(command, callback)
     chosen.__name__ = command.value
     return chosen
@@ -150,12 +163,14 @@ async def handle_command(client: ThreadbotClient, interaction: discord.Interacti
 
 async def _in_channel(client: ThreadbotClient, interaction: discord.Interaction,
                       name: CommandName, sink: InteractionSink, key: ThreadKey) -> None:
-    """/summarize, /stop and /reset in a text channel, where conversations are its threads
+    """/summarize, /stop, /reset and /forget in a text channel, where conversations are its threads
     and reply chains."""
     author = str(interaction.user.id)
     command = Command(key=key, name=name, author_id=author, origin=_origin(interaction, key))
     if name is CommandName.RESET:
         await sink.finish(CHANNEL_RESET_TEXT)
+    elif name is CommandName.FORGET:
+        await sink.finish(CHANNEL_FORGET_TEXT)
     elif client.engine.refused(as_turn(command)):
         await client.engine.command(command, sink)  # it says why not; nothing is read
     elif name is CommandName.SUMMARIZE:

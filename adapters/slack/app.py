@@ -121,6 +121,7 @@ class SlackBot:
         app.command(self.settings.summarize_command)(self._on_summarize)
         app.command(self.settings.usage_command)(self._on_usage)
         app.command(self.settings.model_command)(self._on_model)
+        app.command(self.settings.forget_command)(self._on_forget)
         for callback_id in SHORTCUTS:
             app.shortcut(callback_id)(self._on_shortcut)
 
@@ -181,6 +182,11 @@ class SlackBot:
         """/model [name]: in a DM it acts on the DM conversation and answers there; in a
         channel on the channel's conversation (as /reset would), answered to the caller."""
         await self._slash(ack, command, respond, CommandName.MODEL, private_in_dm=False)
+
+    async def _on_forget(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+        """/forget [all]: in a DM deletes from the DM's conversation; the confirmation goes
+        to the caller alone (in a channel: how to forget in a thread)."""
+        await self._slash(ack, command, respond, CommandName.FORGET, private_in_dm=True)
 
     async def _slash(self, ack: Any, command: dict[str, Any], respond: Any, name: CommandName,
                      *, private_in_dm: bool) -> None:

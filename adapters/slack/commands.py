@@ -22,14 +22,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Answered to the author alone outside a DM: their own usage, a channel's settings.
-PRIVATE = frozenset({CommandName.USAGE, CommandName.CONFIG})
+# Answered to the author alone outside a DM: their own usage, a channel's settings, what
+# they had deleted.
+PRIVATE = frozenset({CommandName.USAGE, CommandName.CONFIG, CommandName.FORGET})
 NOT_IN_THREAD = "I'm not part of this thread: nothing to reset."
 
 
 def slack_help(settings: SlackSettings) -> str:
     reset, summarize = settings.reset_command, settings.summarize_command
-    usage, model = settings.usage_command, settings.model_command
+    usage, model, forget = settings.usage_command, settings.model_command, settings.forget_command
     return help_text(
         "I answer when you mention me, and keep answering in threads where I've replied — "
         "no need to mention me again. In a DM every message is for me.",
@@ -38,15 +39,18 @@ def slack_help(settings: SlackSettings) -> str:
             CommandName.RESET: " (or the *Reset conversation* message shortcut)",
             CommandName.SUMMARIZE: " (or the *Summarize thread* shortcut)",
         },
-        footer=f"`{reset}` and `{summarize}` work in a DM with me; in a channel, `{summarize}` "
-        f"gives you a private catch-up of its recent messages. `{usage}` and `{model}` work "
-        "in channels and DMs (Slack has no slash commands in threads).",
+        footer=f"`{reset}`, `{forget}` and `{summarize}` work in a DM with me; in a channel, "
+        f"`{summarize}` gives you a private catch-up of its recent messages. `{usage}` and "
+        f"`{model}` work in channels and DMs (Slack has no slash commands in threads).",
     )
 
 
 MODEL_IN_CHANNEL = ("Slack allows no slash commands in threads: type `!model NAME` in the "
                     "conversation's thread. An admin can set this channel's model with "
                     "`!config model NAME`.")
+FORGET_IN_CHANNEL = ("Slack allows no slash commands in threads: type `!forget` in the "
+                     "conversation's thread to delete your messages there (admins: "
+                     "`!forget all` for the whole conversation).")
 
 class SlackCommands:
     """The commands of one bot, on its handlers' engine, names and sinks."""
@@ -77,13 +81,16 @@ class SlackCommands:
         await self.engine.command(command, sink)
 
     async def slash(self, name: CommandName, target: Target, respond: Any, *, private: bool) -> None:
-        """/usage, /model: the slash command's text is the argument; a ``private`` answer goes
+        """/usage, /model, /forget: the slash command's text is the argument; a ``private`` answer goes
         through the command's response_url, which reaches the caller anywhere (also in a
         channel the bot is not a member of)."""
         sink = ResponseSink(respond, self.handlers.caps, target.channel) if private else None
         if (name is CommandName.MODEL and target.argument and not target.direct
                 and not self.refuses(target)):
             await (sink or self.handlers.ephemeral(target)).finish(MODEL_IN_CHANNEL)
+            return
+        if name is CommandName.FORGET and not target.direct:
+            await (sink or self.handlers.ephemeral(target)).finish(FORGET_IN_CHANNEL)
             return
         await self.command(Invocation(name, target.argument), target, sink=sink)
 

@@ -35,3 +35,4 @@ class SlackSettings(EnvSettings):
     )
     http_host: str = Field("0.0.0.0", validation_alias=env("THREADBOT_HTTP_HOST"))
     http_port: int = Field(3000, ge=0, le=65535, validation_alias=env("THREADBOT_HTTP_PORT"))
+    forget_command: str = Field("/forget", validation_alias=env("THREADBOT_SLACK_FORGET_COMMAND"))

@@ -320,6 +320,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     # or recorded before this migration)
     ("008_charge_reasoning",
      "ALTER TABLE charges ADD COLUMN reasoning_tokens integer NOT NULL DEFAULT 0;"),
+    # retention (THREADBOT_RETENTION_DAYS, `threadbot purge --older-than`): the old messages
+    # are one index range, not a scan of every message
+    ("009_retention", "CREATE INDEX messages_created ON messages (created_at);"),
 ]
 
 

@@ -192,6 +192,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE charges ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        "011_retention",
+        """
+        -- retention (THREADBOT_RETENTION_DAYS, `threadbot purge --older-than`): the old
+        -- messages are one index range, not a scan of every message inside the purge's
+        -- write transaction
+        CREATE INDEX messages_created ON messages (created_at);
+        """,
+    ),
 ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from tests.discord.conftest import Bot, StartBot
 from tests.fakes.discord_server import FakeDiscord, Interaction
 
-NAMES = {"reset", "summarize", "stop", "help", "usage", "model", "config"}
+NAMES = {"reset", "summarize", "stop", "help", "usage", "model", "config", "forget"}
 
 
 def first_ack(inter: Interaction) -> tuple[int, float]:
@@ -179,3 +179,34 @@ async def test_a_slow_command_is_deferred_before_the_deadline(
     kind, after = first_ack(inter)
     assert kind == 5 and after < 1.0
     assert inter.content and inter.content.startswith("Conversation reset")
+
+
+async def test_forget_in_a_thread_deletes_your_messages_and_tells_only_you(
+    bot: Bot, fake_discord: FakeDiscord, fake_openai: Any
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    msg = await fake_discord.say(alice, "My PIN is 4321", mention_bot=True)
+    await bot.settle()
+    thread = int(msg["id"])
+
+    inter = await fake_discord.invoke("forget", alice, channel=thread)
+    await bot.settle()
+    assert inter.ephemeral and inter.content is not None
+    assert inter.content.startswith("Deleted 1 message of yours")
+    denied = await fake_discord.invoke("forget", alice, channel=thread, scope="all")
+    await bot.settle()
+    assert denied.content is not None and denied.content.startswith("Only an admin")
+
+    await fake_discord.say(alice, "what do you know?", channel=thread)
+    await bot.settle()
+    sent = fake_openai.requests[-1].json["messages"]
+    assert not any("4321" in m["content"] for m in sent if m["role"] == "user")
+
+
+async def test_forget_in_a_text_channel_says_to_use_it_in_the_thread(
+    bot: Bot, fake_discord: FakeDiscord
+) -> None:
+    alice = fake_discord.add_user("Alice")
+    inter = await fake_discord.invoke("forget", alice)
+    await bot.settle()
+    assert inter.ephemeral and inter.content is not None and "inside the thread" in inter.content

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from adapters.discord.commands import DESCRIPTIONS
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.sharding import Sharding, shard_of
 from bot.errors import ConfigError
@@ -121,6 +122,6 @@ async def test_two_threadbot_processes_share_the_shards_and_one_database(
     assert len(fake_openai.requests) == 2
     assert len(fake_discord.calls_to("PUT", r"^/applications/\d+/commands$")) == 1
     logs = [(tmp_path / f"shard{n}.log").read_text() for n in (0, 1)]
-    assert "registered 7 slash commands" in logs[0]
+    assert f"registered {len(DESCRIPTIONS)} slash commands" in logs[0]
     assert "slash commands are registered by the process that runs shard 0" in logs[1]
     assert not any("Traceback" in log or " ERROR " in log for log in logs)

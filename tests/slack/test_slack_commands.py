@@ -149,3 +149,33 @@ async def test_slash_summarize_where_the_bot_is_not_a_member_says_how_to_fix_it(
     [answer] = slack.responses  # through the command's response_url: ephemeral, no membership needed
     assert "/invite" in answer["text"] and answer.get("response_type", "ephemeral") == "ephemeral"
     assert not fake_openai.requests and not slack.posts
+
+
+async def test_bang_forget_deletes_your_messages_and_tells_only_you(
+    bot: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    root = await bot.mention("My PIN is 4321")
+    await bot.say("!forget", thread_ts=root)
+    [private] = [p for p in slack.posts if p.kind == "ephemeral"]
+    assert private.user == "U0ALICE" and private.thread_ts == root
+    assert private.text.startswith("Deleted 1 message of yours")
+    assert len(replies(slack)) == 1  # nothing public but the first answer
+
+    await bot.say("What do you know?", thread_ts=root)  # still followed
+    assert not any("4321" in text for role, text in said(fake_openai) if role == "user")
+
+
+async def test_slash_forget_in_a_dm_forgets_there_and_in_a_channel_says_how(
+    bot: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    await bot.say("My PIN is 4321", channel="D0ALICE")
+    payload = slash_command("/forget", channel="D0ALICE", response_url=slack.response_url)
+    status, _ = await bot.form(payload)
+    assert status == 200
+    assert slack.responses[-1]["text"].startswith("Deleted 1 message of yours")
+    await bot.say("And now?", channel="D0ALICE")
+    assert [t for r, t in said(fake_openai) if r == "user"] == ["And now?"]
+
+    payload = slash_command("/forget", channel="C0GENERAL", response_url=slack.response_url)
+    await bot.form(payload)
+    assert "`!forget`" in slack.responses[-1]["text"]
