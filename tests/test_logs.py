@@ -77,7 +77,8 @@ import logging
 from bot.cli import _configure_logging
 from bot.config import load_settings
 
-_configure_logging(load_settings())
+s = load_settings()
+_configure_logging(s.log_level, s.log_format, s.log_file, secrets=s)
 log = logging.getLogger("threadbot.test")
 log.warning("calling with %s", {secrets!r})
 try:
@@ -123,7 +124,8 @@ def test_plain_text_is_the_default(tmp_path: Path) -> None:
 def test_a_dotenv_secret_is_redacted(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(f"DISCORD_TOKEN={IN_DOTENV}\n")
     code = ("import logging\nfrom bot.cli import _configure_logging\n"
-            "from bot.config import load_settings\n_configure_logging(load_settings())\n"
+            "from bot.config import load_settings\ns = load_settings()\n"
+            "_configure_logging(s.log_level, s.log_format, s.log_file, secrets=s)\n"
             f"logging.getLogger('t').warning('token %s', {IN_DOTENV!r})\n")
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
