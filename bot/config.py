@@ -104,6 +104,10 @@ class Settings(EnvSettings):
         "gpt-4o*,gpt-4.1*,gpt-4.5*,gpt-5*,o1*,o3*,o4*,claude-*",
         validation_alias=env("THREADBOT_VISION_MODELS"),
     )
+    # connections the provider's SDK client keeps open to it at most (all kept alive): one
+    # per reply being streamed (HTTP/1.1); more replies wait for a free one
+    provider_connections: int = Field(
+        1_000, gt=0, validation_alias=env("THREADBOT_PROVIDER_CONNECTIONS"))
 
     @field_validator("db", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
+import aiohttp
 import httpx2
 import openai
 from openai import AsyncOpenAI, AsyncStream, omit
@@ -63,7 +64,7 @@ def map_openai_error(exc: Exception, *, chained: bool = False) -> ProviderError:
     echoes part of the key.
     """
     name = type(exc).__name__
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException) and not _refused(exc):
         return ProviderError(ErrorKind.TIMEOUT, name)
     if isinstance(exc, openai.APIConnectionError | httpx2.RequestError):
         return ProviderError(ErrorKind.UNAVAILABLE, name)
@@ -75,6 +76,19 @@ def map_openai_error(exc: Exception, *, chained: bool = False) -> ProviderError:
     if isinstance(exc, openai.APIError):  # an error reported inside a 200 stream
         return ProviderError(code_kind(exc.code, chained=chained), f"{name} code={short(exc.code)}")
     return ProviderError(ErrorKind.OTHER, name)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the connection could not be made at all. The SDK's aiohttp transport
+    (bot/providers/factory.py) reports a refused connection as a connect *timeout* (its
+    exception map takes aiohttp's ClientConnectionError before ClientConnectorError); the
+    cause it keeps says which it was."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _status_kind(exc: openai.APIStatusError, chained: bool) -> ErrorKind:
