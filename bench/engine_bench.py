@@ -241,6 +241,8 @@ async def main() -> None:
         settings = bench_settings("openai", base_url, args.db or str(Path(tmp) / "bench.db"))
         where = settings.db.split("://")[0] if "://" in settings.db else "sqlite"
         print(f"store: {where}; context budget: {settings.context_tokens:,} tokens (the default)\n")
+        print("Overhead: a turn's wall time minus the time inside the provider (so WITHOUT the "
+              "SDK's request building; the CPU table above has it):\n")
         print("| stored messages in thread | overhead p50 (ms) | overhead p99 (ms) |")
         print("|---:|---:|---:|")
         results = {}
