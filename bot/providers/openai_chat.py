@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
-import aiohttp
 import httpx2
 import openai
 from openai import AsyncOpenAI, AsyncStream, omit
@@ -82,10 +81,11 @@ def _refused(exc: BaseException) -> bool:
     """Whether the connection could not be made at all. The SDK's aiohttp transport
     (bot/providers/factory.py) reports a refused connection as a connect *timeout* (its
     exception map takes aiohttp's ClientConnectionError before ClientConnectorError); the
-    cause it keeps says which it was."""
+    cause it keeps says which: an OS error (connection refused, unreachable) that is not a
+    timeout. (aiohttp is not imported here: the platform SDKs stay in adapters/.)"""
     cause = exc.__cause__
     while cause is not None:
-        if isinstance(cause, aiohttp.ClientConnectorError):
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
             return True
         cause = cause.__cause__
     return False
