@@ -29,9 +29,8 @@ def _serve(port_queue: multiprocessing.Queue, kind: Kind, reply: str | None,  # 
     base: type[FakeLLMServer] = FakeAnthropic if kind == "anthropic" else FakeOpenAI
 
     class Counting(base):  # type: ignore[valid-type,misc]
-        """Counts accepted connections; keeps no request log (a bench sends thousands)."""
+        """Answers after ``latency``; keeps no request log (a bench sends thousands)."""
 
-        peers: set[Any] = set()
         latency = delay  # before the answer starts (the fakes' ``delay`` is per delta)
 
         def _add_routes(self, app: web.Application) -> None:
@@ -39,11 +38,9 @@ def _serve(port_queue: multiprocessing.Queue, kind: Kind, reply: str | None,  # 
             app.router.add_get(f"{self.url_suffix}/bench/connections", self._connections)
 
         async def _connections(self, _request: web.Request) -> web.Response:
-            return web.json_response({"connections": len(self.peers)})
+            return web.json_response({"connections": len(self.connections)})
 
         async def _begin(self, request: web.Request) -> tuple[dict[str, Any], Any]:
-            transport = request.transport
-            self.peers.add(transport.get_extra_info("peername") if transport else None)
             body, fault = await super()._begin(request)
             self.requests.clear()
             if self.latency:
