@@ -6,7 +6,8 @@ The real engine, store (a SQLite file in a temp dir, or the empty database ``--d
 and OpenAI SDK talk to the loopback fake
 (zero latency; run in a child process so it does not share this process's CPU). Overhead is
 a turn's wall time minus the time spent inside the provider's stream — i.e. what threadbot
-itself adds: storing, the budgeted context query, history building, the reply row.
+itself adds: storing, the budgeted context query, history building, the reply row. Rolling summaries
+(THREADBOT_COMPACTION) are off so every turn carries the full 16k-token budget.
 Not part of `make test`.
 """
 
@@ -25,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pydantic import SecretStr  # noqa: E402
 
-from bench.fake_llm import fake_openai  # noqa: E402
+from bench.fake_llm import Kind, fake_llm  # noqa: E402
 from bot.app import open_engine  # noqa: E402
-from bot.config import Settings  # noqa: E402
+from bot.config import ProviderName, Settings  # noqa: E402
 from bot.ports import Provider  # noqa: E402
 from bot.providers.factory import make_provider  # noqa: E402
 from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadKey, Turn  # noqa: E402
@@ -42,8 +43,10 @@ class TimedProvider:
         self.name = inner.name
         self.supports_chain = inner.supports_chain
         self.seconds = 0.0
+        self.sent = 0  # messages in the last request
 
     async def stream(self, request: Request) -> AsyncGenerator[str | Thinking | Completion, None]:
+        self.sent = len(request.messages)
         started = time.perf_counter()
         iterator = self.inner.stream(request).__aiter__()
         while True:
@@ -94,8 +97,17 @@ REPLY = (
 REPLY_PARTS = [REPLY[i : i + 24] for i in range(0, len(REPLY), 24)]
 
 
-async def prefill(db: str, keys: list[ThreadKey], count: int) -> None:
-    """Seed threads with alternating questions and answers of realistic size."""
+# A chatty thread: short answers (~27 tokens a message with framing), so the 16k budget
+# holds ~540 messages.
+SHORT_REPLY = ("Yes: Friday, after QA signs off. Maria writes the release notes, and the "
+               "feature flag stays off for enterprise accounts for now.")
+
+
+async def prefill(db: str, keys: list[ThreadKey], count: int, *, short: bool = False) -> None:
+    """Seed threads with alternating questions and answers of realistic size (``short``:
+    chat-sized ones)."""
+    answer = SHORT_REPLY if short else REPLY
+    sizes = (21, 31) if short else (24, 44)  # tokens as the engine stores them (with framing)
     store = await open_store(db)
     for key in keys:
         thread = await store.ensure_thread(key, "replay")
@@ -104,8 +116,8 @@ async def prefill(db: str, keys: list[ThreadKey], count: int) -> None:
             rows = [
                 NewMessage(
                     role="user" if i % 2 == 0 else "assistant",
-                    content=QUESTION if i % 2 == 0 else REPLY,
-                    tokens=24 if i % 2 == 0 else 44,
+                    content=QUESTION if i % 2 == 0 else answer,
+                    tokens=sizes[i % 2],
                     platform_message_id=f"seed-{i}" if i % 2 == 0 else None,
                 )
                 for i in range(start, min(count, start + batch))
@@ -148,6 +160,56 @@ async def overhead(settings: Settings, stored: int, turns: int) -> tuple[float, 
     return statistics.median(samples), pct(samples, 0.99)
 
 
+async def cpu_per_turn(settings: Settings, turns: int) -> tuple[float, float, int]:
+    """CPU time (this process, all threads) of a full-budget turn, end to end: storing,
+    the context query, history building, the SDK building and sending the request to the
+    fake, reading the stream, storing the reply. Median and p99 in ms, messages sent."""
+    key = ThreadKey("bench", "", "", f"cpu-{settings.provider}")
+    await prefill(settings.db, [key], 5_000, short=True)
+    timed = TimedProvider(make_provider(settings))
+    samples = []
+    async with open_engine(settings, provider=timed) as engine:
+        for i in range(turns + 10):
+            started = time.process_time()
+            await engine.handle(
+                Turn(key=key, message_id=f"c{i}", author_id="u", author_name="U", text=QUESTION),
+                NullSink(),
+            )
+            if i >= 10:  # warm-up excluded
+                samples.append((time.process_time() - started) * 1000)
+    return statistics.median(samples), pct(samples, 0.99), timed.sent
+
+
+async def cpu_table(db: str, turns: int) -> None:
+    """The CPU per full-budget turn for each provider, against its fake in a child process."""
+    print("CPU per full-budget turn, end to end INCLUDING the SDK's request building, sending "
+          "and stream reading (time.process_time of this process):\n")
+    print("| provider | messages sent | CPU p50 (ms) | CPU p99 (ms) |")
+    print("|---|---:|---:|---:|")
+    providers: tuple[ProviderName, ...] = ("openai", "openai-responses", "anthropic")
+    for provider in providers:
+        kind: Kind = "anthropic" if provider == "anthropic" else "openai"
+        with fake_llm(kind, reply=SHORT_REPLY) as base_url, tempfile.TemporaryDirectory() as tmp:
+            settings = bench_settings(provider, base_url, db or str(Path(tmp) / "cpu.db"))
+            settings = settings.model_copy(update={"compaction": False})
+            p50, p99, sent = await cpu_per_turn(settings, turns)
+        print(f"| {provider} | {sent} | {p50:.1f} | {p99:.1f} |", flush=True)
+    print()
+
+
+def bench_settings(provider: ProviderName, base_url: str, db: str) -> Settings:
+    """Settings for ``provider`` at a fake's ``base_url``; the default 16k context budget."""
+    if provider == "anthropic":
+        return Settings(  # type: ignore[call-arg]
+            _env_file=None, provider="anthropic", anthropic_api_key=SecretStr("bench"),
+            anthropic_base_url=base_url, db=db, model="claude-sonnet-4-5", provider_retries=0,
+        )
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, provider=provider, openai_api_key=SecretStr("bench"),
+        openai_base_url=base_url, db=db, model="gpt-4.1-mini", provider_retries=0,
+    )
+
+
 async def throughput(settings: Settings, threads: int, provider: Provider | None = None) -> float:
     label = type(provider).__name__
     async with open_engine(settings, provider=provider) as engine:
@@ -169,15 +231,18 @@ async def main() -> None:
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--concurrent", type=int, default=1000)
     parser.add_argument("--db", default="", help="an empty database (default: a temp SQLite file)")
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU per turn table")
     args = parser.parse_args()
 
-    with fake_openai(reply=REPLY) as base_url, tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, openai_api_key=SecretStr("bench"), openai_base_url=base_url,
-            db=args.db or str(Path(tmp) / "bench.db"), model="gpt-4.1-mini", provider_retries=0,
-        )
+    await cpu_table(args.db, args.turns)
+    if args.cpu_only:
+        return
+    with fake_llm(reply=REPLY) as base_url, tempfile.TemporaryDirectory() as tmp:
+        settings = bench_settings("openai", base_url, args.db or str(Path(tmp) / "bench.db"))
         where = settings.db.split("://")[0] if "://" in settings.db else "sqlite"
         print(f"store: {where}; context budget: {settings.context_tokens:,} tokens (the default)\n")
+        print("Overhead: a turn's wall time minus the time inside the provider (so WITHOUT the "
+              "SDK's request building; the CPU table above has it):\n")
         print("| stored messages in thread | overhead p50 (ms) | overhead p99 (ms) |")
         print("|---:|---:|---:|")
         results = {}

@@ -131,6 +131,11 @@ class Settings(EnvSettings):
         None, gt=0, validation_alias=env("THREADBOT_RETENTION_DAYS")
     )
 
+    # connections the provider's SDK client keeps open to it at most (all kept alive): one
+    # per reply being streamed (HTTP/1.1); more replies wait for a free one
+    provider_connections: int = Field(
+        1_000, gt=0, validation_alias=env("THREADBOT_PROVIDER_CONNECTIONS"))
+
     @field_validator("db", mode="before")
     @classmethod
     def _db_text(cls, value: object) -> object:

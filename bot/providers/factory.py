@@ -5,6 +5,15 @@ Retries are the SDK's (``max_retries``: 408/409/429/5xx and connection errors, h
 from Settings and are passed explicitly, so the SDKs' own environment lookups (and
 Anthropic's profile files) never pick something else up.
 
+Each client talks through its SDK's aiohttp transport (``DefaultAioHttpClient``, the SDKs'
+documented alternative to httpx), with one keep-alive pool of ``THREADBOT_PROVIDER_CONNECTIONS``.
+httpx's pool re-scans every connection and every queued request whenever one request starts
+or ends (httpcore ``_assign_requests_to_connections``): with a thousand replies streaming
+that scan was most of the process's CPU and stalled the event loop for seconds
+(bench/engine_scale.py); aiohttp's connector hands a free connection to the next waiter
+directly. Its keep-alive pool also keeps every connection (httpx's default closed all but
+100 after a burst, to open them again on the next).
+
 Only the configured provider's SDK is imported (inside ``make_provider``): the anthropic
 package alone costs ~1.7 s and ~28 MB to import, wasted on a bot that talks to OpenAI.
 """
@@ -13,6 +22,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+import httpx2
 
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -35,8 +46,10 @@ def make_provider(settings: Settings) -> Provider:
     if problem is not None:
         raise ConfigError(problem)
     reasoning = Reasoning(settings.reasoning)
+    n = settings.provider_connections
+    limits = httpx2.Limits(max_connections=n, max_keepalive_connections=n)
     if settings.provider == "anthropic":
-        from anthropic import AsyncAnthropic
+        from anthropic import AsyncAnthropic, DefaultAioHttpClient
 
         from bot.providers.anthropic import AnthropicProvider
 
@@ -47,10 +60,12 @@ def make_provider(settings: Settings) -> Provider:
                 base_url=settings.anthropic_base_url or ANTHROPIC_URL,
                 timeout=settings.provider_timeout,
                 max_retries=settings.provider_retries,
+                http_client=DefaultAioHttpClient(limits=limits),
             ),
             reasoning=reasoning,
         )
     from openai import AsyncOpenAI
+    from openai import DefaultAioHttpClient as OpenAIAioHttpClient
 
     from bot.providers.openai_chat import OpenAIChatProvider
     from bot.providers.openai_responses import OpenAIResponsesProvider
@@ -61,6 +76,7 @@ def make_provider(settings: Settings) -> Provider:
         base_url=settings.openai_base_url or OPENAI_URL,
         timeout=settings.provider_timeout,
         max_retries=settings.provider_retries,
+        http_client=OpenAIAioHttpClient(limits=limits),
     )
     cache_keys = is_openai(settings.openai_base_url)
     if settings.provider == "openai-responses":

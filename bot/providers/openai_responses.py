@@ -88,7 +88,10 @@ class OpenAIResponsesProvider:
     async def _create(self, request: Request, effort: Effort | None) -> AsyncStream[ResponseStreamEvent]:
         return await self._client.responses.create(
             model=request.model,
-            input=input_items(request.messages),
+            # ``extra_body`` (sent as given) instead of ``input=``, which the SDK would walk
+            # item by item through its type-directed transform: most of a long turn's CPU,
+            # with nothing to transform (see OpenAIChatProvider._create).
+            extra_body={"input": input_items(request.messages)},
             instructions=request.system or omit,
             previous_response_id=request.previous_response_id or omit,
             store=request.store,

@@ -182,6 +182,9 @@ class FakeLLMServer:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        # the client ends (address, port) requests came from: one per TCP connection, so a
+        # keep-alive client shows few, one opening a connection per request one per request
+        self.connections: set[Any] = set()
         self.delay: float = 0.0
         self.chunk_size: int = 8
         # The model's context window, as a local server enforces it (None: unlimited). Its
@@ -285,6 +288,8 @@ class FakeLLMServer:
         if not isinstance(body, dict):
             body = {}
         self.requests.append(RecordedRequest(request.path, body, request.headers.copy()))
+        transport = request.transport
+        self.connections.add(transport.get_extra_info("peername") if transport else None)
         return body, (self._faults.popleft() if self._faults else None)
 
     def _reply(self, messages: list[Message]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,24 @@ async def test_a_local_server_needs_no_key(chat: Backend) -> None:
 )
 def test_token_parameter_by_server(base_url: str | None, param: str) -> None:
     assert token_param_for(base_url) == param
+
+
+async def test_the_client_keeps_its_connections_alive(backend: Backend) -> None:
+    """One SDK client per provider, its connections reused turn after turn."""
+    provider = backend.provider()
+    for i in range(12):
+        await collect(provider, make_request(f"turn {i}"))
+    assert len(backend.fake.requests) == 12
+    # reused (now and then the stream's end races the next request and a second one opens)
+    assert len(backend.fake.connections) <= 2
+
+
+async def test_replies_beyond_the_pool_wait_for_a_connection(backend: Backend) -> None:
+    """THREADBOT_PROVIDER_CONNECTIONS caps the connections; the replies beyond it wait for
+    one and are all answered."""
+    backend.fake.delay = 0.05  # replies overlap
+    provider = backend.provider(provider_connections=3)
+    done = await asyncio.gather(*(collect(provider, make_request(f"hi {i}")) for i in range(15)))
+    assert sorted(completion.text for _, completion in done) == sorted(
+        f"You said: hi {i}" for i in range(15))
+    assert len(backend.fake.connections) == 3
