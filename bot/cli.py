@@ -61,10 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="threadbot", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action=cli_env.VersionAction)
-    parser.add_argument("--env-file", metavar="PATH",
-                        help="read settings from this file only (default: ./.env, then the "
-                        ".env next to the database, which wins)")
-    parser.add_argument("--db", metavar="URL|PATH", help="the database (overrides THREADBOT_DB)")
+    _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start every configured platform (the console if none)")
     console = sub.add_parser("console", help="chat in the terminal")
@@ -90,7 +87,24 @@ def _parser() -> argparse.ArgumentParser:
     for platform in PLATFORMS.values():
         for command in platform.commands:
             sub.add_parser(command.name, help=command.help)
+    for command_parser in sub.choices.values():
+        _global_options(command_parser, argparse.SUPPRESS)
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """--env-file and --db, before the command or after it (``threadbot export --db x``):
+    a command's own copy only sets them when given (``default`` SUPPRESS), and so does each
+    of its subcommands'."""
+    parser.add_argument("--env-file", metavar="PATH", default=default,
+                        help="read settings from this file only (default: ./.env, then the "
+                        ".env next to the database, which wins)")
+    parser.add_argument("--db", metavar="URL|PATH", default=default,
+                        help="the database (overrides THREADBOT_DB)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                _global_options(nested, argparse.SUPPRESS)
 
 
 def _commands() -> dict[str, Command]:

@@ -50,6 +50,21 @@ async def test_db_option_wins_over_the_setting(tmp_path: Path, fake_openai: Any)
     assert "console:::x" not in out
 
 
+async def test_global_options_also_follow_the_command(tmp_path: Path, fake_openai: Any) -> None:
+    env = llm_env(fake_openai, tmp_path)  # THREADBOT_DB=bot.db
+    other = str(tmp_path / "other.db")
+    code, _, err = await threadbot("console", "--thread", "x", "--db", other, cwd=tmp_path,
+                                   env=env, stdin="hello\n")
+    assert code == 0, err
+    code, out, _ = await threadbot("stats", "--db", other, cwd=tmp_path, env=env)
+    assert "console:::x" in out
+    code, out, _ = await threadbot("export", "--thread", "x", "--format", "json", "--db", other,
+                                   cwd=tmp_path, env=env)
+    assert code == 0 and "You said: hello" in out
+    code, out, _ = await threadbot("stats", cwd=tmp_path, env=env)
+    assert "console:::x" not in out
+
+
 async def test_the_env_beside_the_database_wins_over_the_working_directorys(
     tmp_path: Path, fake_openai: Any
 ) -> None:
