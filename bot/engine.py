@@ -282,14 +282,11 @@ class Engine:
         elif name in chat.COMMANDS:
             await sink.finish(await chat.answer(self.gate, self._store, command))
         elif name is CommandName.STOP:
-            stopped = self.stop(command.key) or await self._stop_elsewhere(command.key)
+            stopped = self.stop(command.key) or (
+                command.key not in self._active and await self._upkeep.stop_elsewhere(command.key))
             await sink.finish("Stopped." if stopped else "Nothing to stop.")
         elif name is CommandName.RESET:
-            thread = await self._store.get_thread(command.key)
-            if thread is not None:
-                await self._store.reset(thread.id)
-                await self._store.settle(thread)  # what waited belonged to the old conversation
-            await sink.finish("Conversation reset: I've forgotten everything said here before.")
+            await sink.finish(await forgetting.reset(self._store, command.key))
         elif name is CommandName.SUMMARIZE:
             await self._summaries.thread(command, sink)
         elif name is CommandName.FORGET:
@@ -303,14 +300,6 @@ class Engine:
             return False
         active.next_sink = None
         return True
-
-    async def _stop_elsewhere(self, key: ThreadKey) -> bool:
-        """Ask the process that holds the thread's lease to stop (it checks every
-        ``upkeep.STOP_POLL_S``): a stop typed on one replica reaches the reply on another."""
-        if key in self._active:
-            return False
-        thread = await self._store.get_thread(key)
-        return thread is not None and await self._store.request_stop(thread.id)
 
     async def summarize_transcript(
         self, turns: Sequence[Turn], sink: ReplySink, *, command: Command | None = None

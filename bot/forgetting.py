@@ -1,5 +1,6 @@
-"""``forget``: a person deletes what the bot stored of theirs in a conversation (GDPR-style
-erasure), and an admin a whole conversation (``forget all``).
+"""``reset`` and ``forget``: a conversation starts over; a person deletes what the bot
+stored of theirs in a conversation (GDPR-style erasure), and an admin a whole conversation
+(``forget all``).
 
 What goes and how the thread stays usable is the store's (``Store.purge``); this module
 decides who may ask for what and words the confirmation, which the platforms show to the
@@ -14,7 +15,7 @@ import logging
 from bot.admin.access import is_admin
 from bot.admin.gate import Gate
 from bot.ports import Store
-from bot.types import Command, Purge, Purged
+from bot.types import Command, Purge, Purged, ThreadKey
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,19 @@ ADMINS_ONLY = ("Only an admin of this bot can delete a whole conversation. `forg
 BUSY = ("I'm writing a reply here right now, so nothing was deleted: try again once it has "
         "finished.")
 USAGE = "Use `forget` to delete your messages here, or `forget all` (admins) for everything."
+
+
+RESET = "Conversation reset: I've forgotten everything said here before."
+
+
+async def reset(store: Store, key: ThreadKey) -> str:
+    """``reset``: the conversation starts over (the history stays stored, out of context);
+    what waited for an answer belonged to the old conversation, so it is settled."""
+    thread = await store.get_thread(key)
+    if thread is not None:
+        await store.reset(thread.id)
+        await store.settle(thread)
+    return RESET
 
 
 async def forget(gate: Gate, store: Store, command: Command) -> str:

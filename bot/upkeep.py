@@ -139,6 +139,13 @@ class Upkeep:
             except Exception as exc:  # the store is unreachable for a moment: next time
                 log.warning("upkeep failed (%s: %s); trying again", type(exc).__name__, exc)
 
+    async def stop_elsewhere(self, key: ThreadKey) -> bool:
+        """Ask the process that holds the thread's lease to stop (``_pass_on_stops`` there
+        checks every ``STOP_POLL_S``): a stop typed on one replica reaches the reply on
+        another."""
+        thread = await self._store.get_thread(key)
+        return thread is not None and await self._store.request_stop(thread.id)
+
     async def _pass_on_stops(self) -> None:
         engine = self._engine
         if not engine.held():
