@@ -103,10 +103,11 @@ def _platform_command(platform: Platform[Any], command: PlatformCommand[Any]) ->
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_engine
+    from bot.stalls import watching_stalls
 
     configured = [(p, p.load_settings()) for p in PLATFORMS.values()]
     enabled = [(p, s) for p, s in configured if p.enabled(s)]
-    async with open_engine(settings) as engine:
+    async with watching_stalls(settings.stall_warn_ms), open_engine(settings) as engine:
         if not enabled:
             from adapters.console import run_console
 

@@ -104,6 +104,8 @@ class Settings(EnvSettings):
         "gpt-4o*,gpt-4.1*,gpt-4.5*,gpt-5*,o1*,o3*,o4*,claude-*",
         validation_alias=env("THREADBOT_VISION_MODELS"),
     )
+    # log every event-loop stall longer than this many ms (0: off; bot/stalls.py)
+    stall_warn_ms: float = Field(0.0, ge=0, validation_alias=env("THREADBOT_STALL_WARN_MS"))
 
     @field_validator("db", mode="before")
     @classmethod

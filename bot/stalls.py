@@ -1,0 +1,50 @@
+"""A ticker that notices when the event loop was blocked (THREADBOT_STALL_WARN_MS).
+
+Every await in the process waits behind whatever callback is running: one that holds the
+loop for 300 ms delays every reply, every ack to Slack and /healthz by as much. The ticker
+sleeps a short period and measures how late it woke up; lateness over the threshold is a
+stall and is logged with its length, so a load test (bench/scale_bench.py) or an operator
+sees stalls as they happen, and a summary line at the end gives their count and the longest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+log = logging.getLogger(__name__)
+
+
+async def _tick(threshold: float, period: float) -> None:
+    loop = asyncio.get_running_loop()
+    stalls, longest = 0, 0.0
+    try:
+        while True:
+            due = loop.time() + period
+            await asyncio.sleep(period)
+            late = loop.time() - due
+            longest = max(longest, late)
+            if late > threshold:
+                stalls += 1
+                log.warning("event loop stalled for %.0f ms", late * 1000)
+    finally:
+        log.info("event loop: %d stall(s) over %.0f ms, longest %.0f ms",
+                 stalls, threshold * 1000, longest * 1000)
+
+
+@contextlib.asynccontextmanager
+async def watching_stalls(threshold_ms: float) -> AsyncIterator[None]:
+    """Log stalls longer than ``threshold_ms`` while the block runs (0: do nothing)."""
+    if threshold_ms <= 0:
+        yield
+        return
+    threshold = threshold_ms / 1000
+    ticker = asyncio.create_task(_tick(threshold, period=min(0.02, threshold / 2)))
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
