@@ -40,7 +40,7 @@ from bot.errors import USER_MESSAGES, ErrorKind  # noqa: E402
 from tests.fakes.slack_payloads import BOT_USER_ID, event_callback, message_event, signed_headers  # noqa: E402
 
 SECRET = "bench-signing-secret"
-STALL = re.compile(r"event loop stalled for (\d+) ms")
+STALL = re.compile(r"event loop stalled for (\d+) ms \((\d+) ms of it running\)")
 TIMED_OUT = USER_MESSAGES[ErrorKind.TIMEOUT]
 CHANNELS = 100  # the threads are spread over this many channels
 
@@ -49,7 +49,7 @@ CHANNELS = 100  # the threads are spread over this many channels
 class Bot:
     proc: asyncio.subprocess.Process
     url: str
-    stalls: list[tuple[float, int]] = field(default_factory=list)  # (when, ms)
+    stalls: list[tuple[float, int, int]] = field(default_factory=list)  # (when, ms, running ms)
     problems: list[str] = field(default_factory=list)  # other WARNING/ERROR lines
 
     async def read_log(self) -> None:
@@ -57,7 +57,7 @@ class Bot:
         async for raw in self.proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             if (match := STALL.search(line)) is not None:
-                self.stalls.append((time.monotonic(), int(match.group(1))))
+                self.stalls.append((time.monotonic(), int(match.group(1)), int(match.group(2))))
             elif " WARNING " in line or " ERROR " in line:
                 self.problems.append(line)
 
@@ -73,7 +73,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def start_bot(slack: SlackProcess, llm_url: str, db: str, root: Path) -> Bot:
+async def start_bot(slack: SlackProcess, llm_url: str, db: str, root: Path,
+                    profile: str = "") -> Bot:
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OPENAI_", "ANTHROPIC_", "THREADBOT_", "SLACK_", "DISCORD_"))
@@ -84,8 +85,9 @@ async def start_bot(slack: SlackProcess, llm_url: str, db: str, root: Path) -> B
         OPENAI_API_KEY="bench", OPENAI_BASE_URL=llm_url, THREADBOT_DB=db,
         THREADBOT_STALL_WARN_MS="100", THREADBOT_LOG_LEVEL="INFO",
     )
+    profiling = ["-m", "cProfile", "-o", profile] if profile else []
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", env=env, cwd=root, stderr=asyncio.subprocess.PIPE,
+        sys.executable, *profiling, "-m", "bot.cli", "run", env=env, cwd=root, stderr=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
     )
     bot = Bot(proc, f"http://127.0.0.1:{port}")
@@ -107,8 +109,10 @@ def thread_of(i: int) -> tuple[str, str]:
 
 
 async def send_events(bot: Bot, n: int, acks: list[float]) -> int:
-    """Post n signed app_mention events, 64 at a time; returns how many were not acked 200."""
+    """Post n signed app_mention events, 64 at a time (as fast as the bot acks them);
+    returns how many were not acked 200."""
     failed = 0
+    slots = asyncio.Semaphore(64)  # an ack is timed from when its request goes out
     connector = aiohttp.TCPConnector(limit=64)
     no_limit = aiohttp.ClientTimeout(total=None, sock_read=60)  # queued posts wait their turn
     async with aiohttp.ClientSession(connector=connector, timeout=no_limit) as http:
@@ -118,14 +122,15 @@ async def send_events(bot: Bot, n: int, acks: list[float]) -> int:
             event = message_event(f"<@{BOT_USER_ID}> {QUESTION}", ts=ts, channel=channel,
                                   kind="app_mention")
             body = json.dumps(event_callback(event))
-            started = time.monotonic()
-            try:
-                async with http.post(bot.url + "/slack/events", data=body,
-                                     headers=signed_headers(SECRET, body)) as resp:
-                    failed += resp.status != 200
-            except aiohttp.ClientError:
-                failed += 1
-            acks.append(time.monotonic() - started)
+            async with slots:
+                started = time.monotonic()
+                try:
+                    async with http.post(bot.url + "/slack/events", data=body,
+                                         headers=signed_headers(SECRET, body)) as resp:
+                        failed += resp.status != 200
+                except aiohttp.ClientError:
+                    failed += 1
+                acks.append(time.monotonic() - started)
 
         await asyncio.gather(*(one(i) for i in range(n)))
     return failed
@@ -179,7 +184,8 @@ async def run(args: argparse.Namespace) -> None:
     with (fake_slack() as slack,
           fake_openai(reply=REPLY, latency=args.latency, connections=llm_connections) as llm_url,
           tempfile.TemporaryDirectory() as tmp):
-        bot = await start_bot(slack, llm_url, str(Path(tmp) / "scale.db"), args.bot_root.resolve())
+        bot = await start_bot(slack, llm_url, str(Path(tmp) / "scale.db"), args.bot_root.resolve(),
+                              args.profile)
         try:
             before = await slack.ask("full")
             health: list[float] = []
@@ -198,8 +204,9 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             bot.proc.terminate()
             await bot.proc.wait()
-    load_stalls = [ms for when, ms in bot.stalls if when >= load_start]
-    start_stalls = [ms for when, ms in bot.stalls if when < load_start]
+    load_stalls = [ms for when, ms, _ in bot.stalls if when >= load_start]
+    running = [ms for when, _, ms in bot.stalls if when >= load_start]
+    start_stalls = [ms for when, ms, _ in bot.stalls if when < load_start]
     print_report(args, result, before, {
         "events": n, "not acked 200": refused, "sent in s": sent_in, "all answered in s": took,
         "ack p50 ms": pct(acks, 0.5) * 1000, "ack p99 ms": pct(acks, 0.99) * 1000,
@@ -207,6 +214,8 @@ async def run(args: argparse.Namespace) -> None:
         "healthz max ms": max(health) * 1000, "healthz samples": len(health),
         "stalls > 100 ms (load)": len(load_stalls), "longest stall ms (load)": max(load_stalls, default=0),
         "stalled ms in total (load)": sum(load_stalls),
+        "stalls > 100 ms of the bot's own running (load)": sum(ms > 100 for ms in running),
+        "longest own running in a stall ms (load)": max(running, default=0),
         "stalls > 100 ms (start-up)": len(start_stalls), "peak RSS MB": rss,
         "LLM connections": llm_connections.value,
     }, bot.problems)
@@ -243,6 +252,7 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=300.0,
                         help="seconds to wait for every reply after the last event")
     parser.add_argument("--settle", type=float, default=5.0)
+    parser.add_argument("--profile", default="", help="write the bot's cProfile stats here")
     parser.add_argument("--bot-root", type=Path, default=Path.cwd(),
                         help="the threadbot checkout the bot runs from (to measure another version)")
     asyncio.run(run(parser.parse_args()))

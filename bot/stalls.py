@@ -5,6 +5,8 @@ loop for 300 ms delays every reply, every ack to Slack and /healthz by as much. 
 sleeps a short period and measures how late it woke up; lateness over the threshold is a
 stall and is logged with its length, so a load test (bench/scale_bench.py) or an operator
 sees stalls as they happen, and a summary line at the end gives their count and the longest.
+Each line also says how much of the stall the loop's thread spent running: on a machine
+shared with other busy processes the rest is time the system gave to them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 log = logging.getLogger(__name__)
@@ -22,13 +25,15 @@ async def _tick(threshold: float, period: float) -> None:
     stalls, longest = 0, 0.0
     try:
         while True:
-            due = loop.time() + period
+            due, cpu = loop.time() + period, time.thread_time()
             await asyncio.sleep(period)
             late = loop.time() - due
             longest = max(longest, late)
             if late > threshold:
                 stalls += 1
-                log.warning("event loop stalled for %.0f ms", late * 1000)
+                running = min(late, time.thread_time() - cpu)
+                log.warning("event loop stalled for %.0f ms (%.0f ms of it running)",
+                            late * 1000, running * 1000)
     finally:
         log.info("event loop: %d stall(s) over %.0f ms, longest %.0f ms",
                  stalls, threshold * 1000, longest * 1000)
