@@ -64,12 +64,18 @@ def make_client(token: str, api_url: str | None,
                 session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The Web API client: 429s retried after Retry-After, connection errors retried.
     ``session``: the keep-alive session its calls share (``web_session``)."""
+    # slack_sdk builds a redacted copy of every request for its debug log whenever its
+    # logger's own level is unset (it checks ``logger.level``, not the effective level):
+    # ~0.1 ms per call. Pin the level the logging set-up gave it.
+    sdk_log = logging.getLogger("slack_sdk.web.async_client")
+    sdk_log.setLevel(sdk_log.getEffectiveLevel())
     kwargs: dict[str, Any] = {}
     if api_url:
         kwargs["base_url"] = api_url if api_url.endswith("/") else api_url + "/"
     return AsyncWebClient(
         token=token,
         session=session,
+        logger=sdk_log,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
