@@ -58,7 +58,7 @@ class Bot:
             line = raw.decode(errors="replace").rstrip()
             if (match := STALL.search(line)) is not None:
                 self.stalls.append((time.monotonic(), int(match.group(1)), int(match.group(2))))
-            elif " WARNING " in line or " ERROR " in line:
+            elif " WARNING " in line or " ERROR " in line:  # (garbage collections too)
                 self.problems.append(line)
 
     def peak_rss_mb(self) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -117,6 +118,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await run_console(engine, thread="default")
         from bot.serving import serve
 
+        # What start-up loaded (SDKs, tokenizer, settings) lives as long as the process: out
+        # of the collector's sight, full collections under load no longer walk it each time.
+        gc.collect()
+        gc.freeze()
         await serve(engine, enabled, grace=settings.shutdown_grace)
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -39,6 +40,23 @@ async def _tick(threshold: float, period: float) -> None:
                  stalls, threshold * 1000, longest * 1000)
 
 
+class _CollectionTimer:
+    """Names the garbage collector as the cause when one of its passes is a stall."""
+
+    def __init__(self, threshold: float) -> None:
+        self._threshold = threshold
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        if took > self._threshold:
+            log.warning("garbage collection (generation %d) took %.0f ms",
+                        info.get("generation", -1), took * 1000)
+
+
 @contextlib.asynccontextmanager
 async def watching_stalls(threshold_ms: float) -> AsyncIterator[None]:
     """Log stalls longer than ``threshold_ms`` while the block runs (0: do nothing)."""
@@ -47,9 +65,12 @@ async def watching_stalls(threshold_ms: float) -> AsyncIterator[None]:
         return
     threshold = threshold_ms / 1000
     ticker = asyncio.create_task(_tick(threshold, period=min(0.02, threshold / 2)))
+    collections = _CollectionTimer(threshold)
+    gc.callbacks.append(collections)
     try:
         yield
     finally:
+        gc.callbacks.remove(collections)
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
