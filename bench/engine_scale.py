@@ -81,7 +81,7 @@ class CountingSink:
 async def scale(provider: ProviderName, conversations: int, latency: float, *,
                 connections_max: int, verbose: bool = False) -> None:
     kind: Kind = "anthropic" if provider == "anthropic" else "openai"
-    with fake_llm(kind, reply=REPLY, delay=latency) as base_url, \
+    with fake_llm(kind, reply=REPLY, latency=latency) as base_url, \
             tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(provider, base_url, str(Path(tmp) / "scale.db"))
         settings = settings.model_copy(update={"provider_connections": connections_max})

@@ -19,7 +19,7 @@ Kind = Literal["openai", "anthropic"]
 
 
 def _serve(port_queue: multiprocessing.Queue, kind: Kind, reply: str | None,  # type: ignore[type-arg]
-           chunk_size: int, delay: float) -> None:
+           chunk_size: int, latency: float) -> None:
     from aiohttp import web
 
     from tests.fakes.anthropic_server import FakeAnthropic
@@ -29,26 +29,23 @@ def _serve(port_queue: multiprocessing.Queue, kind: Kind, reply: str | None,  # 
     base: type[FakeLLMServer] = FakeAnthropic if kind == "anthropic" else FakeOpenAI
 
     class Counting(base):  # type: ignore[valid-type,misc]
-        """Answers after ``latency``; keeps no request log (a bench sends thousands)."""
-
-        latency = delay  # before the answer starts (the fakes' ``delay`` is per delta)
+        """Keeps no request log (a bench sends thousands); tells its connections."""
 
         def _add_routes(self, app: web.Application) -> None:
             super()._add_routes(app)
             app.router.add_get(f"{self.url_suffix}/bench/connections", self._connections)
 
         async def _connections(self, _request: web.Request) -> web.Response:
-            return web.json_response({"connections": len(self.connections)})
+            return web.json_response({"connections": self.connections.accepted})
 
         async def _begin(self, request: web.Request) -> tuple[dict[str, Any], Any]:
-            body, fault = await super()._begin(request)
+            body, fault = await super()._begin(request)  # waits ``latency`` first
             self.requests.clear()
-            if self.latency:
-                await asyncio.sleep(self.latency)
             return body, fault
 
     async def serve() -> None:
         async with Counting() as fake:
+            fake.latency = latency
             if reply is not None:
                 fake.reply_with(reply)
             fake.chunk_size = chunk_size
@@ -60,12 +57,12 @@ def _serve(port_queue: multiprocessing.Queue, kind: Kind, reply: str | None,  # 
 
 @contextlib.contextmanager
 def fake_llm(kind: Kind = "openai", *, reply: str | None = None, chunk_size: int = 24,
-             delay: float = 0.0) -> Iterator[str]:
-    """The base URL of a fake ``kind`` server (answering after ``delay`` seconds) running
-    until the block ends."""
+             latency: float = 0.0) -> Iterator[str]:
+    """The base URL of a fake ``kind`` server running until the block ends. ``latency``:
+    seconds before each response starts (a model's time to first token)."""
     ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     server = multiprocessing.Process(
-        target=_serve, args=(ports, kind, reply, chunk_size, delay), daemon=True)
+        target=_serve, args=(ports, kind, reply, chunk_size, latency), daemon=True)
     server.start()
     try:
         yield ports.get(timeout=30)
@@ -73,9 +70,11 @@ def fake_llm(kind: Kind = "openai", *, reply: str | None = None, chunk_size: int
         server.terminate()
 
 
-def fake_openai(*, reply: str | None = None, chunk_size: int = 24) -> contextlib.AbstractContextManager[str]:
+def fake_openai(
+    *, reply: str | None = None, chunk_size: int = 24, latency: float = 0.0
+) -> contextlib.AbstractContextManager[str]:
     """The base URL of a fake OpenAI server running until the block ends."""
-    return fake_llm("openai", reply=reply, chunk_size=chunk_size)
+    return fake_llm("openai", reply=reply, chunk_size=chunk_size, latency=latency)
 
 
 def connections(base_url: str) -> int:

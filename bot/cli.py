@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -136,11 +137,12 @@ def _doctor(args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_engine
+    from bot.stalls import watching_stalls
 
     configured = [(p, p.load_settings()) for p in PLATFORMS.values()]
     enabled = [(p, s) for p, s in configured if p.enabled(s)]
     line = cli_env.startup_line(settings, [p.name for p, _ in enabled])
-    async with open_engine(settings) as engine:  # a configuration mistake stays one line
+    async with watching_stalls(settings.stall_warn_ms), open_engine(settings) as engine:
         if not enabled:
             log.info("%s", line)
             from adapters.console import run_console
@@ -151,6 +153,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await run_console(engine, thread="default")
         from bot.serving import serve
 
+        # What start-up loaded (SDKs, tokenizer, settings) lives as long as the process: out
+        # of the collector's sight, full collections under load no longer walk it each time.
+        gc.collect()
+        gc.freeze()
         with cli_env.logged_before_anything_else(line):
             await serve(engine, enabled, grace=settings.shutdown_grace)
     return 0

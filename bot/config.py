@@ -136,6 +136,9 @@ class Settings(EnvSettings):
     provider_connections: int = Field(
         1_000, gt=0, validation_alias=env("THREADBOT_PROVIDER_CONNECTIONS"))
 
+    # log every event-loop stall longer than this many ms (0: off; bot/stalls.py)
+    stall_warn_ms: float = Field(0.0, ge=0, validation_alias=env("THREADBOT_STALL_WARN_MS"))
+
     @field_validator("db", mode="before")
     @classmethod
     def _db_text(cls, value: object) -> object:

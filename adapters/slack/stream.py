@@ -15,6 +15,7 @@ conversation closed to the bot (``not_in_channel``…) ends the reply instead.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -64,7 +65,7 @@ class SlackStreamSink:
         self._stream: AsyncChatStream | None = None
         self._message = ""  # what the current streamed message shows (as sent: escaped)
         self._reopen = ""  # a code fence line the next message must start with
-        self._last = 0.0
+        self._last = 0.0  # when the last call on the current message returned (monotonic)
         self._fallback: SlackEditingSink | None = None
         self._offset = 0  # where the fallback's part of the reply begins
         self._closed = False  # the conversation refused the reply: nothing more is sent
@@ -151,7 +152,6 @@ class SlackStreamSink:
             await self._degrade(exc)
 
     async def _send(self, final: bool) -> None:
-        self._last = time.monotonic()
         while True:
             start = self._pos
             pending = self._text[start:]
@@ -161,21 +161,20 @@ class SlackStreamSink:
             window = self._reopen + self._message + pending[: max(room, 0)]
             reserve = fence_reserve(window, self._caps.limit)
             if _escaped_len(pending) + reserve <= room:
-                part = pending if final else self._sendable(pending, used)
-                if part:
+                if final:  # the rest and the end of the stream in one call
+                    await self._stop(pending)
+                    self._pos = len(self._text)
+                elif part := self._sendable(pending, used):
                     await self._write(part)
                     self._pos = start + len(part)
-                if final:
-                    await self._stop()
                 return
             fits = _fitting(pending, room - reserve)
             cut = best_cut(pending, fits, floor=max(1, self._caps.limit // 2 - used)) if fits else 0
             head = pending[:cut].rstrip()
             fence = open_fence(self._reopen + self._message + head) if reserve else None
-            await self._write(head + (closing_fence(fence) if fence else ""))
+            await self._stop(head + (closing_fence(fence) if fence else ""))
             rest = pending[cut:]
             self._pos = start + cut + len(rest) - len(rest.lstrip("\n"))
-            await self._stop()
             self._reopen = reopen_line(fence, self._caps.limit) + "\n" if fence else ""
 
     def _sendable(self, pending: str, used: int) -> str:
@@ -187,9 +186,8 @@ class SlackStreamSink:
         return pending[: max(pending.rfind(" "), pending.rfind("\n")) + 1].rstrip()
 
     async def _write(self, text: str) -> None:
-        if not self._message:  # a message never starts with blank lines
-            text = self._reopen + text.lstrip("\n")
-            self._reopen = ""
+        """Add ``text`` to the current message (starting it if need be): one call."""
+        text = self._opening(text)
         if not text:
             return
         if self._stream is None:
@@ -198,15 +196,40 @@ class SlackStreamSink:
             )
         sent = escape(text)
         await self._stream.append(markdown_text=sent)
-        if self._stream.ts and self._stream.ts not in self.messages:
-            self.messages.append(self._stream.ts)
+        self._last = time.monotonic()
+        self._shown(self._stream)
         self._message += sent
 
-    async def _stop(self) -> None:
+    async def _stop(self, text: str) -> None:
+        """End the current message with ``text`` added, in the stop call itself, no sooner
+        than ``caps.interval`` after the message's last call (Slack's pace per message)."""
+        text = self._opening(text) if text else ""
+        if self._stream is None and text:
+            # Nothing shown yet: the stop call starts it (chat.startStream, then chat.stopStream
+            # with all of the message's text).
+            self._stream = await self._client.chat_stream(
+                channel=self.channel, thread_ts=self.thread_ts, buffer_size=1, **self._recipient
+            )
         if self._stream is not None:
-            stream, self._stream = self._stream, None
-            await stream.stop()
+            if self._stream.ts:
+                await asyncio.sleep(self._last + self._caps.interval - time.monotonic())
+            await self._stream.stop(markdown_text=escape(text) if text else None)
+            self._last = time.monotonic()
+            self._shown(self._stream)
+            self._stream = None
         self._message = ""
+
+    def _opening(self, text: str) -> str:
+        """``text`` as the current message receives it: a message never starts with blank
+        lines, and starts with the code fence the previous one closed."""
+        if self._message:
+            return text
+        text, self._reopen = self._reopen + text.lstrip("\n"), ""
+        return text
+
+    def _shown(self, stream: AsyncChatStream) -> None:
+        if stream.ts and stream.ts not in self.messages:
+            self.messages.append(stream.ts)
 
     async def _degrade(self, exc: BaseException) -> None:
         code = error_code(exc)

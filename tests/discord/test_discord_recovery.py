@@ -25,7 +25,10 @@ async def test_a_reply_cut_by_a_crash_is_marked_and_the_question_answered_once(
                           refs=[f"{channel}/{half['id']}"])
 
     bot = await start_bot()  # the new process: connects, tidies, answers
-    await fake_discord.wait_for(lambda: len(fake_discord.bot_messages(channel)) == 2)
+    # answers resumed after a crash run outside the client's tracked work, and a reply's
+    # last edit waits out the edit interval: wait for the reply's end, not only its start
+    await fake_discord.wait_for(lambda: len(fake_discord.bot_messages(channel)) == 2
+                                and fake_discord.bot_messages(channel)[-1]["content"].endswith("."))
     await bot.settle()
     [cut, answer] = [m["content"] for m in fake_discord.bot_messages(channel)]
     assert cut.startswith("Nice to meet") and "answering again" in cut

@@ -114,7 +114,11 @@ async def test_after_a_crash_each_process_answers_only_its_shards_conversations(
         threads.append(thread)
 
     first, second = await two_processes(start_bot, other_engine)
-    await fake_discord.wait_for(lambda: all(answers(fake_discord, t) for t in threads))
+    # resumed answers run outside the clients' tracked work and a reply's last edit waits
+    # out the edit interval: wait for each reply's end, not only its start
+    await fake_discord.wait_for(
+        lambda: all(answers(fake_discord, t) and answers(fake_discord, t)[-1].endswith(t["name"])
+                    for t in threads))
     await first.settle()
     await second.settle()
 

@@ -26,6 +26,8 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from tests.fakes.connections import ConnectionCounter
+
 Message = dict[str, str]
 Replier = Callable[[list[Message]], str]
 
@@ -182,11 +184,10 @@ class FakeLLMServer:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
-        # the client ends (address, port) requests came from: one per TCP connection, so a
-        # keep-alive client shows few, one opening a connection per request one per request
-        self.connections: set[Any] = set()
         self.delay: float = 0.0
+        self.latency: float = 0.0  # seconds before a response starts (time to first token)
         self.chunk_size: int = 8
+        self.connections = ConnectionCounter()  # TCP connections accepted (keep-alive proof)
         # The model's context window, as a local server enforces it (None: unlimited). Its
         # tokenizer counts denser than tiktoken's cl100k, as local models' do (~3 chars).
         self.window: int | None = None
@@ -215,6 +216,7 @@ class FakeLLMServer:
         self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await self._runner.setup()
+        self.connections.attach(self._runner)
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = self._runner.addresses[0][1]
@@ -288,8 +290,8 @@ class FakeLLMServer:
         if not isinstance(body, dict):
             body = {}
         self.requests.append(RecordedRequest(request.path, body, request.headers.copy()))
-        transport = request.transport
-        self.connections.add(transport.get_extra_info("peername") if transport else None)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return body, (self._faults.popleft() if self._faults else None)
 
     def _reply(self, messages: list[Message]) -> str:

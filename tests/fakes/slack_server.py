@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.connections import ConnectionCounter
 from tests.fakes.slack_payloads import (  # re-exported: tests import them from here
     BOT_ID,
     BOT_USER_ID,
@@ -68,6 +69,9 @@ class Call:
     args: dict[str, Any]
     token: str
     json: bool
+    started: float = 0.0  # monotonic, when the request arrived
+    ended: float = 0.0  # monotonic, when it was answered
+    ts: str = ""  # the message it acted on (chat.*: the ``ts`` sent or the one created)
 
     def __getitem__(self, name: str) -> Any:
         return self.args[name]
@@ -110,9 +114,11 @@ class FakeSlack:
     downloads: list[tuple[str, str]] = field(default_factory=list)  # (file id, token) per GET
     file_delay: float = 0.0  # seconds before a file download answers
     scopes: str = SCOPES  # the bot token's, as auth.test's x-oauth-scopes header lists them
+    connections: ConnectionCounter = field(default_factory=ConnectionCounter)
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
+        self._by_ts: dict[tuple[str, str], Post] = {}  # (channel, ts) → post: O(1) edits at scale
         self._epoch = int(time.time())
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -132,6 +138,7 @@ class FakeSlack:
         app.router.add_get("/signin", self._sign_in)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
+        self.connections.attach(self._runner)
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self._port = self._runner.addresses[0][1]
@@ -222,8 +229,15 @@ class FakeSlack:
                 args.update(dict(await request.post()))
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         token = token or str(args.pop("token", ""))
-        self.calls.append(Call(method, args, token, is_json))
+        call = Call(method, args, token, is_json, started=time.monotonic(), ts=str(args.get("ts", "")))
+        self.calls.append(call)
         self._changed.set()
+        try:
+            return await self._answer(method, args, token, call)
+        finally:
+            call.ended = time.monotonic()
+
+    async def _answer(self, method: str, args: dict[str, Any], token: str, call: Call) -> web.Response:
         if self.delays.get(method):
             await asyncio.sleep(self.delays[method])
         if self.limits.get(method):
@@ -241,6 +255,7 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": self.errors[method].pop(0)})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         body = handler(args) if handler else {}
+        call.ts = call.ts or str(body.get("ts", ""))
         headers = {"x-oauth-scopes": self.scopes} if method == "auth.test" else None
         return web.json_response({"ok": "error" not in body, **body}, headers=headers)
 
@@ -287,10 +302,11 @@ class FakeSlack:
             user=str(args.get("user", "")),
         )
         self.posts.append(post)
+        self._by_ts[(post.channel, post.ts)] = post
         return post
 
     def _find(self, channel: str, ts: str) -> Post | None:
-        return next((p for p in self.posts if p.channel == channel and p.ts == ts), None)
+        return self._by_ts.get((channel, ts))
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         text = args.get("markdown_text") or args.get("text") or ""

@@ -200,16 +200,18 @@ async def test_a_refused_stream_is_tried_once_and_not_reposted(
 async def test_a_stream_refused_mid_reply_stops_there(
     bot: Any, slack: FakeSlack, fake_openai: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    slack.fail("chat.appendStream", "is_archived", times=1_000)
-    slack.fail("chat.postMessage", "is_archived", times=1_000)
+    for method in ("chat.appendStream", "chat.stopStream", "chat.postMessage"):
+        slack.fail(method, "is_archived", times=1_000)
     fake_openai.reply_with(LONG)
     fake_openai.chunk_size = 500
     fake_openai.delay = 0.002
     await bot.mention("long please")
 
     assert len(slack.calls_to("chat.startStream")) == 1
-    assert len(slack.calls_to("chat.appendStream")) == 1
-    assert not slack.calls_to(*TEXT_METHODS, "chat.stopStream")
+    # the next call, whichever adds the text (a full message ends with chat.stopStream
+    # carrying its last text), is refused, and nothing follows it
+    assert len(slack.calls_to("chat.appendStream", "chat.stopStream")) == 1
+    assert not slack.calls_to(*TEXT_METHODS)
     assert len(refusals(caplog)) == 1
 
 
