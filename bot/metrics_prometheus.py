@@ -2,7 +2,7 @@
 
 Not the library's global registry: a process serves one engine, but the tests run many side
 by side, and each must read its own counts. The names and labels are the public contract
-(dashboards and alerts depend on them): listed in docs/operations.metrics.md.
+(dashboards and alerts depend on them): listed in docs/operations.md.
 """
 
 from __future__ import annotations
