@@ -123,6 +123,7 @@ class FakeSlack:
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._sockets: list[web.WebSocketResponse] = []
+        self.sockets_opened = 0  # Socket Mode connections the client has made so far
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._changed = asyncio.Event()
         self.socket_connected = asyncio.Event()
@@ -385,6 +386,7 @@ class FakeSlack:
         ws = web.WebSocketResponse(autoping=False)  # pings answered below, unless silenced
         await ws.prepare(request)
         self._sockets.append(ws)
+        self.sockets_opened += 1
         await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
         self.socket_connected.set()
         try:
@@ -399,6 +401,8 @@ class FakeSlack:
                     future.set_result(data)
         finally:
             self._sockets.remove(ws)
+            if not self._sockets:  # the next send waits for the client to connect again
+                self.socket_connected.clear()
         return ws
 
     def silence_socket(self) -> None:

@@ -39,6 +39,7 @@ async def test_a_silently_dead_socket_is_reconnected_and_health_says_so(
             slack.silence_socket()  # pings go unanswered; the socket stays open
             assert len(slack.calls_to("apps.connections.open")) == 1
             await until(lambda: len(slack.calls_to("apps.connections.open")) == 2)
+            await until(lambda: slack.sockets_opened == 2)  # the new socket, not the dead one
             await slack.socket_send("events_api", event_callback(
                 message_event("still there?", ts=slack.next_ts(), channel="D0ALICE")))
             await until(lambda: len(replies(slack)) == 2)
