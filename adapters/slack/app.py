@@ -354,6 +354,8 @@ async def run_slack(engine: Engine, settings: SlackSettings) -> None:
     """Serve Slack until cancelled: Socket Mode when SLACK_APP_TOKEN is set, else HTTP.
     Missing or refused credentials end here, before serving, in one ConfigError line."""
     require_transport(settings)
+    # /healthz: Slack "not connected yet" (not absent) while the checks below wait on Slack
+    engine.health.link("slack", "socket" if settings.app_token is not None else "http")
     bot = SlackBot(settings, engine)
     try:
         await check_bot_token(bot.client)
