@@ -195,3 +195,20 @@ async def test_healthz_is_503_while_slack_is_still_connecting(
         finally:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_metrics_port_in_use_is_one_line_and_exit_status_2(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    from tests.process import threadbot
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**llm_env(fake_openai, tmp_path), "THREADBOT_METRICS_PORT": str(port),
+               "THREADBOT_METRICS_HOST": "127.0.0.1"}
+        code, out, err = await threadbot("console", cwd=tmp_path, env=env, stdin="hi\n")
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err == (f"threadbot: THREADBOT_METRICS_PORT={port}: cannot listen on 127.0.0.1:{port} "
+                   "(address already in use): stop what uses it, or choose another port.\n")

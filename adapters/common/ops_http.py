@@ -8,12 +8,14 @@ background): they stay fast with thousands of replies in flight.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 
 from bot.engine import Engine
+from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,12 @@ async def ops_server(engine: Engine, host: str, port: int) -> AsyncIterator[int]
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # the port is taken, or the host is not this machine's
+            why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise ConfigError(f"THREADBOT_METRICS_PORT={port}: cannot listen on {host}:{port} "
+                              f"({why}): stop what uses it, or choose another port.") from None
         bound = int(runner.addresses[0][1])
         log.info("metrics and health on %s:%s (/metrics, /healthz)", host, bound)
         yield bound
