@@ -212,3 +212,23 @@ async def test_a_metrics_port_in_use_is_one_line_and_exit_status_2(
     assert code == 2 and out == "" and "Traceback" not in err, err
     assert err == (f"threadbot: THREADBOT_METRICS_PORT={port}: cannot listen on 127.0.0.1:{port} "
                    "(address already in use): stop what uses it, or choose another port.\n")
+
+
+async def test_slacks_http_port_in_use_is_one_line_not_a_restart_loop(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    from tests.process import threadbot
+
+    async with FakeSlack() as slack:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            env = {**llm_env(fake_openai, tmp_path), "SLACK_BOT_TOKEN": slack.bot_token,
+                   "SLACK_SIGNING_SECRET": "s3cret", "SLACK_API_URL": slack.base_url,
+                   "THREADBOT_HTTP_PORT": str(port), "THREADBOT_HTTP_HOST": "127.0.0.1"}
+            code, _, err = await threadbot("run", cwd=tmp_path, env=env, deadline=20)
+    assert code == 2 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == (
+        f"threadbot: THREADBOT_HTTP_PORT={port}: cannot listen on 127.0.0.1:{port} (address "
+        "already in use): stop what uses it, or choose another port.")

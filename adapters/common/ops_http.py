@@ -44,15 +44,20 @@ async def ops_server(engine: Engine, host: str, port: int) -> AsyncIterator[int]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except OSError as exc:  # the port is taken, or the host is not this machine's
-            why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-            raise ConfigError(f"THREADBOT_METRICS_PORT={port}: cannot listen on {host}:{port} "
-                              f"({why}): stop what uses it, or choose another port.") from None
+        await listen(runner, host, port, "THREADBOT_METRICS_PORT")
         bound = int(runner.addresses[0][1])
         log.info("metrics and health on %s:%s (/metrics, /healthz)", host, bound)
         yield bound
     finally:
         await runner.cleanup()
+
+
+async def listen(runner: web.AppRunner, host: str, port: int, setting: str) -> None:
+    """Serve ``runner`` on ``host``:``port``; a port that is taken (or a host that is not
+    this machine's) is a ConfigError naming ``setting``: one line, not a restart loop."""
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ConfigError(f"{setting}={port}: cannot listen on {host}:{port} ({why}): stop "
+                          "what uses it, or choose another port.") from None
