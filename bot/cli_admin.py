@@ -49,13 +49,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def since(text: str, now: datetime) -> datetime:
     """``30d`` / ``24h`` / ``90m`` ago, or a date; ConfigError naming the accepted forms."""
     match = _SPAN.match(text)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2).lower()[0]
-        return now - {"d": timedelta(days=amount), "h": timedelta(hours=amount),
-                      "m": timedelta(minutes=amount)}[unit]
     try:
+        if match:
+            amount, unit = int(match.group(1)), match.group(2).lower()[0]
+            return now - {"d": timedelta(days=amount), "h": timedelta(hours=amount),
+                          "m": timedelta(minutes=amount)}[unit]
         day = datetime.fromisoformat(text.strip())
-    except ValueError:
+    except (ValueError, OverflowError):  # a typo, or an age reaching before year 1
         raise ConfigError(f"--since {text!r}: use 30d, 24h, 90m or a date like 2026-11-01") from None
     return day if day.tzinfo else day.replace(tzinfo=now.tzinfo)
 

@@ -35,9 +35,12 @@ def choose_env_files(env_file: str | None, db: str | None) -> tuple[Path, ...]:
     if env_file is not None:
         path = Path(env_file).expanduser()
         if not path.is_file():
-            raise ConfigError(f"--env-file {env_file}: no such file.")
-        return (path,)
+            gone = "not a file" if path.exists() else "no such file"
+            raise ConfigError(f"--env-file {env_file}: {gone}.")
+        return (_text(path),)
     here = Path(".env")
+    if here.is_file():
+        _text(here)
     folder = _database_folder(db or _db_setting(here))
     if folder is None or _same_file(folder / ".env", here):
         return (here,)
@@ -50,7 +53,20 @@ def use(env_file: str | None, db: str | None) -> tuple[Path, ...]:
     from bot import config
 
     config.ENV_FILES = choose_env_files(env_file, db)
-    return tuple(path for path in config.ENV_FILES if path.is_file())
+    return tuple(_text(path) for path in config.ENV_FILES if path.is_file())
+
+
+def _text(path: Path) -> Path:
+    """``path`` when it reads as UTF-8 (what python-dotenv and pydantic read it as);
+    otherwise a ConfigError, not a UnicodeDecodeError's traceback from whichever reads it first."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}): save "
+                          "it as UTF-8.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror}).") from None
+    return path
 
 
 def _db_setting(here: Path) -> str:

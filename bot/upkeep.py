@@ -122,7 +122,9 @@ class Upkeep:
                 asyncio.create_task(self._every(min(SWEEP_S, lease_s / 2), self.sweep)),
             ]
             if self._retention_days:
-                self._tasks.append(asyncio.create_task(self._every(RETAIN_EVERY_S, self.retain)))
+                # at start too: a process restarted more often than hourly still deletes
+                self._tasks.append(asyncio.create_task(
+                    self._every(RETAIN_EVERY_S, self.retain, first=0.0)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -131,9 +133,12 @@ class Upkeep:
         self._tasks = []
 
     @staticmethod
-    async def _every(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
+    async def _every(seconds: float, work: Callable[[], Awaitable[None]], *,
+                     first: float | None = None) -> None:
+        wait = seconds if first is None else first
         while True:
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(wait)
+            wait = seconds
             try:
                 await work()
             except Exception as exc:  # the store is unreachable for a moment: next time

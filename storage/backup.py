@@ -42,14 +42,28 @@ def backup(db: str, target: Path) -> int:
     try:
         _copy(source, partial)
         os.replace(partial, target)  # a backup file is complete or absent
+    except (sqlite3.Error, OSError) as exc:
+        raise ConfigError(_why(exc, source, target)) from None
     finally:
         partial.unlink(missing_ok=True)
     return target.stat().st_size
 
 
+def _why(exc: sqlite3.Error | OSError, source: Path, target: Path) -> str:
+    """One line for a copy that failed: the source is damaged, or the target's folder or
+    file system refused the write (its error's text names no secret: both are paths)."""
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+        return (f"{source} is not a SQLite database or is damaged ({exc}): nothing backed up.")
+    return f"cannot write the backup to {target} ({exc}): choose a folder this user can write."
+
+
 def _copy(source: Path, target: Path) -> None:
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    dst = sqlite3.connect(target)
+    try:
+        dst = sqlite3.connect(target)
+    except sqlite3.Error:
+        src.close()
+        raise
     try:
         src.execute("PRAGMA busy_timeout = 5000")
         src.backup(dst, pages=PAGES_PER_STEP)

@@ -119,3 +119,28 @@ async def test_at_a_terminal_purge_asks_and_deletes_on_y(tmp_path: Path) -> None
         finally:
             await terminal.close()
         assert ("ancient" in await exported(tmp_path)) is left
+
+
+async def test_an_age_beyond_the_calendar_is_a_clear_message(tmp_path: Path) -> None:
+    await populate(tmp_path / "bot.db")
+    code, _, err = await run(tmp_path, "purge", "--older-than", "99999999d")
+    assert code == 2 and "--older-than '99999999d': use 90d" in err
+    assert "Traceback" not in err
+    code, _, err = await run(tmp_path, "usage", "--since", "99999999d")
+    assert code == 2 and "--since '99999999d': use 30d" in err
+    assert "Traceback" not in err
+
+
+async def test_backup_to_an_unwritable_place_or_of_a_damaged_file_is_one_line(
+    tmp_path: Path,
+) -> None:
+    await populate(tmp_path / "bot.db")
+    code, _, err = await run(tmp_path, "backup", "/proc/threadbot-backup.db")
+    assert code == 1 and err.startswith("threadbot: cannot write the backup to /proc/"), err
+    assert "Traceback" not in err
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database")
+    code, _, err = await run(tmp_path, "backup", str(tmp_path / "copy.db"), db=damaged)
+    assert code == 1 and "is not a SQLite database or is damaged" in err, err
+    assert "Traceback" not in err and not (tmp_path / "copy.db").exists()
+    assert not (tmp_path / ".copy.db.partial").exists()

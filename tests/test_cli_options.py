@@ -126,3 +126,18 @@ async def test_run_logs_the_startup_line_once_the_platforms_passed_their_checks(
     mine = [n for n, line in enumerate(seen) if "threadbot 0.1.0:" in line]
     assert len(mine) == 1 and mine[0] < len(seen) - 1, seen
     assert "platforms slack" in seen[mine[0]]
+
+
+async def test_an_env_file_that_is_not_utf8_text_or_not_a_file_is_one_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "latin1.env").write_bytes(b"THREADBOT_SYSTEM_PROMPT=caf\xe9\n")
+    code, out, err = await threadbot("--env-file", "latin1.env", "stats", cwd=tmp_path, env={})
+    assert code == 2 and out == ""
+    assert err.startswith("threadbot: latin1.env is not UTF-8 text"), err
+    code, _, err = await threadbot("--env-file", str(tmp_path), "stats", cwd=tmp_path, env={})
+    assert code == 2 and err == f"threadbot: --env-file {tmp_path}: not a file.\n"
+
+    (tmp_path / ".env").write_bytes(b"\xff\xfeO\x00P\x00")  # saved as UTF-16 by an editor
+    code, out, err = await threadbot("stats", cwd=tmp_path, env={})
+    assert code == 2 and err.startswith("threadbot: .env is not UTF-8 text"), err

@@ -3,6 +3,7 @@ Discord (their real SDKs and wire formats), one ✓/✗ line per check, exit sta
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ import pytest
 from adapters.slack.doctor import MANIFEST_SCOPES
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.slack_server import FakeSlack
-from tests.process import ROOT, llm_env, threadbot
+from tests.process import ROOT, child_env, command, llm_env, threadbot
 
 MESSAGE_CONTENT = 1 << 18  # Discord's ApplicationFlags.gateway_message_content
 
@@ -194,3 +195,30 @@ async def test_postgresql_is_checked_without_showing_its_password(
 
     code, out, _ = await threadbot("doctor", cwd=tmp_path, env=env)
     assert "schema current" in lines(out)["database"]
+
+
+async def test_a_slack_url_that_is_not_slack_is_a_line_not_a_traceback(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    """A wrong SLACK_API_URL that answers HTTP 404 with a page, not Slack's JSON."""
+    wrong = f"{fake_openai.base_url}/"
+    env = {**llm_env(fake_openai, tmp_path), "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN":
+           "xapp-1", "SLACK_API_URL": wrong}
+    code, out, err = await threadbot("doctor", cwd=tmp_path, env=env)
+    assert code == 1 and "Traceback" not in err, err
+    assert lines(out)["Slack bot token"] == f"✗ Slack at {wrong} refused SLACK_BOT_TOKEN (HTTP 404)"
+    log = tmp_path / "run.log"
+    with log.open("wb") as sink:  # `run` keeps going (Slack may come back): read its log
+        proc = await asyncio.create_subprocess_exec(*command("run"), cwd=tmp_path,
+                                                    env=child_env(env), stderr=sink)
+    try:
+        for _ in range(300):
+            text = log.read_text()
+            if "apps.connections.open failed" in text or proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        proc.kill()
+        await proc.wait()
+    assert proc.returncode == -9  # still up, retrying (as when Slack is down), not crashed
+    assert "Slack auth.test failed at start-up: HTTP 404" in text, text

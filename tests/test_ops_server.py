@@ -5,6 +5,7 @@ the answer down past the first check."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -25,6 +26,7 @@ from bot.types import Turn
 from tests.conftest import make_settings
 from tests.fakes.slack_server import FakeSlack, event_callback, message_event, signed_headers
 from tests.helpers import RecordingSink
+from tests.process import child_env, command, llm_env
 from tests.test_logs import KEY
 
 
@@ -155,3 +157,78 @@ async def test_a_platform_that_is_down_is_a_503(served: tuple[Engine, str]) -> N
     assert status == 503 and report["reason"] == "discord: gateway not ready"
     engine.health.link("discord", "gateway").up()
     assert (await get(url))[0] == 200
+
+
+async def test_healthz_is_503_while_slack_is_still_connecting(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    """`threadbot run` in Socket Mode whose Slack answers slowly at start: /healthz must not
+    say healthy before the connection is up (a readiness probe would route to it)."""
+    port = free_port()
+    async with FakeSlack() as slack:
+        slack.delays["auth.test"] = 3.0
+        env = {**llm_env(fake_openai, tmp_path), "SLACK_BOT_TOKEN": slack.bot_token,
+               "SLACK_APP_TOKEN": slack.app_token, "SLACK_API_URL": slack.base_url,
+               "THREADBOT_METRICS_PORT": str(port), "THREADBOT_METRICS_HOST": "127.0.0.1"}
+        proc = await asyncio.create_subprocess_exec(
+            *command("run"), cwd=tmp_path, env=child_env(env),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}/healthz"
+            status, report = None, None
+            for _ in range(100):
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    status, report, _ = await get(url)
+                    break
+                await asyncio.sleep(0.05)
+            assert status == 503 and report is not None, report
+            assert report["platforms"]["slack"] == {"ok": False, "mode": "socket",
+                                                   "last_event_seconds_ago": None,
+                                                   "reason": "not connected yet"}
+            await asyncio.wait_for(slack.socket_connected.wait(), 20)
+            for _ in range(100):
+                status, report, _ = await get(url)
+                if status == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert status == 200 and report["platforms"]["slack"]["ok"] is True
+        finally:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_a_metrics_port_in_use_is_one_line_and_exit_status_2(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    from tests.process import threadbot
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**llm_env(fake_openai, tmp_path), "THREADBOT_METRICS_PORT": str(port),
+               "THREADBOT_METRICS_HOST": "127.0.0.1"}
+        code, out, err = await threadbot("console", cwd=tmp_path, env=env, stdin="hi\n")
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err == (f"threadbot: THREADBOT_METRICS_PORT={port}: cannot listen on 127.0.0.1:{port} "
+                   "(address already in use): stop what uses it, or choose another port.\n")
+
+
+async def test_slacks_http_port_in_use_is_one_line_not_a_restart_loop(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    from tests.process import threadbot
+
+    async with FakeSlack() as slack:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            env = {**llm_env(fake_openai, tmp_path), "SLACK_BOT_TOKEN": slack.bot_token,
+                   "SLACK_SIGNING_SECRET": "s3cret", "SLACK_API_URL": slack.base_url,
+                   "THREADBOT_HTTP_PORT": str(port), "THREADBOT_HTTP_HOST": "127.0.0.1"}
+            code, _, err = await threadbot("run", cwd=tmp_path, env=env, deadline=20)
+    assert code == 2 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == (
+        f"threadbot: THREADBOT_HTTP_PORT={port}: cannot listen on 127.0.0.1:{port} (address "
+        "already in use): stop what uses it, or choose another port.")

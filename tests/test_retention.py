@@ -78,3 +78,20 @@ async def test_retention_is_off_by_default(
         await engine.resume("slack", Resumed())
         await asyncio.sleep(0.3)
     assert await contents(settings.db) == ["old", "new"] * 3
+
+
+async def test_a_started_bot_deletes_old_messages_without_waiting_an_hour(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    """`threadbot run` with retention on: what is already too old goes at start, not only an
+    hour later (a process restarted more often than hourly would never delete anything)."""
+    from tests.fakes.slack_server import FakeSlack
+    from tests.harness import bot_env, free_port, running
+
+    async with FakeSlack() as slack:
+        env = bot_env(tmp_path, slack, fake_openai, THREADBOT_RETENTION_DAYS="90")
+        await populate(env["THREADBOT_DB"])
+        async with running(env, free_port(), quiet=True), asyncio.timeout(10):
+            while "old" in await contents(env["THREADBOT_DB"]):
+                await asyncio.sleep(0.1)
+    assert await contents(env["THREADBOT_DB"]) == ["new"] * 3

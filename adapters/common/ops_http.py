@@ -8,12 +8,14 @@ background): they stay fast with thousands of replies in flight.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 
 from bot.engine import Engine
+from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,20 @@ async def ops_server(engine: Engine, host: str, port: int) -> AsyncIterator[int]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
+        await listen(runner, host, port, "THREADBOT_METRICS_PORT")
         bound = int(runner.addresses[0][1])
         log.info("metrics and health on %s:%s (/metrics, /healthz)", host, bound)
         yield bound
     finally:
         await runner.cleanup()
+
+
+async def listen(runner: web.AppRunner, host: str, port: int, setting: str) -> None:
+    """Serve ``runner`` on ``host``:``port``; a port that is taken (or a host that is not
+    this machine's) is a ConfigError naming ``setting``: one line, not a restart loop."""
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ConfigError(f"{setting}={port}: cannot listen on {host}:{port} ({why}): stop "
+                          "what uses it, or choose another port.") from None

@@ -61,6 +61,11 @@ async def serve(client: ThreadbotClient, token: str) -> None:
         raise ConfigError(PRIVILEGED_INTENT_HELP) from None
     except discord.LoginFailure:
         raise ConfigError(BAD_TOKEN_HELP) from None
+    except discord.NotFound:  # at login: whatever answers there is not Discord's REST API
+        raise ConfigError(
+            f"Discord at {client.settings.api_url} answered HTTP 404 to GET /users/@me: check "
+            "DISCORD_API_URL (it is the REST API's base, e.g. https://discord.com/api/v10)."
+        ) from None
     except discord.ConnectionClosed as exc:  # only the codes discord.py will not reconnect
         raise ConfigError(closed_help(exc.code)) from None
     except aiohttp.ClientConnectorError as exc:  # at login; later drops discord.py reconnects

@@ -30,7 +30,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.commands import Invocation
-from adapters.common.ops_http import add_ops_routes
+from adapters.common.ops_http import add_ops_routes, listen
 from adapters.common.tasks import Tracker
 from adapters.slack.events import Identity, shortcut_target, slash_target
 from adapters.slack.files import SlackImages
@@ -354,6 +354,8 @@ async def run_slack(engine: Engine, settings: SlackSettings) -> None:
     """Serve Slack until cancelled: Socket Mode when SLACK_APP_TOKEN is set, else HTTP.
     Missing or refused credentials end here, before serving, in one ConfigError line."""
     require_transport(settings)
+    # /healthz: Slack "not connected yet" (not absent) while the checks below wait on Slack
+    engine.health.link("slack", "socket" if settings.app_token is not None else "http")
     bot = SlackBot(settings, engine)
     try:
         await check_bot_token(bot.client)
@@ -389,7 +391,7 @@ async def _serve_http(bot: SlackBot, settings: SlackSettings) -> None:
     runner = web.AppRunner(bot.web_app(), access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        await listen(runner, settings.http_host, settings.http_port, "THREADBOT_HTTP_PORT")
         log.info("Slack: HTTP mode on %s:%s%s", settings.http_host, settings.http_port, EVENTS_PATH)
         await asyncio.Event().wait()
     finally:

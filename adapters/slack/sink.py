@@ -91,7 +91,10 @@ class SlackCaps:
 
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error", "unknown"))
+        data = exc.response.data
+        if isinstance(data, dict) and "error" in data:
+            return str(data["error"])
+        return f"HTTP {exc.response.status_code}"  # not Slack's JSON: a wrong SLACK_API_URL
     return type(exc).__name__
 
 

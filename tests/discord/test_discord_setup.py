@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import discord
@@ -14,6 +16,7 @@ from adapters.discord.setup import discord_endpoints, fetch_application_id, invi
 from bot.engine import Engine
 from bot.errors import ConfigError
 from tests.fakes.discord_server import FakeDiscord
+from tests.process import llm_env, threadbot
 
 
 def test_invite_url_asks_for_the_scopes_and_permissions_the_bot_uses() -> None:
@@ -78,3 +81,15 @@ def test_endpoints_are_restored_after_use() -> None:
     assert before[0] == "https://discord.com/api/v10"
 
 
+
+
+async def test_an_api_url_that_is_not_discord_is_one_line_not_a_restart_loop(
+    tmp_path: Path, fake_openai: Any
+) -> None:
+    """DISCORD_API_URL pointing at another server (it answers 404 to GET /users/@me)."""
+    wrong = f"{fake_openai.base_url}/api/v10"
+    env = {**llm_env(fake_openai, tmp_path), "DISCORD_BOT_TOKEN": "a.b.c", "DISCORD_API_URL": wrong}
+    code, out, err = await threadbot("run", cwd=tmp_path, env=env, deadline=20)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err == (f"threadbot: Discord at {wrong} answered HTTP 404 to GET /users/@me: check "
+                   "DISCORD_API_URL (it is the REST API's base, e.g. https://discord.com/api/v10).\n")
