@@ -79,12 +79,13 @@ class CountingSink:
 
 
 async def scale(provider: ProviderName, conversations: int, latency: float, *,
-                connections_max: int, verbose: bool = False) -> None:
+                connections_max: int, max_replies: int, verbose: bool = False) -> None:
     kind: Kind = "anthropic" if provider == "anthropic" else "openai"
     with fake_llm(kind, reply=REPLY, latency=latency) as base_url, \
             tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(provider, base_url, str(Path(tmp) / "scale.db"))
-        settings = settings.model_copy(update={"provider_connections": connections_max})
+        settings = settings.model_copy(update={"provider_connections": connections_max,
+                                                   "max_replies": max_replies})
         ticker = Ticker()
         async with open_engine(settings) as engine:
             await engine.handle(  # warm-up: encodings, the SDK client
@@ -121,6 +122,8 @@ async def main() -> None:
                         choices=["openai", "openai-responses", "anthropic"])
     parser.add_argument("--connections", type=int, default=10_000,
                         help="THREADBOT_PROVIDER_CONNECTIONS (the pool)")
+    parser.add_argument("--max-replies", type=int, default=256,
+                        help="THREADBOT_MAX_REPLIES (replies generated at once)")
     parser.add_argument("--verbose", action="store_true", help="when each stall happened")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # thousands of timeouts would flood; the sinks count them
@@ -129,7 +132,7 @@ async def main() -> None:
           "| connections |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     await scale(args.provider, args.conversations, args.latency,
-                connections_max=args.connections, verbose=args.verbose)
+                connections_max=args.connections, max_replies=args.max_replies, verbose=args.verbose)
 
 
 if __name__ == "__main__":
