@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import resource
 import sys
@@ -57,6 +58,21 @@ class Ticker:
                 self.log.append((started - self._origin, lag))
 
 
+class Collections:
+    """The garbage collector's passes (a full one walks every live object: one cause of
+    stalls with thousands of conversations in memory)."""
+
+    def __init__(self) -> None:
+        self.full: list[float] = []  # seconds each generation-2 pass took
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif info["generation"] == 2:
+            self.full.append(time.perf_counter() - self._began)
+
+
 class CountingSink:
     """Counts the replies each conversation gets (exactly one is right)."""
 
@@ -91,6 +107,8 @@ async def scale(provider: ProviderName, conversations: int, latency: float, *,
             await engine.handle(  # warm-up: encodings, the SDK client
                 Turn(key=ThreadKey("bench", "", "", "warm"), message_id="m", author_id="u",
                      author_name="U", text=QUESTION), CountingSink("warm"))
+            gc.freeze()  # as `threadbot run` does after start-up
+            gc.callbacks.append(collections := Collections())
             ticking = asyncio.create_task(ticker.run())
             started = time.perf_counter()
             await asyncio.gather(*(
@@ -102,11 +120,15 @@ async def scale(provider: ProviderName, conversations: int, latency: float, *,
             ))
             wall = time.perf_counter() - started
             ticking.cancel()
+            gc.callbacks.remove(collections)
         answered = sum(1 for i in range(conversations) if CountingSink.finished[f"c{i}"] == 1)
         twice = sum(1 for n in CountingSink.finished.values() if n > 1)
         accepted = connections(base_url)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if verbose:
+        print(f"full garbage collections: {len(collections.full)}, longest "
+              f"{max(collections.full, default=0) * 1000:.0f} ms, "
+              f"{sum(collections.full):.1f} s in all", file=sys.stderr)
         print("stalls (started at s: lasted s):",
               ", ".join(f"{at:.1f}: {lag:.2f}" for at, lag in ticker.log), file=sys.stderr)
     print(f"| {provider} | {conversations:,} | {latency:g} | {answered / conversations:.1%} "
