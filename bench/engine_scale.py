@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import resource
 import sys
@@ -57,6 +58,21 @@ class Ticker:
                 self.log.append((started - self._origin, lag))
 
 
+class Collections:
+    """The garbage collector's passes (a full one walks every live object: one cause of
+    stalls with thousands of conversations in memory)."""
+
+    def __init__(self) -> None:
+        self.full: list[float] = []  # seconds each generation-2 pass took
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif info["generation"] == 2:
+            self.full.append(time.perf_counter() - self._began)
+
+
 class CountingSink:
     """Counts the replies each conversation gets (exactly one is right)."""
 
@@ -79,17 +95,20 @@ class CountingSink:
 
 
 async def scale(provider: ProviderName, conversations: int, latency: float, *,
-                connections_max: int, verbose: bool = False) -> None:
+                connections_max: int, max_replies: int, verbose: bool = False) -> None:
     kind: Kind = "anthropic" if provider == "anthropic" else "openai"
     with fake_llm(kind, reply=REPLY, latency=latency) as base_url, \
             tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(provider, base_url, str(Path(tmp) / "scale.db"))
-        settings = settings.model_copy(update={"provider_connections": connections_max})
+        settings = settings.model_copy(update={"provider_connections": connections_max,
+                                                   "max_replies": max_replies})
         ticker = Ticker()
         async with open_engine(settings) as engine:
             await engine.handle(  # warm-up: encodings, the SDK client
                 Turn(key=ThreadKey("bench", "", "", "warm"), message_id="m", author_id="u",
                      author_name="U", text=QUESTION), CountingSink("warm"))
+            gc.freeze()  # as `threadbot run` does after start-up
+            gc.callbacks.append(collections := Collections())
             ticking = asyncio.create_task(ticker.run())
             started = time.perf_counter()
             await asyncio.gather(*(
@@ -101,11 +120,15 @@ async def scale(provider: ProviderName, conversations: int, latency: float, *,
             ))
             wall = time.perf_counter() - started
             ticking.cancel()
+            gc.callbacks.remove(collections)
         answered = sum(1 for i in range(conversations) if CountingSink.finished[f"c{i}"] == 1)
         twice = sum(1 for n in CountingSink.finished.values() if n > 1)
         accepted = connections(base_url)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if verbose:
+        print(f"full garbage collections: {len(collections.full)}, longest "
+              f"{max(collections.full, default=0) * 1000:.0f} ms, "
+              f"{sum(collections.full):.1f} s in all", file=sys.stderr)
         print("stalls (started at s: lasted s):",
               ", ".join(f"{at:.1f}: {lag:.2f}" for at, lag in ticker.log), file=sys.stderr)
     print(f"| {provider} | {conversations:,} | {latency:g} | {answered / conversations:.1%} "
@@ -121,6 +144,8 @@ async def main() -> None:
                         choices=["openai", "openai-responses", "anthropic"])
     parser.add_argument("--connections", type=int, default=10_000,
                         help="THREADBOT_PROVIDER_CONNECTIONS (the pool)")
+    parser.add_argument("--max-replies", type=int, default=256,
+                        help="THREADBOT_MAX_REPLIES (replies generated at once)")
     parser.add_argument("--verbose", action="store_true", help="when each stall happened")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # thousands of timeouts would flood; the sinks count them
@@ -129,7 +154,7 @@ async def main() -> None:
           "| connections |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     await scale(args.provider, args.conversations, args.latency,
-                connections_max=args.connections, verbose=args.verbose)
+                connections_max=args.connections, max_replies=args.max_replies, verbose=args.verbose)
 
 
 if __name__ == "__main__":

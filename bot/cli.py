@@ -32,6 +32,12 @@ if TYPE_CHECKING:  # pydantic loads after argument parsing: `threadbot --help` s
 
     Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
+# The collector's thresholds under `threadbot run` (Python's are 700, 10, 10): a young pass
+# every 50,000 net allocations instead of 700, so full passes over everything alive (100-300
+# ms each with 10,000 conversations waiting) come ~35 times less often, and a middle pass
+# every 2 young ones keeps what it walks small (bench/scale_bench.py; docs/operations.scale.md).
+GC_THRESHOLDS = (50_000, 2, 25)
+
 log = logging.getLogger("threadbot")
 
 LLM_LOGGERS = ("httpx", "httpx2", "openai", "anthropic", "aiohttp")
@@ -157,6 +163,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         # of the collector's sight, full collections under load no longer walk it each time.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         with cli_env.logged_before_anything_else(line):
             await serve(engine, enabled, grace=settings.shutdown_grace)
     return 0

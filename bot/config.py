@@ -139,6 +139,10 @@ class Settings(EnvSettings):
     # log every event-loop stall longer than this many ms (0: off; bot/stalls.py)
     stall_warn_ms: float = Field(0.0, ge=0, validation_alias=env("THREADBOT_STALL_WARN_MS"))
 
+    # replies this process generates at once at most; more wait, stored and pending, and
+    # start in arrival order as slots free (their timeouts count from then; bot/slots.py)
+    max_replies: int = Field(256, gt=0, validation_alias=env("THREADBOT_MAX_REPLIES"))
+
     @field_validator("db", mode="before")
     @classmethod
     def _db_text(cls, value: object) -> object:

@@ -333,6 +333,9 @@ class Engine:
         seconds, then end the rest with their text so far, marked interrupted. Messages
         that arrive meanwhile are still stored and wait for the next process."""
         self._closing = True
+        for active in self._active.values():  # a reply waiting for a slot never starts now
+            if active.round is not None and active.round.queued is not None:
+                active.round.cut_short(Ending.INTERRUPTED)
         running = [asyncio.create_task(a.done.wait()) for a in self._active.values()]
         if not running:
             await self._upkeep.stop()

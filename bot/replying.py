@@ -24,6 +24,7 @@ from bot.logs import TURNS_LOGGER
 from bot.meter import Meter
 from bot.metrics import Metrics
 from bot.ports import Provider, ReplySink, ShowsThinking, Store
+from bot.slots import Slots, wait
 from bot.types import Completion, Ending, NewMessage, Request, Thinking, ThreadKey, ThreadState
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Round:
     """A reply being written: what a stop or a shutdown needs to reach it."""
 
     task: asyncio.Task[Completion] | None = None
+    queued: asyncio.Future[None] | None = None  # waiting for a slot (bot/slots.py)
     parts: list[str] = field(default_factory=list)
     recorded: int = 0  # platform messages recorded as showing this reply
     request: Request | None = None  # the request that was answered (after any retry)
@@ -77,7 +79,12 @@ class Round:
         turns_log.info("reply in %s: %s", key, ending.value, extra=extra)
 
     def cut_short(self, ending: Ending) -> bool:
-        """End the reply early with ``ending``; False if there is none in progress."""
+        """End the reply early with ``ending``; False if there is none in progress. A reply
+        waiting for a slot leaves the queue and never starts."""
+        if self.queued is not None and not self.queued.done():
+            self.cut = ending
+            self.queued.cancel()
+            return True
         if self.task is None or self.task.done():
             return False
         self.cut = ending
@@ -87,10 +94,12 @@ class Round:
 
 
 class Replier:
-    def __init__(self, store: Store, provider: Provider, timeouts: Timeouts) -> None:
+    def __init__(self, store: Store, provider: Provider, timeouts: Timeouts,
+                 slots: Slots | None = None) -> None:
         self._store = store
         self._provider = provider
         self._timeouts = timeouts
+        self._slots = slots or Slots(1_000_000)  # the process's, shared by its repliers
 
     async def reply(
         self, thread: ThreadState, history: HistoryStrategy, sink: ReplySink, round_: Round,
@@ -98,7 +107,29 @@ class Replier:
     ) -> Ending | None:
         """Answer what waits in ``thread``: how the reply ended, or None when there was
         nothing new to answer (the sink is then left untouched). ``images``: the engine's,
-        which gives the request the bytes of the images it refers to."""
+        which gives the request the bytes of the images it refers to.
+
+        Past the process's cap the reply first waits for a slot (bot/slots.py), the sink
+        untouched. Stopped while waiting, it ends STOPPED with nothing shown (the stop
+        command answers); interrupted (a shutdown), it is left waiting in the store (None)."""
+        waiter = self._slots.take()
+        if waiter is not None:
+            round_.queued = waiter
+            try:
+                taken = await wait(self._slots, waiter)
+            finally:
+                round_.queued = None
+            if not taken:
+                return round_.cut if round_.cut is Ending.STOPPED else None
+        try:
+            return await self._reply(thread, history, sink, round_, meter, images)
+        finally:
+            self._slots.give()
+
+    async def _reply(
+        self, thread: ThreadState, history: HistoryStrategy, sink: ReplySink, round_: Round,
+        meter: Meter, images: Images | None,
+    ) -> Ending | None:
         row = await self._store.begin_reply(thread)
         request = await history.request(thread, before=row)
         if not request.messages or request.messages[-1].role != "user":

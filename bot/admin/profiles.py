@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.history import Histories, make_histories
 from bot.ports import Provider, Store
 from bot.replying import Replier, Timeouts
+from bot.slots import Slots
 
 PROFILE_KEYS = ("provider", "model", "system_prompt", "history", "context_tokens",
                 "max_output_tokens")
@@ -30,16 +31,19 @@ class Profile:
 
 class Profiles:
     def __init__(self, settings: Settings, store: Store, make_provider: ProviderFactory,
-                 timeouts: Timeouts, provider: Provider | None = None) -> None:
+                 timeouts: Timeouts, provider: Provider | None = None,
+                 slots: Slots | None = None) -> None:
         self._settings = settings
         self._store = store
         self._make_provider = make_provider
         self._timeouts = timeouts
+        # one cap on replies generated at once for the whole process, whichever the provider
+        self._slots = slots or Slots(settings.max_replies)
         self._providers: dict[str, Provider] = {}
         self._repliers: dict[str, Replier] = {}
         if provider is not None:  # injected (benchmarks): it serves every place
             self._providers[settings.provider] = provider
-            self._repliers[settings.provider] = Replier(store, provider, timeouts)
+            self._repliers[settings.provider] = Replier(store, provider, timeouts, self._slots)
         self._fixed = provider is not None
         self._profiles: dict[tuple[object, ...], Profile] = {}
         self.default = self.of_settings(settings)
@@ -58,7 +62,8 @@ class Profiles:
             name = next(iter(self._providers)) if self._fixed else settings.provider
             if name not in self._providers:
                 self._providers[name] = self._make_provider(settings)
-                self._repliers[name] = Replier(self._store, self._providers[name], self._timeouts)
+                self._repliers[name] = Replier(
+                    self._store, self._providers[name], self._timeouts, self._slots)
             histories = make_histories(settings, self._store, self._providers[name])
             self._profiles[key] = Profile(histories, self._repliers[name])
         return self._profiles[key]

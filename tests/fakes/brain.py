@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from tests.fakes.connections import ConnectionCounter
 
@@ -188,6 +189,8 @@ class FakeLLMServer:
         self.latency: float = 0.0  # seconds before a response starts (time to first token)
         self.chunk_size: int = 8
         self.connections = ConnectionCounter()  # TCP connections accepted (keep-alive proof)
+        self.in_flight = 0  # requests being answered right now (a streamed one until its end)
+        self.most_in_flight = 0
         # The model's context window, as a local server enforces it (None: unlimited). Its
         # tokenizer counts denser than tiktoken's cl100k, as local models' do (~3 chars).
         self.window: int | None = None
@@ -212,7 +215,7 @@ class FakeLLMServer:
 
     async def __aenter__(self) -> Self:
         self._release = asyncio.Event()
-        app = web.Application()
+        app = web.Application(middlewares=[self._counted])
         self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -228,6 +231,15 @@ class FakeLLMServer:
             self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    @web.middleware
+    async def _counted(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     # --- scripting API -------------------------------------------------------------------
 
