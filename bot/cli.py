@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pydantic loads after argument parsing: `threadbot --help` s
 # The collector's thresholds under `threadbot run` (Python's are 700, 10, 10): a young pass
 # every 50,000 net allocations instead of 700, so full passes over everything alive (100-300
 # ms each with 10,000 conversations waiting) come ~35 times less often, and a middle pass
-# every 2 young ones keeps what it walks small (bench/scale_bench.py; docs/operations.scale.md).
+# every 2 young ones keeps what it walks small (bench/scale_bench.py; docs/performance.md).
 GC_THRESHOLDS = (50_000, 2, 25)
 
 log = logging.getLogger("threadbot")
