@@ -39,15 +39,21 @@ async def test_help_lists_the_slack_ways_to_use_commands(
     assert len(fake_openai.requests) == 1  # help needs no model
 
 
-async def test_bang_stop_ends_a_long_reply_and_keeps_what_was_written(
-    bot: Any, slack: FakeSlack, fake_openai: Any
-) -> None:
-    root = await bot.mention("hi")
+async def long_reply_showing(bot: Any, slack: FakeSlack, fake_openai: Any) -> str:
+    """A thread whose second reply (300 words, slowly) has begun to show; its root ts."""
+    root: str = await bot.mention("hi")
     fake_openai.reply_with("word " * 300)
     fake_openai.delay = 0.01
     await bot.event(message_event("Tell me a story", ts=slack.next_ts(), thread_ts=root), settle=False)
     while not any(p.thread_ts == root and "word" in p.text for p in slack.posts):
         await asyncio.sleep(0.01)
+    return root
+
+
+async def test_bang_stop_ends_a_long_reply_and_keeps_what_was_written(
+    bot: Any, slack: FakeSlack, fake_openai: Any
+) -> None:
+    root = await long_reply_showing(bot, slack, fake_openai)
     await bot.say("!stop", thread_ts=root)
 
     texts = [p.text for p in replies(slack)]

@@ -4,12 +4,12 @@ the fake OpenAI."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.slack_server import FakeSlack, message_event
+from tests.slack.test_slack_commands import long_reply_showing
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -66,12 +66,7 @@ async def test_turns_replies_tokens_and_latencies_after_real_turns(
 async def test_in_flight_and_pending_while_a_reply_streams_then_stopped(
     bot: Any, slack: FakeSlack, fake_openai: Any
 ) -> None:
-    root = await bot.mention("hi")
-    fake_openai.reply_with("word " * 300)
-    fake_openai.delay = 0.01
-    await bot.event(message_event("Tell me a story", ts=slack.next_ts(), thread_ts=root), settle=False)
-    while not any(p.thread_ts == root and "word" in p.text for p in slack.posts):
-        await asyncio.sleep(0.01)
+    root = await long_reply_showing(bot, slack, fake_openai)
     await bot.event(message_event("and a poem", ts=slack.next_ts(), thread_ts=root), settle=False)
 
     during = await scrape(bot)
