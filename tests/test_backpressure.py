@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import open_engine
+from bot.engine import Engine
 from bot.types import ThreadKey, Turn
 from storage import open_store
 from tests.conftest import make_settings
@@ -45,15 +46,23 @@ async def test_more_turns_than_slots_are_all_answered_once_never_over_the_cap(
     assert len(fake_openai.requests) == 12  # one model call each: answered exactly once
 
 
+async def one_running_one_queued(
+    engine: Engine, first: RecordingSink, second: RecordingSink, *, wait: float
+) -> list[asyncio.Task[None]]:
+    """With one slot: turn 1 answering, turn 2 stored and waiting for the slot."""
+    running = asyncio.create_task(engine.handle(turn(1), first))
+    await asyncio.sleep(0.1)
+    queued = asyncio.create_task(engine.handle(turn(2), second))
+    await asyncio.sleep(wait)
+    return [running, queued]
+
+
 async def test_a_reply_waiting_for_a_slot_can_be_stopped(tmp_path: Path, fake_openai: Any) -> None:
     fake_openai.latency = 0.5
     settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url, max_replies=1)
     first, second = RecordingSink(), RecordingSink()
     async with open_engine(settings) as engine:
-        running = asyncio.create_task(engine.handle(turn(1), first))
-        await asyncio.sleep(0.1)
-        queued = asyncio.create_task(engine.handle(turn(2), second))
-        await asyncio.sleep(0.1)
+        running, queued = await one_running_one_queued(engine, first, second, wait=0.1)
         assert engine.stop(turn(2).key)  # "Stopped.", not "Nothing to stop."
         await asyncio.gather(running, queued)
         assert first.final and not second.used  # the queued one never started
@@ -68,10 +77,7 @@ async def test_shutdown_leaves_a_waiting_reply_for_the_next_process(
     settings = make_settings(tmp_path, openai_base_url=fake_openai.base_url, max_replies=1)
     first, second = RecordingSink(), RecordingSink()
     async with open_engine(settings) as engine:
-        running = asyncio.create_task(engine.handle(turn(1), first))
-        await asyncio.sleep(0.1)
-        queued = asyncio.create_task(engine.handle(turn(2), second))
-        await asyncio.sleep(0.05)
+        running, queued = await one_running_one_queued(engine, first, second, wait=0.05)
         await engine.close(grace=5)
         await asyncio.gather(running, queued)
     assert first.final and not second.used
